@@ -1,0 +1,3 @@
+"""Client for the slick-curator service."""
+
+__all__: list[str] = []

@@ -1,0 +1,108 @@
+"""The engine seam: a batch of generation requests in, one result per request out.
+
+Every engine (transformers, vLLM, the scripted fake) implements `Engine.generate`. It is
+synchronous and may take minutes; callers run it off any event loop. Engines translate the
+shared `SamplingParams` into their own library's terms, so nothing above this module knows
+which library produced a text.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """How to decode one prompt.
+
+    temperature 0 means greedy (top_k is then ignored); top_k 0 disables top-k filtering.
+    Generation stops at the first occurrence of any `stop` string (which is not returned) or
+    after `max_new_tokens` tokens.
+    """
+
+    temperature: float = 0.0
+    top_k: int = 0
+    n: int = 1
+    max_new_tokens: int = 24
+    stop: tuple[str, ...] = ("\n",)
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.temperature <= 10.0:
+            raise ValueError(f"temperature must be in [0, 10], got {self.temperature}")
+        if self.top_k < 0:
+            raise ValueError(f"top_k must be >= 0, got {self.top_k}")
+        if self.n < 1:
+            raise ValueError(f"n must be >= 1, got {self.n}")
+        if self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        if self.temperature == 0.0 and self.n != 1:
+            raise ValueError("greedy decoding (temperature 0) takes n = 1")
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0.0
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One prompt and how to decode it.
+
+    `hopeless`, when given, is a hint an engine may use to save work: it receives a sample's
+    text so far and returns True once that text can never become a correct answer. An engine
+    may then stop that sequence; the truncated text is returned with `pruned` set. Engines
+    that cannot stop single sequences ignore it, which never changes which samples are correct.
+    """
+
+    prompt: str
+    params: SamplingParams
+    hopeless: Callable[[str], bool] | None = None
+
+
+@dataclass
+class GenerationResult:
+    """The `params.n` completions of one request, stop strings removed."""
+
+    texts: list[str]
+    pruned: list[bool] = field(default_factory=list)
+    prompt_tokens: int = 0
+    generated_tokens: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.pruned:
+            self.pruned = [False] * len(self.texts)
+
+
+ProgressCallback = Callable[[int], None]
+
+
+class Engine(abc.ABC):
+    """A loaded model that turns prompts into completions.
+
+    Subclasses implement `generate`; `render_chat` only where the model has a chat template.
+    `info()` says what ran, for result metadata.
+    """
+
+    name: str = "engine"
+
+    @abc.abstractmethod
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
+        """Decode every request; returns one result per request, in request order."""
+
+    def render_chat(self, messages: Sequence[dict[str, str]]) -> str:
+        """Render chat messages with the model's template, ending with the assistant's turn."""
+        raise NotImplementedError(f"engine {self.name!r} has no chat template")
+
+    def info(self) -> dict[str, str]:
+        """Model and engine identity recorded in result metadata."""
+        return {"engine": self.name}
+
+    def close(self) -> None:
+        """Free the model's memory. The engine is unusable afterwards."""
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

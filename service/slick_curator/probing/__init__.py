@@ -1,0 +1,1 @@
+"""The probing core: datasets in, SliCK categories out. Plain Python; no HTTP, no torch."""
