@@ -1,0 +1,126 @@
+"""`slick probe FILE -o annotated.parquet`: run SliCK locally and write annotated Parquet."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from slick_curator.probing.params import ProbeParams
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(2)
+
+
+@click.command()
+@click.argument("dataset", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Annotated Parquet to write.")
+@click.option("--model", default=None, help="Model alias, local folder or hub id. [smollm2-135m]")
+@click.option("--engine", type=click.Choice(["transformers", "vllm"]), default="transformers",
+              show_default=True)
+@click.option("--device", default=None, help="Torch device for transformers (cpu, cuda).")
+@click.option("--mode", type=click.Choice(["adaptive", "full"]), default="adaptive",
+              show_default=True, help="full = the paper's 10 + 160 generations per row.")
+@click.option("--limit", type=int, default=None, help="Only the first N rows of the file.")
+@click.option("--exemplars", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="Separate exemplar file (the paper used the dev split).")
+@click.option("--n-prompts", type=int, default=10, show_default=True)
+@click.option("--k-shot", type=int, default=4, show_default=True)
+@click.option("--n-samples", type=int, default=16, show_default=True)
+@click.option("--temperature", type=float, default=0.5, show_default=True)
+@click.option("--top-k", type=int, default=40, show_default=True)
+@click.option("--max-new-tokens", type=int, default=24, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--prompt-format", type=click.Choice(["plain", "chat"]), default="plain",
+              show_default=True)
+@click.option("--match", "match_mode", type=click.Choice(["exact", "contains"]), default="exact",
+              show_default=True)
+@click.option("--unknown-action", type=click.Choice(["drop", "relabel"]), default="drop",
+              show_default=True, help="Recommendation for Unknown rows.")
+@click.option("--keep-prompts", is_flag=True, help="Store the exact prompts (slick_prompts).")
+@click.option("--on-error", type=click.Choice(["fail", "skip"]), default="fail",
+              show_default=True, help="Bad rows: stop with a report, or skip and keep going.")
+@click.option("--question-column", default="question", show_default=True)
+@click.option("--answer-column", default="answer", show_default=True)
+@click.option("--answers-column", default="answers", show_default=True)
+@click.option("--messages-column", default="messages", show_default=True)
+@click.option("--id-column", default="id", show_default=True)
+@click.option("--group-column", default=None, help="Default: 'relation' if present.")
+@click.option("--shard-size", type=int, default=32, show_default=True,
+              help="Rows sent to the engine together.")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+def probe(dataset: Path, output: Path, model, engine, device, mode, limit, exemplars, n_prompts,
+          k_shot, n_samples, temperature, top_k, max_new_tokens, seed, prompt_format, match_mode,
+          unknown_action, keep_prompts, on_error, question_column, answer_column, answers_column,
+          messages_column, id_column, group_column, shard_size, no_progress) -> None:
+    """Probe DATASET with the SliCK protocol and write annotated Parquet."""
+    from pydantic import ValidationError
+
+    from slick_curator.probing.reading import ColumnMap, DatasetError, read_dataset
+
+    try:
+        params = ProbeParams(
+            n_prompts=n_prompts, k_shot=k_shot, n_samples=n_samples, temperature=temperature,
+            top_k=top_k, max_new_tokens=max_new_tokens, mode=mode, prompt_format=prompt_format,
+            match=match_mode, seed=seed, unknown_action=unknown_action, keep_prompts=keep_prompts,
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        _fail(f"--{str(first['loc'][0]).replace('_', '-')}: {first['msg']}")
+    columns = ColumnMap(question=question_column, answer=answer_column, answers=answers_column,
+                        messages=messages_column, id=id_column, group=group_column)
+    try:
+        data = read_dataset(dataset, columns=columns, on_error=on_error, limit=limit)
+        pool_data = read_dataset(exemplars, columns=columns, on_error="skip") if exemplars else None
+    except DatasetError as exc:
+        _fail(str(exc))
+    for error in data.errors:
+        click.echo(f"skipped {error}", err=True)
+    if not data.examples:
+        _fail(f"{dataset} has no usable rows")
+
+    from slick_curator.probing.pipeline import ProbeRun
+    from slick_curator.probing.prompts import ExemplarError
+
+    try:
+        run = ProbeRun(data, params, exemplars=pool_data, shard_size=shard_size)
+    except ExemplarError as exc:
+        _fail(str(exc))
+
+    from slick_curator.engines import create_engine
+    from slick_curator.models import ModelNotFoundError, resolve_model
+    from slick_curator.probing.schema import write_parquet
+
+    try:
+        model_path = resolve_model(model)
+    except ModelNotFoundError as exc:
+        _fail(str(exc))
+    click.echo(f"loading {model or 'smollm2-135m'} with {engine} …", err=True)
+    with create_engine(engine, model=model_path, device=device, seed=seed) as loaded:
+        shards = _run_with_progress(run, loaded, disable=no_progress)
+        metadata = run.metadata(loaded.info(), model=model or "smollm2-135m",
+                                source=dataset.name)
+    table = run.annotate(shards, metadata)
+    write_parquet(table, output)
+    counts = table.group_by("slick_category").aggregate([("slick_category", "count")])
+    summary = ", ".join(
+        f"{c or 'skipped'}: {n}"
+        for c, n in zip(counts.column(0).to_pylist(), counts.column(1).to_pylist(), strict=True)
+    )
+    click.echo(f"wrote {table.num_rows} rows to {output} ({summary})", err=True)
+
+
+def _run_with_progress(run, engine, *, disable: bool):
+    from tqdm import tqdm
+
+    shards = []
+    with tqdm(total=run.total, unit="row", disable=disable, dynamic_ncols=True,
+              desc="probing") as bar:
+        for _, shard in run.shards():
+            shards.append(run.probe_shard(engine, shard))
+            bar.update(len(shard))
+    return shards

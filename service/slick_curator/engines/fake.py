@@ -1,0 +1,78 @@
+"""A scripted engine for fast tests of the layers above the seam. Never proof a feature works.
+
+Answers come from a dict question -> answer: greedy returns it; samples return it for the
+first `known_samples` of each request and "nope" otherwise. Questions not in the script get
+"I don't know". The question is read off the prompt's last `Q:` line (plain format).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping, Sequence
+
+from slick_curator.engines.base import Engine, GenerationRequest, GenerationResult
+
+
+class FakeEngine(Engine):
+    """Deterministic answers per question, with optional per-call delay to test progress."""
+
+    name = "fake"
+
+    def __init__(
+        self,
+        model: str = "fake",
+        *,
+        greedy: Mapping[str, str] | None = None,
+        samples: Mapping[str, str] | None = None,
+        known_samples: int = 1,
+        delay_s: float = 0.0,
+        **_: object,
+    ) -> None:
+        self.model = model
+        self.greedy = dict(greedy or {})
+        self.samples = dict(samples or {})
+        self.known_samples = known_samples
+        self.delay_s = delay_s
+        self.calls: list[int] = []
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def question_of(prompt: str) -> str:
+        for line in reversed(prompt.splitlines()):
+            if line.startswith("Q: "):
+                return line[3:]
+            if line.startswith("<user>"):
+                return line[len("<user>") :]
+        return prompt
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
+        with self._lock:
+            self.calls.append(len(requests))
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        out = []
+        for request in requests:
+            question = self.question_of(request.prompt)
+            if request.params.greedy:
+                texts = [" " + self.greedy.get(question, "I don't know")]
+            else:
+                answer = self.samples.get(question, self.greedy.get(question))
+                texts = [
+                    " " + (answer if answer is not None and i < self.known_samples else "nope")
+                    for i in range(request.params.n)
+                ]
+            out.append(
+                GenerationResult(
+                    texts=texts,
+                    prompt_tokens=len(request.prompt.split()),
+                    generated_tokens=sum(len(t.split()) for t in texts),
+                )
+            )
+        return out
+
+    def render_chat(self, messages: Sequence[dict[str, str]]) -> str:
+        return "".join(f"<{m['role']}>{m['content']}\n" for m in messages) + "<assistant>"
+
+    def info(self) -> dict[str, str]:
+        return {"engine": self.name, "model": self.model}

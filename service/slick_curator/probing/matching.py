@@ -1,0 +1,192 @@
+"""Deciding whether a model's answer matches a gold answer, and when it never can.
+
+Normalisation is SQuAD's (lower-case, drop punctuation and the articles a/an/the, collapse
+whitespace), made Unicode-aware:
+
+* NFKC first, so composed and decomposed forms ("Zürich" as one code point or as u + U+0308)
+  and compatibility forms (full-width letters, ligatures, no-break spaces) compare equal.
+  Accents are kept: "Zurich" does not match "Zürich".
+* ``str.casefold`` rather than ``lower``: "STRASSE" matches "straße", as German readers expect.
+* Every Unicode punctuation character (categories P*) is deleted, as SQuAD does, so "U.S."
+  matches "US" and "St. Louis" matches "St Louis" -- except dashes (Pd), which become a space.
+  Deleting them would make "Saint-Denis" equal "SaintDenis", a spelling no model writes, and
+  leave it unequal to "Saint Denis", which models do write; hyphenated place and person names are
+  common in entity-QA golds. The price is that "e-mail" no longer equals "email".
+* Articles are removed as whole words, i.e. as whitespace-separated tokens after the steps
+  above. Words are whitespace-delimited, so in ``contains`` mode scripts written without spaces
+  (Chinese, Japanese) only match whole space-delimited runs.
+
+A gold that normalises to nothing ("The", "?!") is compared at the first of these levels that
+leaves it non-empty: without article removal ("The" matches "the." but not "The Beatles"), then
+as the case-folded, whitespace-collapsed raw string ("?!"). An empty or blank prediction never
+matches anything.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import unicodedata
+from collections.abc import Sequence
+from typing import Literal
+
+MatchMode = Literal["exact", "contains"]
+
+_MODES = ("exact", "contains")
+_ARTICLES = frozenset({"a", "an", "the"})
+# (delete punctuation, remove articles) for the normalisation levels, strictest first.
+_LEVELS = ((True, True), (True, False), (False, False))
+
+
+class _PunctuationTable(dict):
+    """str.translate table built on demand: dashes -> space, other punctuation -> deleted."""
+
+    def __missing__(self, cp: int) -> str | int | None:
+        category = unicodedata.category(chr(cp))
+        value = " " if category == "Pd" else None if category[0] == "P" else cp
+        self[cp] = value
+        return value
+
+
+_PUNCTUATION = _PunctuationTable()
+
+
+def _fold(text: str, punctuation: bool) -> str:
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    return folded.translate(_PUNCTUATION) if punctuation else folded
+
+
+def _tokens(text: str, punctuation: bool = True, articles: bool = True) -> tuple[str, ...]:
+    tokens = _fold(text, punctuation).split()
+    return tuple(t for t in tokens if t not in _ARTICLES) if articles else tuple(tokens)
+
+
+def normalize(text: str) -> str:
+    """SQuAD-style normalisation made Unicode-aware; see the module docstring for the rules."""
+    return " ".join(_tokens(text))
+
+
+def is_correct(prediction: str, golds: Sequence[str], mode: MatchMode = "exact") -> bool:
+    """Whether `prediction` matches any of `golds` (whole answer, or contained in `contains`)."""
+    return Matcher(golds, mode)(prediction)
+
+
+def hopeless(prefix: str, golds: Sequence[str], mode: MatchMode = "exact") -> bool:
+    """True only if no continuation of `prefix` can make `is_correct(prefix + c)` true."""
+    return Matcher(golds, mode).hopeless(prefix)
+
+
+class Matcher:
+    """The golds of one question, normalised once; call it on predictions.
+
+    Plain attributes only, so it pickles into worker processes.
+    """
+
+    def __init__(self, golds: Sequence[str], mode: MatchMode = "exact") -> None:
+        if isinstance(golds, str):
+            raise TypeError("golds must be a sequence of strings, not a single string")
+        if mode not in _MODES:
+            raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
+        self.mode = mode
+        keys: dict[tuple[int, tuple[str, ...]], None] = {}
+        for gold in golds:
+            for level, (punctuation, articles) in enumerate(_LEVELS):
+                tokens = _tokens(gold, punctuation, articles)
+                if tokens:
+                    keys[level, tokens] = None
+                    break
+        # (level, tokens) per distinct gold; blank golds are dropped, they can never match.
+        self._keys = tuple(keys)
+
+    def __call__(self, prediction: str) -> bool:
+        """Whether `prediction` matches any gold; same as `is_correct`."""
+        if not prediction.strip():
+            return False
+        by_level: dict[int, tuple[str, ...]] = {}
+        for level, gold in self._keys:
+            if level not in by_level:
+                by_level[level] = _tokens(prediction, *_LEVELS[level])
+            tokens = by_level[level]
+            if self.mode == "exact":
+                if tokens == gold:
+                    return True
+            elif f" {' '.join(gold)} " in f" {' '.join(tokens)} ":
+                return True
+        return False
+
+    def hopeless(self, prefix: str) -> bool:
+        """True only if no continuation of `prefix` can match; same as module `hopeless`.
+
+        Sound but conservative: only the part of `prefix` whose normalisation no continuation
+        can change is judged (see `_stable_prefix`), its last word is treated as still growing,
+        and a growing word that could become an article is never held against the prefix. In
+        ``contains`` mode anything can still follow, so only gold-less matchers are hopeless.
+        """
+        if not self._keys:
+            return True
+        if self.mode == "contains":
+            return False
+        stable = _stable_prefix(prefix)
+        return not any(
+            _reachable(_fold(stable, _LEVELS[level][0]), gold, _LEVELS[level][1])
+            for level, gold in self._keys
+        )
+
+
+def _stable_prefix(prefix: str) -> str:
+    """The longest head of `prefix` ending at an NFKC segment boundary.
+
+    NFKC(head + tail) == NFKC(head) + NFKC(tail) for any tail when tail starts at a boundary,
+    and casefold and punctuation removal work per character, so folding this head gives a prefix
+    of the folded full prediction whatever the continuation. A trailing character may still
+    compose with what follows ("u" + U+0308 -> "ü", "<" + U+0338 -> "≮"), so the last boundary
+    character itself is left out -- unless it is whitespace, which composes with nothing.
+    """
+    for k in range(len(prefix) - 1, -1, -1):
+        ch = prefix[k]
+        if ch.isspace():
+            return prefix[: k + 1]
+        if _starts_segment(ch):
+            return prefix[:k]
+    return ""
+
+
+@functools.lru_cache(maxsize=8192)
+def _starts_segment(ch: str) -> bool:
+    # A boundary sits before ch when its decomposition starts with a starter that never
+    # composes with what precedes it (Unicode's NFKC "hasBoundaryBefore"). U+FFFD never
+    # counts: detokenisers emit it for a multi-byte character cut between tokens, and the next
+    # token replaces it, so text up to it is not yet a prefix of the final answer.
+    if ch == "\ufffd":
+        return False
+    if ch.isascii():
+        return True
+    head = unicodedata.normalize("NFKD", ch)[0]
+    return unicodedata.combining(head) == 0 and head not in _composes_backward()
+
+
+@functools.cache
+def _composes_backward() -> frozenset[str]:
+    """Characters that are the second half of a canonical composition (incl. Hangul V/T)."""
+    seconds = {chr(cp) for cp in range(0x1161, 0x1176)} | {chr(cp) for cp in range(0x11A8, 0x11C3)}
+    for cp in range(sys.maxunicode + 1):
+        decomposition = unicodedata.decomposition(chr(cp))
+        if decomposition and not decomposition.startswith("<"):
+            parts = decomposition.split()
+            if len(parts) == 2:
+                seconds.add(chr(int(parts[1], 16)))
+    return frozenset(seconds)
+
+
+def _reachable(folded: str, gold: tuple[str, ...], articles: bool) -> bool:
+    """Whether text starting with `folded` can still tokenise (minus articles) to `gold`."""
+    words = folded.split()
+    partial = words.pop() if words and not folded[-1].isspace() else ""
+    done = [w for w in words if not (articles and w in _ARTICLES)]
+    if list(gold[: len(done)]) != done:
+        return False
+    if not partial:
+        return True
+    if articles and any(article.startswith(partial) for article in _ARTICLES):
+        return True
+    return len(done) < len(gold) and gold[len(done)].startswith(partial)

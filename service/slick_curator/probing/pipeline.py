@@ -1,0 +1,103 @@
+"""A whole probe: dataset and exemplar pool in, shards of results out.
+
+The CLI runs it in-process; the service's worker runs it with checkpoints. Both go through
+`ProbeRun.shards`, which skips rows already finished, so a resumed run computes each row once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+import slick_curator
+from slick_curator.engines.base import Engine
+from slick_curator.probing.params import ProbeParams
+from slick_curator.probing.prompts import ExemplarPool
+from slick_curator.probing.reading import Dataset
+from slick_curator.probing.records import Example
+from slick_curator.probing.runner import Prober
+from slick_curator.probing.schema import annotate, results_table
+
+
+@dataclass
+class ProbeRun:
+    """Everything needed to probe one dataset; cheap to build, so resumes rebuild it."""
+
+    dataset: Dataset
+    params: ProbeParams
+    exemplars: Dataset | None = None
+    shard_size: int = 32
+    pool: ExemplarPool = field(init=False)
+
+    def __post_init__(self) -> None:
+        source = self.exemplars.examples if self.exemplars else self.dataset.examples
+        self.pool = ExemplarPool(
+            source,
+            n_prompts=self.params.n_prompts,
+            k_shot=self.params.k_shot,
+            seed=self.params.seed,
+        )
+        self.pool.check(self.dataset.examples)
+
+    @property
+    def total(self) -> int:
+        return len(self.dataset.examples)
+
+    @property
+    def n_shards(self) -> int:
+        return -(-self.total // self.shard_size)
+
+    def shard(self, index: int) -> list[Example]:
+        """Shard `index`: a fixed slice of the valid rows, the same on every run and resume."""
+        start = index * self.shard_size
+        return self.dataset.examples[start : start + self.shard_size]
+
+    def shards(self, finished: set[int] | frozenset[int] = frozenset()) -> Iterator[tuple[int, list[Example]]]:
+        """(index, rows) of every shard not in `finished`, in input order.
+
+        Shard boundaries never move, so a resumed run batches rows exactly as an uninterrupted
+        one would and computes each row once.
+        """
+        for index in range(self.n_shards):
+            if index not in finished:
+                yield index, self.shard(index)
+
+    def probe_shard(
+        self, engine: Engine, shard: Sequence[Example], on_generated: Callable[[int], None] | None = None
+    ) -> pa.Table:
+        """Probe one shard and return its results table (the unit that is checkpointed)."""
+        results = Prober(engine, self.params, self.pool).probe(shard, on_generated)
+        return results_table(results, {e.row: e.group for e in shard})
+
+    def metadata(self, engine_info: dict[str, str], **extra: object) -> dict[str, object]:
+        """What an annotated file records about how it was made."""
+        return {
+            "slick_curator_version": slick_curator.__version__,
+            "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "engine": engine_info,
+            "params": self.params.model_dump(),
+            "shard_size": self.shard_size,
+            "dataset": {
+                "format": self.dataset.format,
+                "kind": self.dataset.kind,
+                "rows": self.dataset.table.num_rows,
+                "probed": len(self.dataset.examples),
+                "skipped": len({e.row for e in self.dataset.errors}),
+                "group_column": self.dataset.columns.group,
+            },
+            "exemplar_source": "exemplar file" if self.exemplars else "dataset",
+            **extra,
+        }
+
+    def annotate(self, results: pa.Table | Sequence[pa.Table], metadata: dict) -> pa.Table:
+        return annotate(
+            self.dataset.table,
+            results,
+            self.dataset.errors,
+            metadata=metadata,
+            unknown_action=self.params.unknown_action,
+            keep_prompts=self.params.keep_prompts,
+        )

@@ -1,0 +1,182 @@
+"""Runs the SliCK protocol for a batch of rows against one engine.
+
+`Prober.probe` takes one shard of rows and returns one `RowResult` per row. It sends the
+engine large batches (all greedy prompts of the shard at once, then every sampling round at
+once) because batching across rows is where throughput comes from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from slick_curator.engines.base import Engine, GenerationRequest, SamplingParams
+from slick_curator.probing.categories import Category, categorize
+from slick_curator.probing.matching import Matcher
+from slick_curator.probing.params import ProbeParams
+from slick_curator.probing.prompts import ExemplarPool, build_prompts
+from slick_curator.probing.records import Example
+
+
+@dataclass
+class RowResult:
+    """What the probe found for one row.
+
+    In adaptive mode `n_samples` counts the samples actually drawn: 0 when greedy answers
+    already decide the category, fewer than n_prompts * n_samples when sampling stopped at
+    the first correct sample. `p_sample` is then None (it would not be the paper's estimate).
+    """
+
+    row: int
+    category: Category
+    greedy_answers: list[str]
+    greedy_correct: list[bool]
+    n_sample_correct: int
+    n_samples: int
+    sampling_complete: bool
+    exemplar_ids: list[list[str]]
+    prompts: list[str] | None = None
+    prompt_tokens: int = 0
+    generated_tokens: int = 0
+
+    @property
+    def n_greedy(self) -> int:
+        return len(self.greedy_answers)
+
+    @property
+    def n_greedy_correct(self) -> int:
+        return sum(self.greedy_correct)
+
+    @property
+    def p_greedy(self) -> float:
+        return self.n_greedy_correct / self.n_greedy
+
+    @property
+    def p_sample(self) -> float | None:
+        if not self.sampling_complete or self.n_samples == 0:
+            return None
+        return self.n_sample_correct / self.n_samples
+
+
+@dataclass
+class _RowState:
+    example: Example
+    matcher: Matcher
+    prompts: list[str]
+    exemplar_ids: list[list[str]]
+    greedy_answers: list[str] = field(default_factory=list)
+    greedy_correct: list[bool] = field(default_factory=list)
+    n_sample_correct: int = 0
+    n_samples: int = 0
+    prompt_tokens: int = 0
+    generated_tokens: int = 0
+
+
+class Prober:
+    """Probes rows with one engine, one exemplar pool and one set of parameters."""
+
+    def __init__(self, engine: Engine, params: ProbeParams, pool: ExemplarPool) -> None:
+        self.engine = engine
+        self.params = params
+        self.pool = pool
+        self._greedy = SamplingParams(
+            temperature=0.0, n=1, max_new_tokens=params.max_new_tokens, stop=("\n",)
+        )
+        self._sampling = SamplingParams(
+            temperature=params.temperature,
+            top_k=params.top_k,
+            n=params.n_samples,
+            max_new_tokens=params.max_new_tokens,
+            stop=("\n",),
+        )
+
+    def probe(
+        self, examples: Sequence[Example], on_generated: Callable[[int], None] | None = None
+    ) -> list[RowResult]:
+        """Probe a shard of rows; results come back in the order of `examples`.
+
+        `on_generated(n)` is told how many generations finished after each engine call, for
+        progress reporting inside long shards.
+        """
+        states = [self._prepare(example) for example in examples]
+        self._run_greedy(states, on_generated)
+        self._run_sampling(states, on_generated)
+        return [self._finish(state) for state in states]
+
+    def _prepare(self, example: Example) -> _RowState:
+        render = self.engine.render_chat if self.params.prompt_format == "chat" else None
+        prompts, ids = build_prompts(
+            example, self.pool, prompt_format=self.params.prompt_format, render_chat=render
+        )
+        return _RowState(example, Matcher(example.answers, self.params.match), prompts, ids)
+
+    def _run_greedy(self, states: list[_RowState], on_generated) -> None:
+        requests = [GenerationRequest(p, self._greedy) for s in states for p in s.prompts]
+        results = iter(self.engine.generate(requests))
+        for state in states:
+            for _ in state.prompts:
+                result = next(results)
+                answer = result.texts[0].strip()
+                state.greedy_answers.append(answer)
+                state.greedy_correct.append(state.matcher(answer))
+                state.prompt_tokens += result.prompt_tokens
+                state.generated_tokens += result.generated_tokens
+        if on_generated:
+            on_generated(len(requests))
+
+    def _needs_sampling(self, state: _RowState) -> bool:
+        if self.params.mode == "full":
+            return True
+        # Adaptive: a correct greedy answer already decides HighlyKnown/MaybeKnown, and one
+        # correct sample decides WeaklyKnown.
+        return not any(state.greedy_correct) and state.n_sample_correct == 0
+
+    def _run_sampling(self, states: list[_RowState], on_generated) -> None:
+        # Prompt by prompt: adaptive rows leave the rounds as soon as they are decided.
+        for prompt_index in range(self.params.n_prompts):
+            active = [s for s in states if self._needs_sampling(s)]
+            if not active:
+                return
+            requests = [
+                GenerationRequest(
+                    s.prompts[prompt_index],
+                    self._sampling,
+                    hopeless=s.matcher.hopeless if self.params.prune_samples else None,
+                )
+                for s in active
+            ]
+            for state, result in zip(active, self.engine.generate(requests), strict=True):
+                state.n_samples += len(result.texts)
+                state.n_sample_correct += sum(
+                    1
+                    for text, pruned in zip(result.texts, result.pruned, strict=True)
+                    if not pruned and state.matcher(text.strip())
+                )
+                state.prompt_tokens += result.prompt_tokens
+                state.generated_tokens += result.generated_tokens
+            if on_generated:
+                on_generated(len(requests) * self._sampling.n)
+
+    def _finish(self, state: _RowState) -> RowResult:
+        n_greedy_correct = sum(state.greedy_correct)
+        complete = state.n_samples == self.params.n_prompts * self.params.n_samples
+        if complete or n_greedy_correct or state.n_sample_correct:
+            category = categorize(
+                n_greedy_correct, len(state.greedy_correct), state.n_sample_correct,
+                state.n_samples,
+            )
+        else:  # pragma: no cover - adaptive always samples undecided rows to completion
+            raise AssertionError(f"row {state.example.row} left undecided")
+        return RowResult(
+            row=state.example.row,
+            category=category,
+            greedy_answers=state.greedy_answers,
+            greedy_correct=state.greedy_correct,
+            n_sample_correct=state.n_sample_correct,
+            n_samples=state.n_samples,
+            sampling_complete=complete,
+            exemplar_ids=state.exemplar_ids,
+            prompts=state.prompts if self.params.keep_prompts else None,
+            prompt_tokens=state.prompt_tokens,
+            generated_tokens=state.generated_tokens,
+        )

@@ -1,0 +1,74 @@
+"""Service configuration from the environment or a .env file (prefix SLICK_).
+
+No module-level instance: `create_app(Settings(...))` and tests construct their own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from slick_curator.models import DEFAULT_MODEL, default_cache_dir
+
+
+class Settings(BaseSettings):
+    """Every knob of the service. Each field is SLICK_<NAME> in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="SLICK_", env_file=".env", extra="ignore")
+
+    host: str = Field("127.0.0.1", description="Address to bind.")
+    port: int = Field(8000, ge=0, le=65535, description="Port to bind.")
+    data_dir: Path = Field(Path("slick-data"), description="Uploads, job store, results.")
+    cache_dir: Path = Field(default_factory=default_cache_dir, description="Converted models.")
+    model: str = Field(DEFAULT_MODEL, description="Default model: alias, folder or hub id.")
+    engine: str = Field(
+        "transformers", description="Default engine: transformers or vllm ('fake' is for tests)."
+    )
+    device: str | None = Field(None, description="Torch device for transformers; auto if unset.")
+    engine_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="JSON object of extra engine constructor options (e.g. batch_tokens).",
+    )
+    allowed_models: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Models a probe may ask for besides the default. Comma-separated.",
+    )
+    allowed_engines: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["transformers", "vllm"],
+        description="Engines a probe may ask for (the default engine always). Comma-separated.",
+    )
+    api_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Bearer keys; empty = no auth. Comma-separated."
+    )
+    metrics_public: bool = Field(True, description="Serve /metrics without an API key.")
+    max_upload_bytes: int = Field(512 * 1024 * 1024, ge=1, description="Largest upload.")
+    max_rows: int = Field(1_000_000, ge=1, description="Most rows in one dataset.")
+    max_text_chars: int = Field(20_000, ge=1, description="Longest question or answer.")
+    shard_size: int = Field(32, ge=1, le=100_000, description="Rows per checkpointed shard.")
+    max_listed_errors: int = Field(
+        1000, ge=1, description="Most row errors stored and returned per dataset."
+    )
+    sse_heartbeat_s: float = Field(15.0, gt=0, description="Seconds between SSE heartbeats.")
+    progress_interval_s: float = Field(
+        0.5, ge=0, description="Least seconds between progress updates from the worker."
+    )
+    shutdown_grace_s: float = Field(
+        5.0, ge=0, description="Seconds the worker gets to exit on shutdown before a kill."
+    )
+    log_json: bool = Field(False, description="Log one JSON object per line.")
+    log_level: str = Field("INFO", description="Logging level.")
+
+    @field_validator("api_keys", "allowed_models", "allowed_engines", mode="before")
+    @classmethod
+    def _split_keys(cls, value):
+        if isinstance(value, str):
+            value = value.strip()
+            if value.startswith("["):
+                import json
+
+                return json.loads(value)
+            return [k.strip() for k in value.split(",") if k.strip()]
+        return value
