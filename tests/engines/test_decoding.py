@@ -1,0 +1,55 @@
+"""The transformers engine's decoding loop against plain `generate`, one prompt at a time."""
+
+from __future__ import annotations
+
+import pytest
+
+from slick_curator.engines.base import GenerationRequest, SamplingParams
+from slick_curator.engines.hf_decoding import cluster_by_prefix
+from slick_curator.probing.matching import Matcher
+from slick_curator.probing.prompts import ExemplarPool, build_prompts
+
+
+def test_cluster_by_prefix_groups_shared_prefixes_and_keeps_last_token():
+    a, b, c = [1] * 10 + [2, 3], [1] * 10 + [4], [9, 9, 9]
+    clusters = cluster_by_prefix([a, b, c], min_prefix=8)
+    assert sorted((p, sorted(m)) for p, m in clusters) == [(2, [2]), (10, [0, 1])]
+    assert cluster_by_prefix([[5, 6]], min_prefix=1) == [(1, [0])]
+
+
+@pytest.mark.model
+def test_greedy_matches_generate_prompt_by_prompt(hf_engine, p36_20, p36_dev):
+    pool = ExemplarPool(p36_dev.examples, n_prompts=3, k_shot=4, seed=0)
+    prompts = [p for e in p36_20.examples[:8] for p in build_prompts(e, pool)[0]]
+    greedy = SamplingParams(temperature=0.0, max_new_tokens=12)
+    ours = [r.texts[0] for r in hf_engine.generate([GenerationRequest(p, greedy) for p in prompts])]
+    tok, model = hf_engine.tokenizer, hf_engine.model
+    reference = []
+    for prompt in prompts:
+        ids = tok(prompt, return_tensors="pt")
+        out = model.generate(**ids, max_new_tokens=12, do_sample=False,
+                             pad_token_id=tok.pad_token_id)
+        text = tok.decode(out[0, ids.input_ids.shape[1]:], skip_special_tokens=True)
+        reference.append(text.split("\n")[0])
+    assert ours == reference
+
+
+@pytest.mark.model
+def test_sampling_respects_n_stop_and_pruning(hf_engine, p36_20, p36_dev):
+    pool = ExemplarPool(p36_dev.examples, n_prompts=1, k_shot=4, seed=0)
+    examples = p36_20.examples[:4]
+    params = SamplingParams(temperature=0.5, top_k=40, n=16, max_new_tokens=16)
+    requests = [GenerationRequest(build_prompts(e, pool)[0][0], params,
+                                  hopeless=Matcher(e.answers).hopeless) for e in examples]
+    before = hf_engine.stats.decode_tokens
+    results = hf_engine.generate(requests)
+    for example, result in zip(examples, results, strict=True):
+        assert len(result.texts) == 16 and len(result.pruned) == 16
+        assert all("\n" not in t for t in result.texts)
+        matcher = Matcher(example.answers)
+        for text, pruned in zip(result.texts, result.pruned, strict=True):
+            if pruned:  # pruning only ever removes samples that cannot be correct
+                assert not matcher(text)
+    # Pruning must actually save decode work on a model that mostly does not know the answer.
+    assert any(any(r.pruned) for r in results)
+    assert hf_engine.stats.decode_tokens - before < 4 * 16 * 16
