@@ -1,3 +1,73 @@
-"""Client for the slick-curator service."""
+"""Client for the slick-curator service.
 
-__all__: list[str] = []
+    from slick_client import Client
+    with Client("http://gpu-box:8000", api_key=KEY) as c:
+        ds = c.datasets.upload("train.jsonl")
+        job = c.probes.create(ds.id, mode="adaptive")
+        job = c.probes.wait(job.id, progress=True)
+        table = c.probes.result(job.id)
+
+Installing it pulls httpx, pydantic, pyarrow and tqdm only: no torch, vllm or duckdb.
+"""
+
+from slick_client._async_client import AsyncClient
+from slick_client._client import Client
+from slick_client._errors import (
+    APIError,
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    InvalidParamsError,
+    JobFailedError,
+    NotFoundError,
+    PayloadTooLargeError,
+    RateLimitError,
+    ResponseValidationError,
+    ServerError,
+    SlickError,
+    TransportError,
+    UnsupportedMediaTypeError,
+    WaitTimeoutError,
+)
+from slick_client._version import __version__
+from slick_client.models import (
+    DatasetPublic,
+    DatasetsPublic,
+    ErrorDetail,
+    ProbeCreate,
+    ProbeParams,
+    ProbePublic,
+    ProbesPublic,
+    Progress,
+    RowErrorPublic,
+)
+
+__all__ = [
+    "APIError",
+    "AsyncClient",
+    "AuthenticationError",
+    "BadRequestError",
+    "Client",
+    "ConflictError",
+    "DatasetPublic",
+    "DatasetsPublic",
+    "ErrorDetail",
+    "InvalidParamsError",
+    "JobFailedError",
+    "NotFoundError",
+    "PayloadTooLargeError",
+    "ProbeCreate",
+    "ProbeParams",
+    "ProbePublic",
+    "ProbesPublic",
+    "Progress",
+    "RateLimitError",
+    "ResponseValidationError",
+    "RowErrorPublic",
+    "ServerError",
+    "SlickError",
+    "TransportError",
+    "UnsupportedMediaTypeError",
+    "WaitTimeoutError",
+    "__version__",
+]

@@ -1,0 +1,223 @@
+"""`client.probes` of an `AsyncClient`: the same surface as `Probes`, every call awaited."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, MutableSequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, overload
+
+import httpx
+
+from slick_client import _retry
+from slick_client._base import (
+    TERMINAL_STATUSES,
+    check_deadline,
+    describe_transport_error,
+    parse,
+    path_id,
+    probe_payload,
+    wait_timeout,
+)
+from slick_client._errors import JobFailedError, SlickError, TransportError
+from slick_client._probes import (
+    atomic_file,
+    job_of,
+    list_params,
+    stream_broke,
+    table_from_bytes,
+)
+from slick_client._progress import ProgressBar
+from slick_client._sse import HEARTBEAT, ServerSentEvent, SSEDecoder
+from slick_client.models import JobStatus, ProbePublic, ProbesPublic
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from slick_client._async_client import AsyncClient
+
+__all__ = ["AsyncProbes"]
+
+
+class AsyncProbes:
+    """Probe jobs on the server: `client.probes` of an `AsyncClient`."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def create(
+        self,
+        dataset_id: str,
+        *,
+        exemplar_dataset_id: str | None = None,
+        model: str | None = None,
+        engine: str | None = None,
+        **params: Any,
+    ) -> ProbePublic:
+        """Start probing a dataset; see `Probes.create`. Never retried."""
+        payload = probe_payload(dataset_id, exemplar_dataset_id=exemplar_dataset_id,
+                                model=model, engine=engine, params=params)
+        response = await self._client._request("POST", "/v1/probes", json=payload, retry=False)
+        return parse(ProbePublic, response)
+
+    async def get(self, probe_id: str) -> ProbePublic:
+        """The job's current state (NotFoundError if there is none)."""
+        response = await self._client._request(
+            "GET", f"/v1/probes/{path_id(probe_id)}", retry=True
+        )
+        return parse(ProbePublic, response)
+
+    async def list(
+        self,
+        *,
+        limit: int | None = None,
+        offset: int | None = None,
+        status: JobStatus | None = None,
+    ) -> ProbesPublic:
+        """A page of jobs, newest first, optionally only those with `status`."""
+        response = await self._client._request(
+            "GET", "/v1/probes", params=list_params(limit, offset, status), retry=True
+        )
+        return parse(ProbesPublic, response)
+
+    async def cancel(self, probe_id: str) -> ProbePublic:
+        """Ask the server to cancel the job; returns its state."""
+        response = await self._client._request(
+            "POST", f"/v1/probes/{path_id(probe_id)}/cancel", retry=False
+        )
+        return parse(ProbePublic, response)
+
+    async def events(self, probe_id: str) -> AsyncIterator[ProbePublic]:
+        """The job's states as the server pushes them, ending with the terminal one."""
+        async with contextlib.aclosing(self._event_stream(probe_id, deadline=None)) as stream:
+            async for job in stream:
+                if job is not None:
+                    yield job
+
+    async def wait(
+        self,
+        probe_id: str,
+        *,
+        progress: bool = False,
+        timeout: float | None = None,
+        poll_interval: float = 1.0,
+    ) -> ProbePublic:
+        """Wait until the job ends; see `Probes.wait`. Cancelling the awaiting task (or
+        Ctrl-C under `asyncio.run`) closes the bar and leaves the job running on the server.
+
+        The timeout is also enforced as a cancel scope, so it holds even with a transport that
+        ignores read timeouts (e.g. an in-process ASGI transport)."""
+        import anyio
+
+        deadline = None if timeout is None else time.monotonic() + timeout
+        bar = ProgressBar(enabled=progress)
+        seen: MutableSequence[ProbePublic] = []
+        try:
+            with anyio.move_on_after(timeout) as scope:
+                job = await self._follow(probe_id, deadline, bar, poll_interval, seen)
+            if scope.cancelled_caught:
+                raise wait_timeout(seen[-1] if seen else None, probe_id)
+        except KeyboardInterrupt:
+            bar.close()
+            bar.write(f"interrupted: probe {probe_id} keeps running on the server")
+            raise
+        finally:
+            bar.close()
+        if job.status != "succeeded":
+            raise JobFailedError(job)
+        return job
+
+    async def _follow(self, probe_id: str, deadline: float | None, bar: ProgressBar,
+                      poll_interval: float, seen: MutableSequence[ProbePublic]
+                      ) -> ProbePublic:
+        """The stream, then polls, until the job is terminal; every state also goes to `seen`."""
+        job: ProbePublic | None = None
+        try:
+            async with contextlib.aclosing(self._event_stream(probe_id, deadline)) as stream:
+                async for item in stream:
+                    if item is not None:
+                        job = item
+                        seen.append(job)
+                        bar.update(job)
+                        if job.status in TERMINAL_STATUSES:
+                            break
+                    check_deadline(deadline, job, probe_id)
+        except SlickError as exc:
+            if not stream_broke(exc):
+                raise
+        polled = False
+        while job is None or job.status not in TERMINAL_STATUSES:
+            if polled:
+                left = None if deadline is None else deadline - time.monotonic()
+                await _retry.asleep(poll_interval if left is None else min(poll_interval, left))
+            check_deadline(deadline, job, probe_id)
+            job = await self.get(probe_id)
+            seen.append(job)
+            polled = True
+            bar.update(job)
+        return job
+
+    @overload
+    async def result(self, probe_id: str, *, path: None = None) -> pa.Table: ...
+    @overload
+    async def result(self, probe_id: str, *, path: str | os.PathLike[str]) -> Path: ...
+
+    async def result(
+        self, probe_id: str, *, path: str | os.PathLike[str] | None = None
+    ) -> pa.Table | Path:
+        """The annotated rows of a succeeded job: a `pyarrow.Table`, or, with `path`, the
+        Parquet file streamed to disk and its Path. See `Probes.result`."""
+        url = f"/v1/probes/{path_id(probe_id)}/result"
+        if path is None:
+            response = await self._client._request("GET", url, retry=True)
+            return table_from_bytes(response.content)
+        import anyio.to_thread
+
+        target = Path(path)
+        for attempt in range(self._client.max_retries + 1):
+            response = await self._client._request("GET", url, retry=True, stream=True)
+            try:
+                with atomic_file(target) as handle:
+                    async for chunk in response.aiter_bytes():
+                        await anyio.to_thread.run_sync(handle.write, chunk)
+                return target
+            except httpx.TransportError as exc:
+                if attempt == self._client.max_retries:
+                    raise TransportError(describe_transport_error(exc, response.request),
+                                         request=response.request) from exc
+            finally:
+                await response.aclose()
+            await _retry.asleep(_retry.delay_for(attempt, None))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _event_stream(
+        self, probe_id: str, deadline: float | None
+    ) -> AsyncGenerator[ProbePublic | None, None]:
+        """Job states from the event stream; None for each heartbeat."""
+        response = await self._client._request(
+            "GET", f"/v1/probes/{path_id(probe_id)}/events", retry=True, stream=True,
+            headers={"Accept": "text/event-stream"},
+            timeout=self._client._stream_timeout(deadline),
+        )
+        decoder = SSEDecoder()
+        try:
+            async for line in response.aiter_lines():
+                item = decoder.feed(line)
+                if item is HEARTBEAT:
+                    yield None
+                elif isinstance(item, ServerSentEvent):
+                    job = job_of(item, response.request)
+                    if job is not None:
+                        yield job
+                    if item.event == "end":
+                        return
+        except httpx.RequestError as exc:
+            raise TransportError(describe_transport_error(exc, response.request),
+                                 request=response.request) from exc
+        finally:
+            import anyio
+
+            with anyio.CancelScope(shield=True):  # close the connection even when cancelled
+                await response.aclose()

@@ -1,0 +1,157 @@
+"""The synchronous client."""
+
+from __future__ import annotations
+
+import contextlib
+from types import TracebackType
+from typing import Any, cast
+
+import httpx
+
+from slick_client import _retry
+from slick_client._base import (
+    DEFAULT_TIMEOUT,
+    BaseClient,
+    describe_transport_error,
+    parse_json,
+)
+from slick_client._datasets import Datasets
+from slick_client._errors import ServerError, TransportError, error_from_response
+from slick_client._probes import Probes
+from slick_client._uploads import UploadBody, iter_chunks
+
+__all__ = ["Client"]
+
+class Client(BaseClient):
+    """A synchronous client of a slick-curator service.
+
+    >>> with Client("http://gpu-box:8000", api_key="...") as c:   # doctest: +SKIP
+    ...     ds = c.datasets.upload("train.jsonl")
+    ...     job = c.probes.wait(c.probes.create(ds.id).id, progress=True)
+    ...     table = c.probes.result(job.id)
+
+    `base_url` and `api_key` default to the environment variables SLICK_BASE_URL and
+    SLICK_API_KEY (and the URL to http://127.0.0.1:8000, where `slick serve` listens).
+    `timeout` is in seconds (or an `httpx.Timeout`) per request; `max_retries` is how often an
+    idempotent request is retried after a connection error or a 502/503/504. `transport`
+    replaces the network (e.g. `httpx.MockTransport`, or a WSGI/ASGI transport in tests);
+    `http_client` is a ready `httpx.Client` to use instead of the client's own (it is not
+    closed by `close()`).
+    """
+
+    def __init__(
+        self,
+        base_url: str | httpx.URL | None = None,
+        *,
+        api_key: str | None = None,
+        timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
+        max_retries: int = 2,
+        transport: httpx.BaseTransport | None = None,
+        http_client: httpx.Client | None = None,
+    ) -> None:
+        super().__init__(base_url, api_key=api_key, timeout=timeout, max_retries=max_retries)
+        if http_client is not None and transport is not None:
+            raise ValueError("pass either transport or http_client, not both")
+        self._owns_http = http_client is None
+        self._http = http_client or httpx.Client(transport=transport, timeout=self.timeout)
+        self.datasets = Datasets(self)
+        """Upload, get and list datasets."""
+        self.probes = Probes(self)
+        """Create, follow, cancel probe jobs and fetch their results."""
+
+    def health(self) -> dict[str, Any]:
+        """GET /healthz: the service's liveness answer (raises if it is not alive)."""
+        return cast(dict[str, Any], parse_json(self._request("GET", "/healthz", retry=True)))
+
+    def ready(self) -> bool:
+        """GET /readyz: True once the engine is loaded, False while the server says 503."""
+        try:
+            self._request("GET", "/readyz", retry=False)
+        except ServerError as exc:
+            if exc.status_code == 503:
+                return False
+            raise
+        return True
+
+    def close(self) -> None:
+        """Close the connection pool (not a caller's `http_client`)."""
+        if self._owns_http:
+            self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        retry: bool,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        body: UploadBody | None = None,
+        headers: dict[str, str] | None = None,
+        stream: bool = False,
+        timeout: httpx.Timeout | None = None,
+    ) -> httpx.Response:
+        """Send one call, retrying when `retry` allows; a 2xx response or a typed error.
+
+        With `stream=True` the caller must close the returned response. `timeout` replaces
+        the client's for this call.
+        """
+        attempts = self.max_retries + 1 if retry else 1
+        extra = dict(headers or {})
+        if body is not None:
+            extra.update(body.headers())
+        for attempt in range(attempts):
+            last = attempt == attempts - 1
+            with contextlib.ExitStack() as stack:
+                content = None
+                if body is not None:
+                    content = iter_chunks(stack.enter_context(body.open()))
+                request = self._http.build_request(
+                    method,
+                    self._url(path),
+                    params=params,
+                    json=json,
+                    content=content,
+                    headers=self._headers(extra),
+                    timeout=timeout or self.timeout,
+                )
+                try:
+                    response = self._http.send(request, stream=stream)
+                except httpx.TransportError as exc:
+                    if last:
+                        raise TransportError(
+                            describe_transport_error(exc, request), request=request
+                        ) from exc
+                    _retry.sleep(_retry.delay_for(attempt, None))
+                    continue
+                except httpx.RequestError as exc:
+                    raise TransportError(
+                        describe_transport_error(exc, request), request=request
+                    ) from exc
+            if response.is_success:
+                return response
+            if not last and _retry.should_retry_status(response.status_code):
+                response.close()
+                _retry.sleep(_retry.delay_for(attempt, response))
+                continue
+            try:
+                response.read()
+            except httpx.RequestError as exc:
+                raise TransportError(
+                    describe_transport_error(exc, request), request=request
+                ) from exc
+            finally:
+                response.close()
+            raise error_from_response(response)
+        raise AssertionError("unreachable")  # pragma: no cover

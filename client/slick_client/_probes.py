@@ -1,0 +1,270 @@
+"""`client.probes`: create, follow, cancel probe jobs and fetch their results."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import tempfile
+import time
+from collections.abc import Generator, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, overload
+
+import httpx
+
+from slick_client import _retry
+from slick_client._base import (
+    TERMINAL_STATUSES,
+    check_deadline,
+    describe_transport_error,
+    parse,
+    path_id,
+    probe_payload,
+)
+from slick_client._errors import (
+    APIError,
+    AuthenticationError,
+    JobFailedError,
+    SlickError,
+    TransportError,
+)
+from slick_client._progress import ProgressBar
+from slick_client._sse import HEARTBEAT, ServerSentEvent, SSEDecoder
+from slick_client.models import JobStatus, ProbePublic, ProbesPublic
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from slick_client._client import Client
+
+__all__ = ["Probes"]
+
+_JOB_EVENTS = frozenset({"progress", "end", "message"})
+
+
+def job_of(event: ServerSentEvent, request: httpx.Request) -> ProbePublic | None:
+    """The probe state an event carries; None for events of other kinds."""
+    if event.event not in _JOB_EVENTS or not event.data.strip():
+        return None
+    try:
+        return ProbePublic.model_validate_json(event.data)
+    except ValueError as exc:
+        raise TransportError(f"malformed {event.event!r} event: {exc}", request=request) from exc
+
+
+def list_params(limit: int | None, offset: int | None, status: str | None) -> dict[str, Any]:
+    params = {"limit": limit, "offset": offset, "status": status}
+    return {k: v for k, v in params.items() if v is not None}
+
+
+def stream_broke(exc: SlickError) -> bool:
+    """Whether `wait` may fall back to polling after this error on the event stream.
+
+    A bad key fails the polls just the same, so it is raised at once; anything else (a proxy
+    that drops streams, a 404 from a server without the events route, a reset) gets polling,
+    which raises on its own if the job really is not there.
+    """
+    return isinstance(exc, (TransportError, APIError)) and not isinstance(
+        exc, AuthenticationError
+    )
+
+
+def table_from_bytes(data: bytes) -> pa.Table:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    return pq.read_table(pa.BufferReader(data))
+
+
+@contextlib.contextmanager
+def atomic_file(path: Path) -> Iterator[io.BufferedWriter]:
+    """A temp file beside `path`, renamed over it only when the block succeeds."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            yield handle
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
+class Probes:
+    """Probe jobs on the server: `client.probes`."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def create(
+        self,
+        dataset_id: str,
+        *,
+        exemplar_dataset_id: str | None = None,
+        model: str | None = None,
+        engine: str | None = None,
+        **params: Any,
+    ) -> ProbePublic:
+        """Start probing a dataset; returns the queued job.
+
+        `params` are `ProbeParams` fields (mode, n_prompts, k_shot, n_samples, temperature,
+        top_k, max_new_tokens, prompt_format, match, seed, unknown_action, keep_prompts,
+        prune_samples). They are validated here first: a bad value raises InvalidParamsError
+        naming the field, and no request is sent. Never retried, so a job is never started
+        twice.
+        """
+        payload = probe_payload(dataset_id, exemplar_dataset_id=exemplar_dataset_id,
+                                model=model, engine=engine, params=params)
+        response = self._client._request("POST", "/v1/probes", json=payload, retry=False)
+        return parse(ProbePublic, response)
+
+    def get(self, probe_id: str) -> ProbePublic:
+        """The job's current state (NotFoundError if there is none)."""
+        response = self._client._request("GET", f"/v1/probes/{path_id(probe_id)}", retry=True)
+        return parse(ProbePublic, response)
+
+    def list(
+        self,
+        *,
+        limit: int | None = None,
+        offset: int | None = None,
+        status: JobStatus | None = None,
+    ) -> ProbesPublic:
+        """A page of jobs, newest first, optionally only those with `status`."""
+        response = self._client._request(
+            "GET", "/v1/probes", params=list_params(limit, offset, status), retry=True
+        )
+        return parse(ProbesPublic, response)
+
+    def cancel(self, probe_id: str) -> ProbePublic:
+        """Ask the server to cancel the job; returns its state (it may take a moment to stop)."""
+        response = self._client._request(
+            "POST", f"/v1/probes/{path_id(probe_id)}/cancel", retry=False
+        )
+        return parse(ProbePublic, response)
+
+    def events(self, probe_id: str) -> Iterator[ProbePublic]:
+        """The job's states as the server pushes them (server-sent events), ending with the
+        terminal one. Close the iterator (or leave the loop) to stop listening."""
+        for job in self._event_stream(probe_id, deadline=None):
+            if job is not None:
+                yield job
+
+    def wait(
+        self,
+        probe_id: str,
+        *,
+        progress: bool = False,
+        timeout: float | None = None,
+        poll_interval: float = 1.0,
+    ) -> ProbePublic:
+        """Block until the job ends; returns it when it succeeded.
+
+        Follows the event stream, and polls every `poll_interval` seconds if the stream fails.
+        `progress=True` draws a bar on stderr (rows done/total, rate, ETA). Raises
+        JobFailedError if the job failed or was cancelled, WaitTimeoutError after `timeout`
+        seconds. Ctrl-C closes the bar and raises KeyboardInterrupt: the job keeps running on
+        the server (use `cancel` to stop it).
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        bar = ProgressBar(enabled=progress)
+        try:
+            job = self._follow(probe_id, deadline, bar, poll_interval)
+        except KeyboardInterrupt:
+            bar.close()
+            bar.write(f"interrupted: probe {probe_id} keeps running on the server")
+            raise
+        finally:
+            bar.close()
+        if job.status != "succeeded":
+            raise JobFailedError(job)
+        return job
+
+    def _follow(self, probe_id: str, deadline: float | None, bar: ProgressBar,
+                poll_interval: float) -> ProbePublic:
+        """The stream, then polls if the stream broke, until the job is terminal."""
+        job: ProbePublic | None = None
+        try:
+            with contextlib.closing(self._event_stream(probe_id, deadline)) as stream:
+                for item in stream:
+                    if item is not None:
+                        job = item
+                        bar.update(job)
+                        if job.status in TERMINAL_STATUSES:
+                            break
+                    check_deadline(deadline, job, probe_id)
+        except SlickError as exc:
+            if not stream_broke(exc):
+                raise
+        polled = False
+        while job is None or job.status not in TERMINAL_STATUSES:
+            if polled:
+                left = None if deadline is None else deadline - time.monotonic()
+                _retry.sleep(poll_interval if left is None else min(poll_interval, left))
+            check_deadline(deadline, job, probe_id)
+            job = self.get(probe_id)
+            polled = True
+            bar.update(job)
+        return job
+
+    @overload
+    def result(self, probe_id: str, *, path: None = None) -> pa.Table: ...
+    @overload
+    def result(self, probe_id: str, *, path: str | os.PathLike[str]) -> Path: ...
+
+    def result(
+        self, probe_id: str, *, path: str | os.PathLike[str] | None = None
+    ) -> pa.Table | Path:
+        """The annotated rows of a succeeded job.
+
+        Without `path`, a `pyarrow.Table`. With `path`, the Parquet file is streamed to disk
+        (a temp file renamed into place, so `path` is never half-written) and the Path is
+        returned. ConflictError while the job has not succeeded.
+        """
+        url = f"/v1/probes/{path_id(probe_id)}/result"
+        if path is None:
+            return table_from_bytes(self._client._request("GET", url, retry=True).content)
+        target = Path(path)
+        for attempt in range(self._client.max_retries + 1):
+            response = self._client._request("GET", url, retry=True, stream=True)
+            try:
+                with atomic_file(target) as handle:
+                    for chunk in response.iter_bytes():
+                        handle.write(chunk)
+                return target
+            except httpx.TransportError as exc:  # broke mid-body: start over
+                if attempt == self._client.max_retries:
+                    raise TransportError(describe_transport_error(exc, response.request),
+                                         request=response.request) from exc
+            finally:
+                response.close()
+            _retry.sleep(_retry.delay_for(attempt, None))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _event_stream(
+        self, probe_id: str, deadline: float | None
+    ) -> Generator[ProbePublic | None, None, None]:
+        """Job states from the event stream; None for each heartbeat (to check deadlines)."""
+        response = self._client._request(
+            "GET", f"/v1/probes/{path_id(probe_id)}/events", retry=True, stream=True,
+            headers={"Accept": "text/event-stream"},
+            timeout=self._client._stream_timeout(deadline),
+        )
+        decoder = SSEDecoder()
+        try:
+            for line in response.iter_lines():
+                item = decoder.feed(line)
+                if item is HEARTBEAT:
+                    yield None
+                elif isinstance(item, ServerSentEvent):
+                    job = job_of(item, response.request)
+                    if job is not None:
+                        yield job
+                    if item.event == "end":
+                        return
+        except httpx.RequestError as exc:
+            raise TransportError(describe_transport_error(exc, response.request),
+                                 request=response.request) from exc
+        finally:
+            response.close()

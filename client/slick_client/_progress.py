@@ -1,0 +1,82 @@
+"""The `wait(progress=True)` bar: rows done/total, rate and ETA as the server reports them.
+
+The rate and ETA come from the server's `Progress` rather than tqdm's own clock: a waiter that
+attaches to a job half done would otherwise see a rate computed from rows it did not watch.
+"""
+
+from __future__ import annotations
+
+from typing import IO, Any
+
+from slick_client.models import ProbePublic
+
+__all__ = ["ProgressBar"]
+
+_BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} rows [{elapsed}{postfix}]"
+
+
+class ProgressBar:
+    """A tqdm bar fed with successive states of one probe; does nothing when disabled."""
+
+    def __init__(self, *, enabled: bool = True, file: IO[str] | None = None) -> None:
+        self.enabled = enabled
+        self._file = file
+        self._bar: Any = None  # a tqdm bar, created on the first update
+
+    def update(self, job: ProbePublic) -> None:
+        """Show `job`'s progress: rows done of total, server rate and ETA, status."""
+        if not self.enabled:
+            return
+        if self._bar is None:
+            from tqdm import tqdm
+
+            self._bar = tqdm(
+                total=job.progress.total or None,
+                desc=f"probe {job.id}",
+                unit="row",
+                bar_format=_BAR_FORMAT,
+                file=self._file,
+                dynamic_ncols=True,
+                leave=True,
+            )
+        bar = self._bar
+        if job.progress.total and bar.total != job.progress.total:
+            bar.total = job.progress.total
+        bar.n = job.progress.done
+        bar.set_postfix_str(_postfix(job), refresh=False)
+        bar.refresh()
+
+    def write(self, message: str) -> None:
+        """Print a line below the bar (or to stderr when there is none)."""
+        if not self.enabled:
+            return
+        import sys
+
+        from tqdm import tqdm
+
+        tqdm.write(message, file=self._file or sys.stderr)
+
+    def close(self) -> None:
+        """Close the bar, leaving its last state on screen. Safe to call twice."""
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+def _postfix(job: ProbePublic) -> str:
+    parts = []
+    if job.progress.rate is not None:
+        parts.append(f"{job.progress.rate:.3g} rows/s")
+    if job.progress.eta_s is not None and job.status == "running":
+        parts.append(f"ETA {_clock(job.progress.eta_s)}")
+    parts.append(job.status)
+    if job.status == "succeeded" and job.counts:
+        parts.append(" ".join(f"{name}={count}" for name, count in job.counts.items()))
+    return ", ".join(parts)
+
+
+def _clock(seconds: float) -> str:
+    whole = max(0, round(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
