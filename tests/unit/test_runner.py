@@ -115,3 +115,16 @@ def test_chat_format_goes_through_the_engine_template():
     (result,) = prober(engine, prompt_format="chat", keep_prompts=True).probe(ROWS[:1])
     assert result.prompts[0].endswith("<user>q0?\n<assistant>")
     assert result.category is Category.HIGHLY_KNOWN
+
+
+@pytest.mark.parametrize("mode", ["adaptive", "full"])
+def test_on_rows_reports_every_row_once_and_known_rows_early(mode):
+    engine = CyclingEngine(right={"q0?": 3, "q1?": 1}, sample_right={"q2?": 1})
+    reports: list[int] = []
+    prober(engine, mode=mode).probe(ROWS[:4], on_rows=reports.append)
+    assert sum(reports) == 4
+    if mode == "adaptive":
+        assert reports[0] == 2  # q0, q1 decided by their greedy answers
+        assert reports[1] == 1  # q2 decided by its first sampling round
+    else:
+        assert reports == [4]

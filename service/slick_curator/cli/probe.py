@@ -50,8 +50,8 @@ def _fail(message: str) -> None:
 @click.option("--messages-column", default="messages", show_default=True)
 @click.option("--id-column", default="id", show_default=True)
 @click.option("--group-column", default=None, help="Default: 'relation' if present.")
-@click.option("--shard-size", type=int, default=32, show_default=True,
-              help="Rows sent to the engine together.")
+@click.option("--shard-size", type=int, default=64, show_default=True,
+              help="Rows sent to the engine together (bigger batches, coarser progress).")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def probe(dataset: Path, output: Path, model, engine, device, mode, limit, exemplars, n_prompts,
           k_shot, n_samples, temperature, top_k, max_new_tokens, seed, prompt_format, match_mode,
@@ -121,6 +121,5 @@ def _run_with_progress(run, engine, *, disable: bool):
     with tqdm(total=run.total, unit="row", disable=disable, dynamic_ncols=True,
               desc="probing") as bar:
         for _, shard in run.shards():
-            shards.append(run.probe_shard(engine, shard))
-            bar.update(len(shard))
+            shards.append(run.probe_shard(engine, shard, on_rows=bar.update))
     return shards

@@ -66,10 +66,14 @@ class ProbeRun:
                 yield index, self.shard(index)
 
     def probe_shard(
-        self, engine: Engine, shard: Sequence[Example], on_generated: Callable[[int], None] | None = None
+        self,
+        engine: Engine,
+        shard: Sequence[Example],
+        on_generated: Callable[[int], None] | None = None,
+        on_rows: Callable[[int], None] | None = None,
     ) -> pa.Table:
         """Probe one shard and return its results table (the unit that is checkpointed)."""
-        results = Prober(engine, self.params, self.pool).probe(shard, on_generated)
+        results = Prober(engine, self.params, self.pool).probe(shard, on_generated, on_rows)
         return results_table(results, {e.row: e.group for e in shard})
 
     def metadata(self, engine_info: dict[str, str], **extra: object) -> dict[str, object]:

@@ -91,17 +91,35 @@ class Prober:
         )
 
     def probe(
-        self, examples: Sequence[Example], on_generated: Callable[[int], None] | None = None
+        self,
+        examples: Sequence[Example],
+        on_generated: Callable[[int], None] | None = None,
+        on_rows: Callable[[int], None] | None = None,
     ) -> list[RowResult]:
         """Probe a shard of rows; results come back in the order of `examples`.
 
-        `on_generated(n)` is told how many generations finished after each engine call, for
-        progress reporting inside long shards.
+        For progress inside long shards: `on_generated(n)` hears how many generations each
+        engine call finished, `on_rows(n)` how many more rows have their category decided
+        (adaptive mode decides known rows right after the greedy pass).
         """
         states = [self._prepare(example) for example in examples]
         self._run_greedy(states, on_generated)
-        self._run_sampling(states, on_generated)
+        decided = self._report_decided(states, 0, on_rows)
+        for prompt_index in range(self.params.n_prompts):
+            if not self._run_sampling_round(states, prompt_index, on_generated):
+                break
+            decided = self._report_decided(states, decided, on_rows)
+        if on_rows and len(states) > decided:
+            on_rows(len(states) - decided)
         return [self._finish(state) for state in states]
+
+    def _report_decided(self, states, already: int, on_rows) -> int:
+        if self.params.mode == "full":
+            return already
+        decided = sum(1 for s in states if not self._needs_sampling(s))
+        if on_rows and decided > already:
+            on_rows(decided - already)
+        return decided
 
     def _prepare(self, example: Example) -> _RowState:
         render = self.engine.render_chat if self.params.prompt_format == "chat" else None
@@ -131,31 +149,31 @@ class Prober:
         # correct sample decides WeaklyKnown.
         return not any(state.greedy_correct) and state.n_sample_correct == 0
 
-    def _run_sampling(self, states: list[_RowState], on_generated) -> None:
-        # Prompt by prompt: adaptive rows leave the rounds as soon as they are decided.
-        for prompt_index in range(self.params.n_prompts):
-            active = [s for s in states if self._needs_sampling(s)]
-            if not active:
-                return
-            requests = [
-                GenerationRequest(
-                    s.prompts[prompt_index],
-                    self._sampling,
-                    hopeless=s.matcher.hopeless if self.params.prune_samples else None,
-                )
-                for s in active
-            ]
-            for state, result in zip(active, self.engine.generate(requests), strict=True):
-                state.n_samples += len(result.texts)
-                state.n_sample_correct += sum(
-                    1
-                    for text, pruned in zip(result.texts, result.pruned, strict=True)
-                    if not pruned and state.matcher(text.strip())
-                )
-                state.prompt_tokens += result.prompt_tokens
-                state.generated_tokens += result.generated_tokens
-            if on_generated:
-                on_generated(len(requests) * self._sampling.n)
+    def _run_sampling_round(self, states: list[_RowState], prompt_index: int, on_generated) -> bool:
+        """Sample prompt `prompt_index` of every undecided row; False when none is left."""
+        active = [s for s in states if self._needs_sampling(s)]
+        if not active:
+            return False
+        requests = [
+            GenerationRequest(
+                s.prompts[prompt_index],
+                self._sampling,
+                hopeless=s.matcher.hopeless if self.params.prune_samples else None,
+            )
+            for s in active
+        ]
+        for state, result in zip(active, self.engine.generate(requests), strict=True):
+            state.n_samples += len(result.texts)
+            state.n_sample_correct += sum(
+                1
+                for text, pruned in zip(result.texts, result.pruned, strict=True)
+                if not pruned and state.matcher(text.strip())
+            )
+            state.prompt_tokens += result.prompt_tokens
+            state.generated_tokens += result.generated_tokens
+        if on_generated:
+            on_generated(len(requests) * self._sampling.n)
+        return True
 
     def _finish(self, state: _RowState) -> RowResult:
         n_greedy_correct = sum(state.greedy_correct)
