@@ -1,0 +1,144 @@
+"""Run one probe job inside the worker: resume from checkpoints, shard by shard, then annotate.
+
+Shards already on disk are skipped (ProbeRun fixes shard boundaries, so a resumed job computes
+every row once and batches it as an uninterrupted run would). Progress and category counts go
+to the API process through `report`; a cancel flag is honoured between engine calls.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from slick_curator.engines.base import Engine
+from slick_curator.jobs import checkpoints
+from slick_curator.jobs.messages import DatasetSource, Finished, JobSpec, Progress, ShardDone
+from slick_curator.probing.params import ProbeParams
+from slick_curator.probing.pipeline import ProbeRun
+from slick_curator.probing.progress import ProgressTracker
+from slick_curator.probing.reading import ColumnMap, Dataset, read_dataset
+
+log = logging.getLogger(__name__)
+
+
+class JobCancelled(Exception):
+    """The job was cancelled (raised from inside the engine-call callback)."""
+
+
+class ParentGone(SystemExit):
+    """The API process died; the worker must stop before writing anything else."""
+
+
+def load_dataset(source: DatasetSource) -> Dataset:
+    """Re-read a stored upload with the column map and limits it was accepted with."""
+    return read_dataset(source.path, format=source.format, name=source.name,
+                        columns=ColumnMap(**source.columns), on_error="skip",
+                        max_text_chars=source.max_text_chars)
+
+
+class _InShardEstimate:
+    """Rows done inside a running shard, estimated from generations so rate and ETA move.
+
+    Rows of a shard finish together, so this guesses from generations per row: measured on
+    this run's finished shards, else the full-protocol upper bound. Never reaches the shard's
+    size; the checkpoint makes that exact.
+    """
+
+    def __init__(self, params: ProbeParams) -> None:
+        self.bound = params.n_prompts * (1 + params.n_samples)
+        self.generations = 0
+        self.rows = 0
+
+    def per_row(self) -> float:
+        return self.generations / self.rows if self.rows else float(self.bound)
+
+    def rows_done(self, shard_rows: int, generations: int) -> int:
+        return min(shard_rows - 1, int(generations / max(self.per_row(), 1e-9)))
+
+    def shard_finished(self, rows: int, generations: int) -> None:
+        self.rows += rows
+        self.generations += generations
+
+
+def run_job(
+    engine: Engine,
+    job: JobSpec,
+    report: Callable[[object], None],
+    cancelled: Callable[[], bool],
+    parent_alive: Callable[[], bool],
+    progress_interval_s: float = 0.5,
+) -> Finished:
+    """Probe (or resume) `job`; returns the `Finished` message (cancelled or succeeded)."""
+    job_dir = Path(job.job_dir)
+    result_path = job_dir / "result.parquet"
+    if result_path.exists():  # finished before a crash, just not recorded as finished
+        table = pq.read_table(result_path, columns=["slick_category"])
+        return Finished(job.id, "succeeded", counts=checkpoints.category_counts([table]))
+
+    params = ProbeParams(**job.params)
+    dataset = load_dataset(job.dataset)
+    exemplars = load_dataset(job.exemplars) if job.exemplars else None
+    run = ProbeRun(dataset, params, exemplars=exemplars, shard_size=job.shard_size)
+    done_tables = checkpoints.finished_shards(job_dir, [run.shard(i) for i in range(run.n_shards)])
+    resumed = sum(t.num_rows for t in done_tables.values())
+    tracker = ProgressTracker(run.total, done=resumed)
+    estimate = _InShardEstimate(params)
+    counts = checkpoints.category_counts(list(done_tables.values()))
+    if done_tables:
+        log.info("resuming: %d of %d shards already checkpointed", len(done_tables), run.n_shards)
+    snap = tracker.snapshot()
+    report(Progress(job.id, snap.done, snap.total, snap.rate, snap.eta_s))
+
+    def check() -> None:
+        if not parent_alive():
+            raise ParentGone(1)
+        if cancelled():
+            raise JobCancelled()
+
+    for index, rows in run.shards(set(done_tables)):
+        check()
+        base = tracker.done
+        state = {"gens": 0, "unsent": 0, "sent_at": time.monotonic()}
+
+        def on_generated(n: int, rows=rows, base=base, state=state) -> None:
+            state["gens"] += n
+            state["unsent"] += n
+            check()
+            now = time.monotonic()
+            if now - state["sent_at"] >= progress_interval_s:
+                inside = estimate.rows_done(len(rows), state["gens"])
+                snap = tracker.advance(max(0, base + inside - tracker.done))
+                report(Progress(job.id, snap.done, snap.total, snap.rate, snap.eta_s,
+                                generations=state["unsent"]))
+                state["unsent"], state["sent_at"] = 0, now
+
+        table = run.probe_shard(engine, rows, on_generated)
+        check()  # a dead parent must not get a shard it never hears about; harmless if it did
+        checkpoints.write_atomic(table, checkpoints.shard_path(job_dir, index))
+        done_tables[index] = table
+        estimate.shard_finished(len(rows), state["gens"])
+        counts = checkpoints.category_counts(list(done_tables.values()))
+        snap = tracker.advance(base + len(rows) - tracker.done)
+        tokens = pc.sum(table.column("slick_generated_tokens")).as_py() or 0
+        report(ShardDone(job.id, index, len(rows), tokens, snap.done, snap.total, snap.rate,
+                         snap.eta_s, counts, generations=state["unsent"]))
+        log.info("shard %d/%d checkpointed (%d rows)", index + 1, run.n_shards, len(rows))
+
+    check()
+    metadata = run.metadata(engine.info(), model=job.model, probe_id=job.id,
+                            dataset_id=job.dataset_id, exemplar_dataset_id=job.exemplar_dataset_id,
+                            source=job.dataset.name)
+    ordered: list[pa.Table] = [done_tables[i] for i in range(run.n_shards)]
+    checkpoints.write_atomic(run.annotate(ordered, metadata), result_path)
+    return Finished(job.id, "succeeded", counts=counts)
+
+
+def parent_alive_check(parent_pid: int) -> Callable[[], bool]:
+    return lambda: os.getppid() == parent_pid

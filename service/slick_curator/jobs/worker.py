@@ -1,0 +1,99 @@
+"""The worker process: owns one loaded engine and runs one job at a time.
+
+Started with the multiprocessing "spawn" context by `WorkerProcess`. It dies with the API
+process (PR_SET_PDEATHSIG on Linux, plus a parent-pid check between engine calls), so a
+kill -9 of the server never leaves an orphan writing checkpoints.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import signal
+import sys
+import traceback
+from multiprocessing.connection import Connection
+from multiprocessing.synchronize import Event
+
+from slick_curator.jobs.execute import JobCancelled, parent_alive_check, run_job
+from slick_curator.jobs.messages import Finished, JobSpec, LoadFailed, Ready, WorkerSpec
+from slick_curator.logs import configure_logging, job_context
+
+log = logging.getLogger(__name__)
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when its parent dies (no-op elsewhere)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # pragma: no cover - exotic libc
+        log.warning("could not set PR_SET_PDEATHSIG; relying on the parent-pid check")
+
+
+def load_engine(spec: WorkerSpec):
+    from slick_curator.engines import create_engine
+
+    options = dict(spec.engine_options)
+    if spec.key.engine in ("fake", "openai"):  # a name, not weights to resolve
+        return create_engine(spec.key.engine, model=spec.key.model, **options)
+    from slick_curator.models import resolve_model
+
+    path = resolve_model(spec.key.model, cache_dir=spec.cache_dir)
+    if spec.key.engine == "transformers" and spec.device:
+        options.setdefault("device", spec.device)
+    return create_engine(spec.key.engine, model=path, **options)
+
+
+def worker_main(spec: WorkerSpec, commands: Connection, events: Connection, cancel: Event) -> None:
+    """Entry point of the worker process."""
+    die_with_parent()
+    alive = parent_alive_check(spec.parent_pid)
+    if not alive():
+        os._exit(1)
+    # Ctrl-C reaches the whole process group; the API process decides when the worker stops.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    configure_logging(spec.log_level, spec.log_json)
+    log.info("loading %s engine with model %s", spec.key.engine, spec.key.model)
+    try:
+        engine = load_engine(spec)
+    except Exception as exc:
+        log.exception("could not load the engine")
+        events.send(LoadFailed(spec.key, f"{type(exc).__name__}: {exc}"))
+        return
+    events.send(Ready(spec.key, engine.info()))
+    log.info("engine ready: %s", engine.info())
+    while alive():
+        if not commands.poll(1.0):
+            continue
+        try:
+            job = commands.recv()
+        except EOFError:
+            break
+        if job is None:
+            break
+        events.send(_run(engine, job, spec, events, cancel, alive))
+    engine.close()
+
+
+def _run(engine, job: JobSpec, spec: WorkerSpec, events: Connection, cancel: Event,
+         alive) -> Finished:
+    with job_context(job.id):
+        if hasattr(engine, "seed"):
+            engine.seed = job.params.get("seed", 0)  # per-job sampling seed, as `slick probe`
+        try:
+            finished = run_job(engine, job, events.send, cancel.is_set, alive,
+                               spec.progress_interval_s)
+        except JobCancelled:
+            log.info("cancelled; finished shards are kept")
+            return Finished(job.id, "cancelled")
+        except Exception as exc:  # noqa: BLE001 - a failing job must not kill the worker
+            log.error("failed: %s", "".join(traceback.format_exception(exc)).rstrip())
+            return Finished(job.id, "failed", error=f"{type(exc).__name__}: {exc}")
+        log.info("succeeded: %s", finished.counts)
+        return finished
