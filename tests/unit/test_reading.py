@@ -576,3 +576,10 @@ def test_every_row_is_an_example_or_an_error(rows, fmt):
         assert example.question and example.answers
         assert all(a == a.strip() and a for a in example.answers)
 
+
+
+def test_csv_with_non_utf8_header_is_a_dataset_error(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_bytes(b"question,\xff\xfeanswer\nq?,a\n")
+    with pytest.raises(DatasetError, match="unreadable CSV"):
+        read_dataset(path)

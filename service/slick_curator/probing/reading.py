@@ -273,7 +273,7 @@ def _csv_table(data: bytes, name: str | None) -> pa.Table:
         # All columns as text, so ids like "007" and answers like "1990" survive as written.
         options = pa_csv.ConvertOptions(column_types={col: pa.string() for col in header})
         return pa_csv.read_csv(io.BytesIO(data), convert_options=options)
-    except pa.ArrowException as exc:
+    except (pa.ArrowException, UnicodeDecodeError) as exc:  # a non-UTF-8 header raises the latter
         raise _file_error(name, f"unreadable CSV: {exc}") from exc
 
 
