@@ -38,4 +38,23 @@ if [ "$vllm" = 1 ]; then
   # ("operator torchvision::nms does not exist"); text models need none of them.
   pip uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
 fi
+if [ "$dev" = 1 ]; then
+  # The report tests (tests/report) render the HTML report in headless Chromium: Debian's
+  # `chromium` package. Installed only where we may (root, or passwordless sudo).
+  if command -v chromium >/dev/null 2>&1; then
+    :
+  elif ! command -v apt-get >/dev/null 2>&1; then
+    echo "note: chromium not found and no apt-get here; install Chromium for tests/report" >&2
+  elif [ "$(id -u)" = 0 ]; then
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
+      || echo "warning: apt-get install chromium failed; tests/report will fail" >&2
+  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    { sudo apt-get update -qq \
+        && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
+      || echo "warning: apt-get install chromium failed; tests/report will fail" >&2
+  else
+    echo "note: chromium is not installed and this user cannot install it (not root, no" \
+      "passwordless sudo); tests/report need it: sudo apt-get install -y chromium" >&2
+  fi
+fi
 echo "slick-curator is set up in .venv (activate with: . .venv/bin/activate)"

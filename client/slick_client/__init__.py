@@ -12,6 +12,7 @@ Installing it pulls httpx, pydantic, pyarrow and tqdm only: no torch, vllm or du
 
 from slick_client._async_client import AsyncClient
 from slick_client._client import Client
+from slick_client._curation import CuratedFile
 from slick_client._errors import (
     APIError,
     AuthenticationError,
@@ -31,6 +32,8 @@ from slick_client._errors import (
 )
 from slick_client._version import __version__
 from slick_client.models import (
+    CurationParams,
+    CurationSummary,
     DatasetPublic,
     DatasetsPublic,
     ErrorDetail,
@@ -39,7 +42,9 @@ from slick_client.models import (
     ProbePublic,
     ProbesPublic,
     Progress,
+    ReportPublic,
     RowErrorPublic,
+    RowsPublic,
 )
 
 __all__ = [
@@ -49,6 +54,9 @@ __all__ = [
     "BadRequestError",
     "Client",
     "ConflictError",
+    "CuratedFile",
+    "CurationParams",
+    "CurationSummary",
     "DatasetPublic",
     "DatasetsPublic",
     "ErrorDetail",
@@ -62,8 +70,10 @@ __all__ = [
     "ProbesPublic",
     "Progress",
     "RateLimitError",
+    "ReportPublic",
     "ResponseValidationError",
     "RowErrorPublic",
+    "RowsPublic",
     "ServerError",
     "SlickError",
     "TransportError",

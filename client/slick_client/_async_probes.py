@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, MutableSequence
+from collections.abc import AsyncGenerator, AsyncIterator, MutableSequence, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
@@ -21,6 +21,7 @@ from slick_client._base import (
     probe_payload,
     wait_timeout,
 )
+from slick_client._curation import CuratedFile, curated_query, report_query, rows_query
 from slick_client._errors import JobFailedError, SlickError, TransportError
 from slick_client._probes import (
     atomic_file,
@@ -31,7 +32,13 @@ from slick_client._probes import (
 )
 from slick_client._progress import ProgressBar
 from slick_client._sse import HEARTBEAT, ServerSentEvent, SSEDecoder
-from slick_client.models import JobStatus, ProbePublic, ProbesPublic
+from slick_client.models import (
+    JobStatus,
+    ProbePublic,
+    ProbesPublic,
+    ReportPublic,
+    RowsPublic,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -183,6 +190,101 @@ class AsyncProbes:
                     async for chunk in response.aiter_bytes():
                         await anyio.to_thread.run_sync(handle.write, chunk)
                 return target
+            except httpx.TransportError as exc:
+                if attempt == self._client.max_retries:
+                    raise TransportError(describe_transport_error(exc, response.request),
+                                         request=response.request) from exc
+            finally:
+                await response.aclose()
+            await _retry.asleep(_retry.delay_for(attempt, None))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def curated(
+        self,
+        probe_id: str,
+        *,
+        policy: str = "filter",
+        format: str | None = None,
+        path: str | os.PathLike[str] | None = None,
+        drop_annotations: bool = False,
+        all_rows: bool = False,
+        **knobs: Any,
+    ) -> CuratedFile:
+        """The curated dataset of a succeeded job under a policy; see `Probes.curated`."""
+        query = curated_query(policy, format, drop_annotations, all_rows, knobs)
+        url = f"/v1/probes/{path_id(probe_id)}/curated"
+        if path is None:
+            response = await self._client._request("GET", url, params=query, retry=True)
+            return CuratedFile.from_response(response, content=response.content)
+        target = Path(path)
+        response = await self._download(url, query, target)
+        return CuratedFile.from_response(response, path=target)
+
+    @overload
+    async def report(self, probe_id: str, *, path: None = None, policy: str | None = None,
+                     examples: int | None = None, **knobs: Any) -> str: ...
+    @overload
+    async def report(self, probe_id: str, *, path: str | os.PathLike[str],
+                     policy: str | None = None, examples: int | None = None,
+                     **knobs: Any) -> Path: ...
+
+    async def report(
+        self,
+        probe_id: str,
+        *,
+        path: str | os.PathLike[str] | None = None,
+        policy: str | None = None,
+        examples: int | None = None,
+        **knobs: Any,
+    ) -> str | Path:
+        """The job's HTML report; with `path`, saved there. See `Probes.report`."""
+        query = report_query(policy, examples, knobs)
+        url = f"/v1/probes/{path_id(probe_id)}/report"
+        if path is None:
+            return (await self._client._request("GET", url, params=query, retry=True)).text
+        target = Path(path)
+        await self._download(url, query, target)
+        return target
+
+    async def report_json(self, probe_id: str, *, policy: str | None = None,
+                          examples: int | None = None, **knobs: Any) -> ReportPublic:
+        """The numbers behind the report; see `Probes.report_json`."""
+        query = report_query(policy, examples, knobs)
+        response = await self._client._request(
+            "GET", f"/v1/probes/{path_id(probe_id)}/report.json", params=query, retry=True)
+        return parse(ReportPublic, response)
+
+    async def rows(
+        self,
+        probe_id: str,
+        *,
+        category: str | Sequence[str] | None = None,
+        group: str | Sequence[str] | None = None,
+        status: str | Sequence[str] | None = None,
+        columns: Sequence[str] | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> RowsPublic:
+        """A page of annotated rows matching the filters; see `Probes.rows`."""
+        query = rows_query(category=category, group=group, status=status, columns=columns,
+                           limit=limit, offset=offset)
+        response = await self._client._request(
+            "GET", f"/v1/probes/{path_id(probe_id)}/rows", params=query, retry=True)
+        return parse(RowsPublic, response)
+
+    async def _download(self, url: str, query: dict[str, Any], target: Path
+                        ) -> httpx.Response:
+        """Stream a GET to `target` through a temp file, starting over if the body breaks."""
+        import anyio.to_thread
+
+        for attempt in range(self._client.max_retries + 1):
+            response = await self._client._request("GET", url, params=query, retry=True,
+                                                   stream=True)
+            try:
+                with atomic_file(target) as handle:
+                    async for chunk in response.aiter_bytes():
+                        await anyio.to_thread.run_sync(handle.write, chunk)
+                return response
             except httpx.TransportError as exc:
                 if attempt == self._client.max_retries:
                     raise TransportError(describe_transport_error(exc, response.request),

@@ -7,7 +7,7 @@ import io
 import os
 import tempfile
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
@@ -22,6 +22,7 @@ from slick_client._base import (
     path_id,
     probe_payload,
 )
+from slick_client._curation import CuratedFile, curated_query, report_query, rows_query
 from slick_client._errors import (
     APIError,
     AuthenticationError,
@@ -31,7 +32,13 @@ from slick_client._errors import (
 )
 from slick_client._progress import ProgressBar
 from slick_client._sse import HEARTBEAT, ServerSentEvent, SSEDecoder
-from slick_client.models import JobStatus, ProbePublic, ProbesPublic
+from slick_client.models import (
+    JobStatus,
+    ProbePublic,
+    ProbesPublic,
+    ReportPublic,
+    RowsPublic,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -234,6 +241,112 @@ class Probes:
                         handle.write(chunk)
                 return target
             except httpx.TransportError as exc:  # broke mid-body: start over
+                if attempt == self._client.max_retries:
+                    raise TransportError(describe_transport_error(exc, response.request),
+                                         request=response.request) from exc
+            finally:
+                response.close()
+            _retry.sleep(_retry.delay_for(attempt, None))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def curated(
+        self,
+        probe_id: str,
+        *,
+        policy: str = "filter",
+        format: str | None = None,
+        path: str | os.PathLike[str] | None = None,
+        drop_annotations: bool = False,
+        all_rows: bool = False,
+        **knobs: Any,
+    ) -> CuratedFile:
+        """The curated dataset of a succeeded job under a policy, in the uploaded format.
+
+        `policy` is "filter" (drop rows the model does not know), "relabel" (answer them with
+        `abstention`) or "keep"; `knobs` are the other `CurationParams` fields (unknown,
+        min_p_greedy, min_p_sample, max_share, caps, min_per_group, seed, abstention),
+        validated here first (InvalidParamsError, nothing sent). `format` is "jsonl", "json",
+        "csv" or "parquet" (default: the dataset's own). With `path` the file is streamed to
+        disk (renamed into place when complete). The CuratedFile has the policy's counts and
+        `records()` / `table()`.
+        """
+        query = curated_query(policy, format, drop_annotations, all_rows, knobs)
+        url = f"/v1/probes/{path_id(probe_id)}/curated"
+        if path is None:
+            response = self._client._request("GET", url, params=query, retry=True)
+            return CuratedFile.from_response(response, content=response.content)
+        target = Path(path)
+        response = self._download(url, query, target)
+        return CuratedFile.from_response(response, path=target)
+
+    @overload
+    def report(self, probe_id: str, *, path: None = None, policy: str | None = None,
+               examples: int | None = None, **knobs: Any) -> str: ...
+    @overload
+    def report(self, probe_id: str, *, path: str | os.PathLike[str], policy: str | None = None,
+               examples: int | None = None, **knobs: Any) -> Path: ...
+
+    def report(
+        self,
+        probe_id: str,
+        *,
+        path: str | os.PathLike[str] | None = None,
+        policy: str | None = None,
+        examples: int | None = None,
+        **knobs: Any,
+    ) -> str | Path:
+        """The job's HTML report (one self-contained page); with `path`, saved there.
+
+        The policy's effect is shown for `policy` and `knobs` (default: filter); `examples`
+        is the number of example rows per category (default 5).
+        """
+        query = report_query(policy, examples, knobs)
+        url = f"/v1/probes/{path_id(probe_id)}/report"
+        if path is None:
+            return self._client._request("GET", url, params=query, retry=True).text
+        target = Path(path)
+        self._download(url, query, target)
+        return target
+
+    def report_json(self, probe_id: str, *, policy: str | None = None,
+                    examples: int | None = None, **knobs: Any) -> ReportPublic:
+        """The numbers behind the report: categories overall and per group, P_greedy and
+        P_sample histograms, examples, the policy's effect, and the run's parameters."""
+        query = report_query(policy, examples, knobs)
+        response = self._client._request(
+            "GET", f"/v1/probes/{path_id(probe_id)}/report.json", params=query, retry=True)
+        return parse(ReportPublic, response)
+
+    def rows(
+        self,
+        probe_id: str,
+        *,
+        category: str | Sequence[str] | None = None,
+        group: str | Sequence[str] | None = None,
+        status: str | Sequence[str] | None = None,
+        columns: Sequence[str] | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> RowsPublic:
+        """A page of annotated rows matching the filters (any of several values each), in
+        input order; `.count` is the number of matches. BadRequestError names an unknown
+        category, group or column."""
+        query = rows_query(category=category, group=group, status=status, columns=columns,
+                           limit=limit, offset=offset)
+        response = self._client._request(
+            "GET", f"/v1/probes/{path_id(probe_id)}/rows", params=query, retry=True)
+        return parse(RowsPublic, response)
+
+    def _download(self, url: str, query: dict[str, Any], target: Path) -> httpx.Response:
+        """Stream a GET to `target` through a temp file, starting over if the body breaks."""
+        for attempt in range(self._client.max_retries + 1):
+            response = self._client._request("GET", url, params=query, retry=True, stream=True)
+            try:
+                with atomic_file(target) as handle:
+                    for chunk in response.iter_bytes():
+                        handle.write(chunk)
+                return response
+            except httpx.TransportError as exc:
                 if attempt == self._client.max_retries:
                     raise TransportError(describe_transport_error(exc, response.request),
                                          request=response.request) from exc

@@ -199,3 +199,12 @@ def test_rows_paging_limits_are_validated(client, qa_probe):
                  "validation_error", param="offset")
     past = client.get(f"/v1/probes/{qa_probe}/rows", params={"offset": 1000}).json()
     assert past["data"] == [] and past["count"] == 32
+
+
+def test_curation_routes_need_the_api_key_like_every_v1_route(client):
+    from slick_curator.api.deps import require_key
+
+    routes = {getattr(r, "path", None): r for r in client.app.routes}
+    for route in ("curated", "report", "report.json", "rows"):
+        dependant = routes[f"/v1/probes/{{probe_id}}/{route}"].dependant
+        assert require_key in [d.call for d in dependant.dependencies]

@@ -17,8 +17,14 @@ from slick_client.models import CurationParams, ReportPublic, RowsPublic
 from starlette.background import BackgroundTask
 
 from slick_curator.api.deps import Limit, Offset, Services, ServicesDep
-from slick_curator.curation import MEDIA_TYPES, Annotated as AnnotatedFile
-from slick_curator.curation import AnnotatedError, curate, export_format, write_export
+from slick_curator.curation import (
+    MEDIA_TYPES,
+    AnnotatedError,
+    AnnotatedFile,
+    curate,
+    export_format,
+    write_export,
+)
 from slick_curator.curation.params import CurationParamsError, build_params, split_values
 from slick_curator.curation.rows import FILTERS, RowQueryError, query_rows
 from slick_curator.errors import BadRequest, Conflict, NotFound, ServiceError, error_responses
@@ -125,7 +131,7 @@ def get_curated(
         os.unlink(tmp)
         raise
     s = curated.summary
-    headers = {"X-Slick-Rows": str(s.rows), "X-Slick-Kept": str(s.kept),
+    headers = {"X-Slick-Format": fmt, "X-Slick-Rows": str(s.rows), "X-Slick-Kept": str(s.kept),
                "X-Slick-Dropped": str(s.dropped), "X-Slick-Relabelled": str(s.relabelled)}
     return FileResponse(tmp, media_type=MEDIA_TYPES[fmt], headers=headers,
                         filename=f"{probe_id}.curated.{fmt}",

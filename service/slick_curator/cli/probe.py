@@ -23,8 +23,9 @@ def _fail(message: str) -> None:
 @click.option("--engine", type=click.Choice(["transformers", "vllm"]), default="transformers",
               show_default=True)
 @click.option("--device", default=None, help="Torch device for transformers (cpu, cuda).")
-@click.option("--mode", type=click.Choice(["adaptive", "full"]), default="adaptive",
-              show_default=True, help="full = the paper's 10 + 160 generations per row.")
+@click.option("--mode", type=click.Choice(["adaptive", "full", "fast"]), default="adaptive",
+              show_default=True,
+              help="full = the paper's 10 + 160 generations per row; fast = no sampling.")
 @click.option("--limit", type=int, default=None, help="Only the first N rows of the file.")
 @click.option("--exemplars", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="Separate exemplar file (the paper used the dev split).")

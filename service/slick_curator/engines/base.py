@@ -74,6 +74,30 @@ class GenerationResult:
             self.pruned = [False] * len(self.texts)
 
 
+@dataclass(frozen=True)
+class ScoreRequest:
+    """Teacher-force `continuations` after `prompt` (fast mode) under sampling settings.
+
+    Each continuation is scored as if generated: its tokens, then an end of answer (a token
+    starting with a stop string, or EOS).
+    """
+
+    prompt: str
+    continuations: tuple[str, ...]
+    temperature: float
+    top_k: int = 0
+    stop: str = "\n"
+
+
+@dataclass(frozen=True)
+class ContinuationScore:
+    """`greedy`: greedy decoding would produce exactly this continuation and then stop.
+    `probability`: the chance one sample (temperature, top-k) produces it and then stops."""
+
+    greedy: bool
+    probability: float
+
+
 ProgressCallback = Callable[[int], None]
 
 
@@ -89,6 +113,10 @@ class Engine(abc.ABC):
     @abc.abstractmethod
     def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
         """Decode every request; returns one result per request, in request order."""
+
+    def score(self, requests: Sequence[ScoreRequest]) -> list[list[ContinuationScore]]:
+        """Score every continuation of every request (one list per request, in order)."""
+        raise NotImplementedError(f"engine {self.name!r} cannot score continuations (fast mode)")
 
     def render_chat(self, messages: Sequence[dict[str, str]]) -> str:
         """Render chat messages with the model's template, ending with the assistant's turn."""

@@ -42,13 +42,18 @@ class DecodeStats:
     forward_calls: int = 0
 
 
-def cluster_by_prefix(token_lists: Sequence[list[int]], min_prefix: int = MIN_SHARED_PREFIX):
+def cluster_by_prefix(
+    token_lists: Sequence[list[int]],
+    min_prefix: int = MIN_SHARED_PREFIX,
+    limits: Sequence[int] | None = None,
+):
     """Groups of prompt indices that share a token prefix, with that prefix's length.
 
     Sorting puts prompts with long common prefixes next to each other; a cluster grows while
-    the shared prefix stays at least `min_prefix` tokens. The prefix never covers a prompt's
-    last token, whose logits start decoding.
+    the shared prefix stays at least `min_prefix` tokens. A prefix never covers more than
+    `limits[i]` tokens of item i (default: all but the last token, whose logits are needed).
     """
+    limits = limits or [len(t) - 1 for t in token_lists]
     order = sorted(range(len(token_lists)), key=lambda i: token_lists[i])
     clusters: list[tuple[int, list[int]]] = []
     for i in order:
@@ -57,13 +62,13 @@ def cluster_by_prefix(token_lists: Sequence[list[int]], min_prefix: int = MIN_SH
             shared, members = clusters[-1]
             head = token_lists[members[0]]
             common = 0
-            limit = min(shared, len(tokens) - 1)
+            limit = min(shared, limits[i])
             while common < limit and head[common] == tokens[common]:
                 common += 1
             if common >= min_prefix:
                 clusters[-1] = (common, members + [i])
                 continue
-        clusters.append((len(tokens) - 1, [i]))
+        clusters.append((limits[i], [i]))
     return clusters
 
 
@@ -119,8 +124,12 @@ class PrefixDecoder:
         self.stats.forward_calls += 1
         return [(layer.keys, layer.values) for layer in cache.layers]
 
-    def _decode_chunk(self, prefix_kv, prefix_len, suffixes, requests, n, greedy, temperature,
-                      top_k, max_new_tokens, stops, hopeless, generator) -> list[Sequence_]:
+    def _prefill_chunk(self, prefix_kv, prefix_len, suffixes, all_logits: bool = False):
+        """Prefill the suffixes after a shared prefix; returns (cache, mask, logits).
+
+        logits are [rows, vocab] for the last position, or [rows, width, vocab] with
+        `all_logits` (suffixes are left-padded to `width`).
+        """
         rows = len(suffixes)
         width = max(len(s) for s in suffixes)
         pad = self.tokenizer.pad_token_id or 0
@@ -140,9 +149,16 @@ class PrefixDecoder:
                              v.expand(rows, -1, -1, -1).contiguous(), layer)
         ids, mask, positions = (t.to(self.device) for t in (ids, mask, positions))
         logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions,
-                            past_key_values=cache, use_cache=True).logits[:, -1, :]
+                            past_key_values=cache, use_cache=True,
+                            logits_to_keep=0 if all_logits else 1).logits
         self.stats.prefill_tokens += sum(len(s) for s in suffixes)
         self.stats.forward_calls += 1
+        return cache, mask, (logits if all_logits else logits[:, -1, :])
+
+    def _decode_chunk(self, prefix_kv, prefix_len, suffixes, requests, n, greedy, temperature,
+                      top_k, max_new_tokens, stops, hopeless, generator) -> list[Sequence_]:
+        rows = len(suffixes)
+        cache, mask, logits = self._prefill_chunk(prefix_kv, prefix_len, suffixes)
 
         if n > 1:  # expand after the prefill: the samples share it
             cache.batch_repeat_interleave(n)
@@ -216,3 +232,65 @@ def _without_partial_stop(text: str, stops: Sequence[str]) -> str:
             if text.endswith(stop[:k]):
                 return text[: -k]
     return text
+
+
+class ContinuationScorer:
+    """Fast mode: one forward pass over prompt + gold continuation, no sampling.
+
+    For each (prompt, continuation) it reports whether greedy decoding reproduces the
+    continuation and then ends the answer, and the probability that one sample at the given
+    temperature and top-k does the same.
+    """
+
+    def __init__(self, decoder: PrefixDecoder, max_rows: int = 32) -> None:
+        self.decoder = decoder
+        self.max_rows = max_rows
+        self._end_ids: torch.Tensor | None = None
+        self._end_stop: str | None = None
+
+    def end_ids(self, stop: str) -> torch.Tensor:
+        """Token ids that end an answer: EOS, and tokens whose text starts with `stop`."""
+        if self._end_ids is None or self._end_stop != stop:
+            tokenizer = self.decoder.tokenizer
+            ids = [i for i in range(len(tokenizer))
+                   if tokenizer.decode([i]).startswith(stop)] + sorted(self.decoder.eos_ids)
+            self._end_ids = torch.tensor(sorted(set(ids)), device=self.decoder.device)
+            self._end_stop = stop
+        return self._end_ids
+
+    @torch.inference_mode()
+    def score(self, items, *, temperature: float, top_k: int, stop: str):
+        """items: (prompt tokens, continuation tokens) pairs -> (greedy, probability) each."""
+        full = [p + c for p, c in items]
+        limits = [len(p) - 1 for p, _ in items]
+        end = self.end_ids(stop)
+        out: list[tuple[bool, float] | None] = [None] * len(items)
+        for prefix_len, members in cluster_by_prefix(full, limits=limits):
+            prefix_kv = self.decoder._prefill_prefix(full[members[0]][:prefix_len])
+            for start in range(0, len(members), self.max_rows):
+                chunk = members[start : start + self.max_rows]
+                suffixes = [full[i][prefix_len:] for i in chunk]
+                _, _, logits = self.decoder._prefill_chunk(prefix_kv, prefix_len, suffixes, True)
+                width = logits.shape[1]
+                for r, i in enumerate(chunk):
+                    n_cont = len(items[i][1])
+                    # positions predicting each continuation token, then the end of answer
+                    rows = logits[r, width - n_cont - 1 :, :].float()
+                    out[i] = self._judge(rows, items[i][1], end, temperature, top_k)
+        return out
+
+    @staticmethod
+    def _judge(logits, continuation, end, temperature, top_k):
+        greedy_tokens = logits.argmax(dim=-1)
+        target = torch.tensor(continuation, device=logits.device)
+        greedy = bool((greedy_tokens[:-1] == target).all()) and bool(
+            torch.isin(greedy_tokens[-1:], end).item()
+        )
+        scores = logits / temperature
+        if top_k and top_k < scores.shape[-1]:
+            kth = torch.topk(scores, top_k, dim=-1).values[:, -1:]
+            scores = scores.masked_fill(scores < kth, float("-inf"))
+        logp = torch.log_softmax(scores, dim=-1)
+        token_logp = logp[:-1].gather(1, target[:, None]).sum()
+        end_logp = torch.logsumexp(logp[-1, end], dim=0)
+        return greedy, float(torch.exp(token_logp + end_logp))

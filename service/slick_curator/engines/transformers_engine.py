@@ -12,8 +12,15 @@ from collections.abc import Sequence
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from slick_curator.engines.base import Engine, GenerationRequest, GenerationResult, SamplingParams
-from slick_curator.engines.hf_decoding import PrefixDecoder
+from slick_curator.engines.base import (
+    ContinuationScore,
+    Engine,
+    GenerationRequest,
+    GenerationResult,
+    SamplingParams,
+    ScoreRequest,
+)
+from slick_curator.engines.hf_decoding import ContinuationScorer, PrefixDecoder
 
 
 class TransformersEngine(Engine):
@@ -51,6 +58,7 @@ class TransformersEngine(Engine):
         eos = self.model.generation_config.eos_token_id
         eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
         self.decoder = PrefixDecoder(self.model, self.tokenizer, eos_ids, max_sequences)
+        self.scorer = ContinuationScorer(self.decoder)
         self._calls = 0
 
     @property
@@ -103,6 +111,36 @@ class TransformersEngine(Engine):
                     generated_tokens=sum(len(s.tokens) for s in sequences),
                 )
         return results  # type: ignore[return-value]
+
+    def score(self, requests: Sequence[ScoreRequest]) -> list[list[ContinuationScore]]:
+        items, owners = [], []
+        for r, request in enumerate(requests):
+            prompt = self.tokenizer(request.prompt).input_ids
+            for continuation in request.continuations:
+                full = self.tokenizer(request.prompt + continuation).input_ids
+                # Score the tokens the model would emit; if tokenising the joined text merges
+                # across the boundary, fall back to the continuation tokenised on its own.
+                if full[: len(prompt)] == prompt and len(full) > len(prompt):
+                    tokens = full[len(prompt) :]
+                else:
+                    tokens = self.tokenizer(continuation, add_special_tokens=False).input_ids
+                items.append((prompt, tokens))
+                owners.append(r)
+        out: list[list[ContinuationScore]] = [[] for _ in requests]
+        by_settings: dict[tuple, list[int]] = defaultdict(list)
+        for k, owner in enumerate(owners):
+            request = requests[owner]
+            by_settings[(request.temperature, request.top_k, request.stop)].append(k)
+        scored: dict[int, ContinuationScore] = {}
+        for (temperature, top_k, stop), keys in by_settings.items():
+            results = self.scorer.score(
+                [items[k] for k in keys], temperature=temperature, top_k=top_k, stop=stop
+            )
+            for k, (greedy, probability) in zip(keys, results, strict=True):
+                scored[k] = ContinuationScore(greedy, probability)
+        for k, owner in enumerate(owners):
+            out[owner].append(scored[k])
+        return out
 
     def close(self) -> None:
         self.decoder = None  # type: ignore[assignment]

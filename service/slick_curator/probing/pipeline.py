@@ -6,6 +6,7 @@ The CLI runs it in-process; the service's worker runs it with checkpoints. Both 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -92,6 +93,8 @@ class ProbeRun:
                 "skipped": len({e.row for e in self.dataset.errors}),
                 "group_column": self.dataset.columns.group,
             },
+            # The column map, so curation can find the answer/messages columns to relabel.
+            "columns": dataclasses.asdict(self.dataset.columns),
             "exemplar_source": "exemplar file" if self.exemplars else "dataset",
             **extra,
         }

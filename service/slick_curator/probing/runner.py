@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from slick_curator.engines.base import Engine, GenerationRequest, SamplingParams
+import math
+
+from slick_curator.engines.base import Engine, GenerationRequest, SamplingParams, ScoreRequest
 from slick_curator.probing.categories import Category, categorize
 from slick_curator.probing.matching import Matcher
 from slick_curator.probing.params import ProbeParams
@@ -38,6 +40,7 @@ class RowResult:
     prompts: list[str] | None = None
     prompt_tokens: int = 0
     generated_tokens: int = 0
+    p_sample_estimate: float | None = None  # fast mode: expected P_sample, nothing sampled
 
     @property
     def n_greedy(self) -> int:
@@ -53,6 +56,8 @@ class RowResult:
 
     @property
     def p_sample(self) -> float | None:
+        if self.p_sample_estimate is not None:
+            return self.p_sample_estimate
         if not self.sampling_complete or self.n_samples == 0:
             return None
         return self.n_sample_correct / self.n_samples
@@ -103,6 +108,11 @@ class Prober:
         (adaptive mode decides known rows right after the greedy pass).
         """
         states = [self._prepare(example) for example in examples]
+        if self.params.mode == "fast":
+            results = [self._score_fast(state) for state in self._run_scoring(states)]
+            if on_rows:
+                on_rows(len(states))
+            return results
         self._run_greedy(states, on_generated)
         decided = self._report_decided(states, 0, on_rows)
         for prompt_index in range(self.params.n_prompts):
@@ -174,6 +184,53 @@ class Prober:
         if on_generated:
             on_generated(len(requests) * self._sampling.n)
         return True
+
+    def _run_scoring(self, states: list[_RowState]):
+        """Fast mode: teacher-force every alias under every prompt, in one engine call."""
+        lead = " " if self.params.prompt_format == "plain" else ""
+        requests = [
+            ScoreRequest(
+                prompt,
+                tuple(lead + alias for alias in s.example.answers),
+                temperature=self.params.temperature,
+                top_k=self.params.top_k,
+            )
+            for s in states
+            for prompt in s.prompts
+        ]
+        scores = iter(self.engine.score(requests))
+        for state in states:
+            yield state, [next(scores) for _ in state.prompts]
+
+    def _score_fast(self, item) -> RowResult:
+        """Fast-mode categories: greedy-correct prompts decide as usual; with none, the row is
+        WeaklyKnown when the full protocol's samples would more likely than not hit a gold."""
+        state, per_prompt = item
+        greedy_correct, p_hit = [], []
+        for scores in per_prompt:
+            hit = [i for i, score in enumerate(scores) if score.greedy]
+            greedy_correct.append(bool(hit))
+            # the answer as greedy decoding writes it (an alias), or None: not generated
+            state.greedy_answers.append(state.example.answers[hit[0]] if hit else None)
+            p_hit.append(min(1.0, sum(score.probability for score in scores)))
+        p_sample = sum(p_hit) / len(p_hit)
+        if any(greedy_correct):
+            category = categorize(sum(greedy_correct), len(greedy_correct), 0, 0)
+        else:
+            p_miss_all = math.prod((1.0 - p) ** self.params.n_samples for p in p_hit)
+            category = Category.WEAKLY_KNOWN if 1.0 - p_miss_all >= 0.5 else Category.UNKNOWN
+        return RowResult(
+            row=state.example.row,
+            category=category,
+            greedy_answers=state.greedy_answers,
+            greedy_correct=greedy_correct,
+            n_sample_correct=0,
+            n_samples=0,
+            sampling_complete=False,
+            exemplar_ids=state.exemplar_ids,
+            prompts=state.prompts if self.params.keep_prompts else None,
+            p_sample_estimate=p_sample,
+        )
 
     def _finish(self, state: _RowState) -> RowResult:
         n_greedy_correct = sum(state.greedy_correct)

@@ -1,0 +1,139 @@
+"""Curated exports in the format the user sent: JSONL stays JSONL (chat rows stay chat rows),
+a JSON list stays a JSON list, CSV stays CSV, Parquet stays Parquet. Every input column is
+kept; the `slick_` columns too unless asked to drop them. A `.gz` suffix gzips the file."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import datetime as dt
+import decimal
+import gzip
+import io
+import json
+import math
+import os
+from collections.abc import Iterator
+from pathlib import PurePath
+from typing import IO, Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from slick_client.models import EXPORT_FORMATS
+
+from slick_curator.probing.reading import detect_format
+
+__all__ = ["MEDIA_TYPES", "export_format", "jsonable", "write_export"]
+
+MEDIA_TYPES = {"jsonl": "application/x-ndjson", "json": "application/json",
+               "csv": "text/csv; charset=utf-8", "parquet": "application/vnd.apache.parquet"}
+_BATCH = 4096
+
+
+def export_format(path: str | os.PathLike | None, requested: str | None, original: str) -> str:
+    """The format to write: `requested`, else the one `path`'s suffix names, else `original`."""
+    if requested is not None:
+        if requested not in EXPORT_FORMATS:
+            raise ValueError(f"unknown format {requested!r}; expected one of "
+                             f"{', '.join(EXPORT_FORMATS)}")
+        return requested
+    if path is not None:
+        name = PurePath(os.fspath(path)).name.lower().removesuffix(".gz")
+        if "." in name:
+            return detect_format(name)
+    return original if original in EXPORT_FORMATS else "parquet"
+
+
+def write_export(table: pa.Table, target: str | os.PathLike | IO[bytes], fmt: str, *,
+                 messages_column: str | None = None, gzipped: bool | None = None) -> None:
+    """Write `table` as `fmt` to a path or a binary stream (a path ending in .gz is gzipped).
+
+    For JSON formats, null fields of chat messages are left out (Arrow gives every message all
+    the keys any message had), and values JSON cannot hold become text (dates in ISO 8601,
+    bytes in base64).
+    """
+    if fmt not in EXPORT_FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(EXPORT_FORMATS)}")
+    if isinstance(target, (str, os.PathLike)):
+        if gzipped is None:
+            gzipped = os.fspath(target).lower().endswith(".gz")
+        with open(target, "wb") as raw:
+            _write_maybe_gzipped(table, raw, fmt, messages_column, gzipped)
+    else:
+        _write_maybe_gzipped(table, target, fmt, messages_column, bool(gzipped))
+
+
+def _write_maybe_gzipped(table: pa.Table, raw: IO[bytes], fmt: str, messages: str | None,
+                         gzipped: bool) -> None:
+    if not gzipped:
+        _write(table, raw, fmt, messages)
+        return
+    with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as stream:
+        _write(table, stream, fmt, messages)  # type: ignore[arg-type]
+
+
+def _write(table: pa.Table, stream: IO[bytes], fmt: str, messages: str | None) -> None:
+    if fmt == "parquet":
+        pq.write_table(table, stream, compression="zstd")
+    elif fmt == "csv":
+        text = io.TextIOWrapper(stream, encoding="utf-8", newline="")
+        writer = csv.writer(text)
+        writer.writerow(table.column_names)
+        for record in _records(table, messages):
+            writer.writerow([_csv_cell(v) for v in record.values()])
+        text.flush()
+        text.detach()
+    elif fmt == "jsonl":
+        for record in _records(table, messages):
+            stream.write(_dumps(record).encode() + b"\n")
+    else:
+        stream.write(b"[")
+        for i, record in enumerate(_records(table, messages)):
+            stream.write((",\n" if i else "\n").encode() + _dumps(record).encode())
+        stream.write(b"\n]\n")
+
+
+def _records(table: pa.Table, messages: str | None) -> Iterator[dict[str, Any]]:
+    for batch in table.to_batches(max_chunksize=_BATCH):
+        for record in batch.to_pylist():
+            value = record.get(messages) if messages else None
+            if isinstance(value, list):
+                record[messages] = [  # type: ignore[index]
+                    {k: v for k, v in m.items() if v is not None} if isinstance(m, dict) else m
+                    for m in value]
+            yield record
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(jsonable(value), ensure_ascii=False)
+
+
+def jsonable(value: Any) -> Any:
+    """`value` with what JSON cannot hold made into text (NaN and infinities into null)."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, (dt.date, dt.datetime, dt.time)):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, (bytes, bytearray)):
+        return base64.b64encode(value).decode()
+    return value
+
+
+def _csv_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list, tuple)):
+        return _dumps(value)
+    return jsonable(value)
+
+
