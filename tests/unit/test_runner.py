@@ -128,3 +128,16 @@ def test_on_rows_reports_every_row_once_and_known_rows_early(mode):
         assert reports[1] == 1  # q2 decided by its first sampling round
     else:
         assert reports == [4]
+
+
+@pytest.mark.parametrize("probability, expected", [(0.2, "WeaklyKnown"), (0.01, "Unknown")])
+def test_fast_mode_maps_scores_to_categories(probability, expected):
+    # 3 prompts x 4 samples = 12 draws in the full protocol: P(any hit) = 1 - (1 - p)^12,
+    # 0.93 for p = 0.2 (WeaklyKnown is the likely outcome), 0.11 for p = 0.01 (Unknown).
+    engine = FakeEngine(greedy={"q0?": "a0"}, samples={"q1?": "a1"}, sample_probability=probability)
+    results = {r.row: r for r in prober(engine, mode="fast").probe(ROWS[:3])}
+    assert results[0].category is Category.HIGHLY_KNOWN and results[0].greedy_answers == ["a0"] * 3
+    assert results[1].category.value == expected
+    assert results[1].p_sample == pytest.approx(probability)
+    assert results[1].n_samples == 0 and results[1].greedy_answers == [None] * 3
+    assert results[2].category is Category.UNKNOWN and results[2].p_sample == 0

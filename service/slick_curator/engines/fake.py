@@ -11,7 +11,13 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 
-from slick_curator.engines.base import Engine, GenerationRequest, GenerationResult
+from slick_curator.engines.base import (
+    ContinuationScore,
+    Engine,
+    GenerationRequest,
+    GenerationResult,
+    ScoreRequest,
+)
 
 
 class FakeEngine(Engine):
@@ -26,6 +32,7 @@ class FakeEngine(Engine):
         greedy: Mapping[str, str] | None = None,
         samples: Mapping[str, str] | None = None,
         known_samples: int = 1,
+        sample_probability: float = 0.01,
         delay_s: float = 0.0,
         **_: object,
     ) -> None:
@@ -33,6 +40,7 @@ class FakeEngine(Engine):
         self.greedy = dict(greedy or {})
         self.samples = dict(samples or {})
         self.known_samples = known_samples
+        self.sample_probability = sample_probability
         self.delay_s = delay_s
         self.calls: list[int] = []
         self._lock = threading.Lock()
@@ -69,6 +77,23 @@ class FakeEngine(Engine):
                     generated_tokens=sum(len(t.split()) for t in texts),
                 )
             )
+        return out
+
+    def score(self, requests: Sequence[ScoreRequest]) -> list[list[ContinuationScore]]:
+        """Greedy-correct for the scripted greedy answer; `sample_probability` for sampled ones."""
+        out = []
+        for request in requests:
+            question = self.question_of(request.prompt)
+            greedy = self.greedy.get(question)
+            sampled = self.samples.get(question)
+            out.append([
+                ContinuationScore(
+                    greedy=greedy is not None and c.strip() == greedy,
+                    probability=(1.0 if greedy is not None and c.strip() == greedy
+                                 else self.sample_probability if c.strip() == sampled else 0.0),
+                )
+                for c in request.continuations
+            ])
         return out
 
     def render_chat(self, messages: Sequence[dict[str, str]]) -> str:
