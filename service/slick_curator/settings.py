@@ -6,7 +6,7 @@ No module-level instance: `create_app(Settings(...))` and tests construct their 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -60,6 +60,16 @@ class Settings(BaseSettings):
     )
     log_json: bool = Field(False, description="Log one JSON object per line.")
     log_level: str = Field("INFO", description="Logging level.")
+    executor: Literal["local", "ray"] = Field(
+        "local", description="Where probing runs: 'local' (the worker's engine) or 'ray' "
+        "(shards over a Ray cluster's actors, each holding one engine).")
+    ray_address: str | None = Field(
+        None, description="Ray cluster for executor=ray ('auto', 'head:6379', "
+        "'ray://head:10001'); unset starts a local Ray instance.")
+    ray_workers: int = Field(
+        0, ge=0, description="Engine actors for executor=ray; 0 = one per GPU in the cluster.")
+    ray_gpus_per_worker: float = Field(
+        1.0, ge=0, description="GPUs each Ray engine actor reserves (0 for CPU actors).")
 
     @field_validator("api_keys", "allowed_models", "allowed_engines", mode="before")
     @classmethod

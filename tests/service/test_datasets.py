@@ -245,5 +245,5 @@ def test_non_utf8_csv_is_400(client):
     assert_error(cell, 400, "invalid_dataset", param="file", message="invalid UTF8",
                  client=client)
     header = _post(client, "Fr\xe9ge,answer\nq?,a\n".encode("cp1252"), "text/csv")
-    assert_error(header, 400, "invalid_dataset", param="file", message="could not read",
+    assert_error(header, 400, "invalid_dataset", param="file", message="unreadable CSV",
                  client=client)

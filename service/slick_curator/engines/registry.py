@@ -13,6 +13,7 @@ _ENGINES: dict[str, str] = {
     "transformers": "slick_curator.engines.transformers_engine:TransformersEngine",
     "vllm": "slick_curator.engines.vllm_engine:VLLMEngine",
     "fake": "slick_curator.engines.fake:FakeEngine",
+    "openai": "slick_curator.engines.openai_engine:OpenAIEngine",
 }
 
 

@@ -102,7 +102,12 @@ def run_job(
         if cancelled():
             raise JobCancelled()
 
-    for index, rows in run.shards(set(done_tables)):
+    # An executor (executors.ray_executor) probes shards elsewhere, in parallel, and yields
+    # each with its (table, generations) as it finishes; here every shard is probed in turn.
+    probe_shards = getattr(engine, "probe_shards", None)
+    shards = (probe_shards(run, run.shards(set(done_tables)), check) if probe_shards
+              else ((index, rows, None) for index, rows in run.shards(set(done_tables))))
+    for index, rows, probed in shards:
         check()
         base = tracker.done
         state = {"gens": 0, "unsent": 0, "sent_at": time.monotonic()}
@@ -119,7 +124,11 @@ def run_job(
                                 generations=state["unsent"]))
                 state["unsent"], state["sent_at"] = 0, now
 
-        table = run.probe_shard(engine, rows, on_generated)
+        if probed is None:
+            table = run.probe_shard(engine, rows, on_generated)
+        else:
+            table, generations = probed
+            on_generated(generations)
         check()  # a dead parent must not get a shard it never hears about; harmless if it did
         checkpoints.write_atomic(table, checkpoints.shard_path(job_dir, index))
         done_tables[index] = table

@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from slick_curator.errors import Conflict, NotFound
+from slick_curator.executors import ray_options
 from slick_curator.jobs.messages import (
     DatasetSource,
     EngineKey,
@@ -177,7 +178,8 @@ class JobManager:
         return WorkerSpec(key=key, device=s.device, cache_dir=str(s.cache_dir),
                           engine_options=dict(s.engine_options), parent_pid=os.getpid(),
                           log_level=s.log_level, log_json=s.log_json,
-                          progress_interval_s=s.progress_interval_s)
+                          progress_interval_s=s.progress_interval_s,
+                          executor=ray_options(s))
 
     def _start_worker(self, key: EngineKey) -> None:
         if self._worker is not None:

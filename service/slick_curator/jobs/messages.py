@@ -31,6 +31,7 @@ class WorkerSpec:
     log_level: str = "INFO"
     log_json: bool = False
     progress_interval_s: float = 0.5
+    executor: Any = None  # executors.RayOptions: probe on a Ray cluster; None: here
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,10 @@ def die_with_parent() -> None:
 
 
 def load_engine(spec: WorkerSpec):
+    if spec.executor is not None:  # the engines live in Ray actors, which load them as below
+        from slick_curator.executors.ray_executor import RayExecutor
+
+        return RayExecutor(spec)
     from slick_curator.engines import create_engine
 
     options = dict(spec.engine_options)
