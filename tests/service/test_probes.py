@@ -232,3 +232,13 @@ def test_chat_prompt_format(client, mode):
     wait_status(client, probe["id"], "succeeded")
     prompts = result_table(client, probe["id"]).column("slick_prompts").to_pylist()
     assert prompts[0][0].startswith("<") and prompts[0][0].endswith("<assistant>")
+
+
+def test_fast_mode_runs_through_the_service(client):
+    dataset = upload(client, QUESTIONS, name="fast.jsonl")
+    probe = start_probe(client, dataset["id"], mode="fast")
+    done = wait_status(client, probe["id"], "succeeded")
+    assert done["params"]["mode"] == "fast"
+    assert done["counts"]["HighlyKnown"] == 20 and done["counts"]["Unknown"] == 10
+    table = result_table(client, probe["id"])
+    assert set(table.column("slick_n_samples").to_pylist()) == {0}

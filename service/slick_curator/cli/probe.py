@@ -72,6 +72,10 @@ def probe(dataset: Path, output: Path, model, engine, device, mode, limit, exemp
     except ValidationError as exc:
         first = exc.errors()[0]
         _fail(f"--{str(first['loc'][0]).replace('_', '-')}: {first['msg']}")
+    from slick_curator.engines.registry import supports_fast_mode
+
+    if mode == "fast" and not supports_fast_mode(engine):
+        _fail(f"--mode fast needs the transformers engine (engine {engine!r} cannot score answers)")
     columns = ColumnMap(question=question_column, answer=answer_column, answers=answers_column,
                         messages=messages_column, id=id_column, group=group_column)
     try:

@@ -17,6 +17,15 @@ _ENGINES: dict[str, str] = {
 }
 
 
+# Engines that implement `Engine.score` (fast mode), known without importing them.
+_SCORING = {"transformers", "fake"}
+
+
+def supports_fast_mode(name: str) -> bool:
+    """Whether engine `name` can teacher-force answers (`mode="fast"`)."""
+    return name in _SCORING
+
+
 class UnknownEngineError(ValueError):
     """No engine is registered under that name."""
 

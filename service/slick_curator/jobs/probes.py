@@ -8,6 +8,7 @@ import uuid
 
 from slick_client.models import ProbeCreate
 
+from slick_curator.engines.registry import supports_fast_mode
 from slick_curator.errors import BadRequest, NotFound
 from slick_curator.jobs.datasets import DatasetService
 from slick_curator.jobs.manager import JobManager
@@ -40,6 +41,9 @@ class ProbeService:
             raise BadRequest(f"dataset {dataset.id} has no valid rows to probe "
                              f"({dataset.rows} row(s), all with errors)", param="dataset_id")
         params = body.params()
+        if params.mode == "fast" and not supports_fast_mode(engine):
+            raise BadRequest(f"mode 'fast' needs an engine that can score answers "
+                             f"(transformers); engine {engine!r} cannot", param="mode")
         try:
             ProbeRun(self.datasets.load(dataset), params,
                      exemplars=self.datasets.load(exemplars) if exemplars else None,
