@@ -1,4 +1,4 @@
-"""Real engines on the real SmolLM2-135M, loaded once per test module."""
+"""Real engines on the real SmolLM2-135M: transformers once per session, vLLM per module."""
 
 from __future__ import annotations
 
@@ -16,8 +16,10 @@ def hf_engine(model_path):
     engine.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def vllm_engine(model_path):
+    # Module scope: vLLM's engine processes hold GBs of KV cache and poll the CPU; they must
+    # not outlive the module that uses them and slow down (or starve) the rest of the suite.
     from slick_curator.engines import create_engine
 
     engine = create_engine("vllm", model=model_path, seed=0)

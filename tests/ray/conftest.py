@@ -21,6 +21,20 @@ import pytest
 LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
 
 
+def _ray_clusters(enabled: bool) -> bool | None:
+    """Set Ray's one-machine switch in this process; returns what it was (None: not loaded).
+
+    Ray reads RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER once, when it is imported. When something
+    imported it earlier in this test session (vLLM does), the environment variable comes too
+    late and ray.init would dial the machine's outward address instead of 127.0.0.1."""
+    constants = sys.modules.get("ray._private.ray_constants")
+    if constants is None:
+        return None
+    before = constants.ENABLE_RAY_CLUSTER
+    constants.ENABLE_RAY_CLUSTER = enabled
+    return before
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -35,6 +49,7 @@ def ray_address() -> Iterator[str]:
         pytest.fail("ray is not installed; run ./setup.sh --dev")
     saved = {k: os.environ.get(k) for k in LOOPBACK_ENV}
     os.environ.update(LOOPBACK_ENV)  # the test process and the service's worker are drivers
+    clusters_before = _ray_clusters(False)
     temp = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))  # short: Ray's unix sockets
     port = _free_port()
     log = temp / "head.log"
@@ -57,6 +72,8 @@ def ray_address() -> Iterator[str]:
 
         if ray_module.is_initialized():
             ray_module.shutdown()
+        if clusters_before is not None:
+            _ray_clusters(clusters_before)
         head.send_signal(signal.SIGTERM)  # drains, then stops the processes it started
         try:
             head.wait(90)
