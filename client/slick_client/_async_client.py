@@ -18,6 +18,7 @@ from slick_client._base import (
 )
 from slick_client._datasets import AsyncDatasets
 from slick_client._errors import ServerError, TransportError, error_from_response
+from slick_client._finetunes import AsyncFinetunes
 from slick_client._uploads import UploadBody, aiter_chunks
 
 __all__ = ["AsyncClient"]
@@ -58,6 +59,8 @@ class AsyncClient(BaseClient):
         """Upload, get and list datasets."""
         self.probes = AsyncProbes(self)
         """Create, follow, cancel probe jobs and fetch their results."""
+        self.finetunes = AsyncFinetunes(self)
+        """Fine-tune on curation variants and verify: create, wait, report, predictions."""
 
     async def health(self) -> dict[str, Any]:
         """GET /healthz: the service's liveness answer (raises if it is not alive)."""

@@ -17,6 +17,7 @@ from slick_client._base import (
 )
 from slick_client._datasets import Datasets
 from slick_client._errors import ServerError, TransportError, error_from_response
+from slick_client._finetunes import Finetunes
 from slick_client._probes import Probes
 from slick_client._uploads import UploadBody, iter_chunks
 
@@ -58,6 +59,8 @@ class Client(BaseClient):
         """Upload, get and list datasets."""
         self.probes = Probes(self)
         """Create, follow, cancel probe jobs and fetch their results."""
+        self.finetunes = Finetunes(self)
+        """Fine-tune on curation variants and verify: create, wait, report, predictions."""
 
     def health(self) -> dict[str, Any]:
         """GET /healthz: the service's liveness answer (raises if it is not alive)."""

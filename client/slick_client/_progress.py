@@ -1,4 +1,5 @@
-"""The `wait(progress=True)` bar: rows done/total, rate and ETA as the server reports them.
+"""The `wait(progress=True)` bar: rows (probes) or optimizer steps (fine-tunes) done of total,
+rate and ETA as the server reports them.
 
 The rate and ETA come from the server's `Progress` rather than tqdm's own clock: a waiter that
 attaches to a job half done would otherwise see a rate computed from rows it did not watch.
@@ -8,32 +9,34 @@ from __future__ import annotations
 
 from typing import IO, Any
 
-from slick_client.models import ProbePublic
+from slick_client.models import FinetunePublic, ProbePublic
 
 __all__ = ["ProgressBar"]
 
-_BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} rows [{elapsed}{postfix}]"
+_BAR_FORMAT = ("{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} {unit}s "
+               "[{elapsed}{postfix}]")
 
 
 class ProgressBar:
-    """A tqdm bar fed with successive states of one probe; does nothing when disabled."""
+    """A tqdm bar fed with successive states of one job; does nothing when disabled."""
 
     def __init__(self, *, enabled: bool = True, file: IO[str] | None = None) -> None:
         self.enabled = enabled
         self._file = file
         self._bar: Any = None  # a tqdm bar, created on the first update
 
-    def update(self, job: ProbePublic) -> None:
-        """Show `job`'s progress: rows done of total, server rate and ETA, status."""
+    def update(self, job: ProbePublic | FinetunePublic) -> None:
+        """Show `job`'s progress: done of total, server rate and ETA, status."""
         if not self.enabled:
             return
         if self._bar is None:
             from tqdm import tqdm
 
+            finetune = isinstance(job, FinetunePublic)
             self._bar = tqdm(
                 total=job.progress.total or None,
-                desc=f"probe {job.id}",
-                unit="row",
+                desc=f"{'fine-tune' if finetune else 'probe'} {job.id}",
+                unit="step" if finetune else "row",
                 bar_format=_BAR_FORMAT,
                 file=self._file,
                 dynamic_ncols=True,
@@ -63,14 +66,22 @@ class ProgressBar:
             self._bar = None
 
 
-def _postfix(job: ProbePublic) -> str:
+def _postfix(job: ProbePublic | FinetunePublic) -> str:
     parts = []
+    finetune = isinstance(job, FinetunePublic)
     if job.progress.rate is not None:
-        parts.append(f"{job.progress.rate:.3g} rows/s")
+        parts.append(f"{job.progress.rate:.3g} {'steps' if finetune else 'rows'}/s")
     if job.progress.eta_s is not None and job.status == "running":
         parts.append(f"ETA {_clock(job.progress.eta_s)}")
     parts.append(job.status)
-    if job.status == "succeeded" and job.counts:
+    if finetune and job.status == "running":
+        stage = job.progress.stage or ""
+        if job.progress.variant and stage in ("training", "evaluating"):
+            stage = f"{job.progress.variant} {stage}"
+            if job.progress.epoch is not None:
+                stage += f" (epoch {job.progress.epoch})"
+        parts.append(stage)
+    if not finetune and job.status == "succeeded" and job.counts:
         parts.append(" ".join(f"{name}={count}" for name, count in job.counts.items()))
     return ", ".join(parts)
 

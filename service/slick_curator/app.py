@@ -14,10 +14,11 @@ from collections.abc import AsyncIterator
 from fastapi import Depends, FastAPI
 
 import slick_curator
-from slick_curator.api import curation, datasets, health, probes
+from slick_curator.api import curation, datasets, finetunes, health, probes
 from slick_curator.api.deps import Services, require_key
 from slick_curator.errors import install_error_handlers
 from slick_curator.jobs import DatasetService, JobManager, ProbeService
+from slick_curator.jobs.finetunes import FinetuneManager, FinetuneService
 from slick_curator.logs import configure_logging
 from slick_curator.metrics import HttpMetricsMiddleware, Metrics
 from slick_curator.settings import Settings
@@ -44,16 +45,21 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         store = Store(settings.data_dir)
         jobs = JobManager(settings, store, metrics)
         dataset_service = DatasetService(settings, store)
+        probe_service = ProbeService(settings, store, dataset_service, jobs)
+        finetune_jobs = FinetuneManager(settings, store, jobs)
         app.state.services = Services(
             settings=settings, store=store, metrics=metrics, jobs=jobs,
-            datasets=dataset_service,
-            probes=ProbeService(settings, store, dataset_service, jobs))
+            datasets=dataset_service, probes=probe_service,
+            finetunes=FinetuneService(settings, store, probe_service, finetune_jobs),
+            finetune_jobs=finetune_jobs)
         jobs.start()
+        finetune_jobs.start()
         log.info("serving data dir %s (default engine %s, model %s)",
                  settings.data_dir.resolve(), settings.engine, settings.model)
         try:
             yield
         finally:
+            finetune_jobs.stop()
             jobs.stop()
             del app.state.services
             store.close()
@@ -68,5 +74,6 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
     app.include_router(datasets.router, dependencies=keyed)
     app.include_router(probes.router, dependencies=keyed)
     app.include_router(curation.router, dependencies=keyed)
+    app.include_router(finetunes.router, dependencies=keyed)
     app.include_router(health.router)
     return app

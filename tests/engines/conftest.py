@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from slick_curator.probing.reading import read_dataset
 
 

@@ -11,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from slick_curator.errors import Unauthorized
 from slick_curator.jobs import DatasetService, JobManager, ProbeService
+from slick_curator.jobs.finetunes import FinetuneManager, FinetuneService
 from slick_curator.metrics import Metrics
 from slick_curator.settings import Settings
 from slick_curator.store import Store
@@ -26,6 +27,8 @@ class Services:
     jobs: JobManager
     datasets: DatasetService
     probes: ProbeService
+    finetunes: FinetuneService
+    finetune_jobs: FinetuneManager
 
 
 def get_services(request: Request) -> Services:

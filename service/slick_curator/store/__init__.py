@@ -6,10 +6,11 @@ from pathlib import Path
 
 from slick_curator.store.datasets import DatasetRecord, DatasetStore
 from slick_curator.store.db import Database
+from slick_curator.store.finetunes import FinetuneRecord, FinetuneStore
 from slick_curator.store.paths import DataDir
 from slick_curator.store.probes import TERMINAL, ProbeRecord, ProbeStore
 
-__all__ = ["TERMINAL", "DataDir", "DatasetRecord", "ProbeRecord", "Store"]
+__all__ = ["TERMINAL", "DataDir", "DatasetRecord", "FinetuneRecord", "ProbeRecord", "Store"]
 
 
 class Store:
@@ -21,6 +22,7 @@ class Store:
         self.db = Database(self.paths.database)
         self.datasets = DatasetStore(self.db)
         self.probes = ProbeStore(self.db)
+        self.finetunes = FinetuneStore(self.db)
 
     def close(self) -> None:
         self.db.close()

@@ -54,6 +54,25 @@ CREATE TABLE IF NOT EXISTS probes (
     started_at TIMESTAMP,
     finished_at TIMESTAMP
 );
+CREATE SEQUENCE IF NOT EXISTS finetune_seq;
+CREATE TABLE IF NOT EXISTS finetunes (
+    id VARCHAR PRIMARY KEY,
+    seq BIGINT NOT NULL DEFAULT nextval('finetune_seq'),
+    probe_id VARCHAR NOT NULL,
+    eval_dataset_id VARCHAR,
+    eval_probe_id VARCHAR,
+    status VARCHAR NOT NULL,
+    model VARCHAR NOT NULL,
+    variants VARCHAR NOT NULL,
+    params VARCHAR NOT NULL,
+    progress VARCHAR NOT NULL DEFAULT '{}',
+    results VARCHAR NOT NULL DEFAULT '{}',
+    error VARCHAR,
+    cancel_requested BOOLEAN NOT NULL DEFAULT false,
+    created_at TIMESTAMP NOT NULL,
+    started_at TIMESTAMP,
+    finished_at TIMESTAMP
+);
 """
 
 

@@ -40,6 +40,9 @@ class DataDir:
     def result(self, probe_id: str) -> Path:
         return self.probe(probe_id) / "result.parquet"
 
+    def finetune(self, finetune_id: str) -> Path:
+        return self.root / "finetunes" / _safe(finetune_id)
+
     def create(self) -> None:
         for folder in (self.root, self.staging, self.root / "uploads", self.root / "probes"):
             folder.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,106 @@
+"""Routes for fine-tune-and-verify jobs: create, list, get, cancel, report, predictions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import FileResponse, HTMLResponse
+from slick_client.models import (
+    FinetuneCreate,
+    FinetunePublic,
+    FinetuneReportPublic,
+    FinetunesPublic,
+    JobStatus,
+)
+from starlette.concurrency import run_in_threadpool
+
+from slick_curator.api.deps import Limit, Offset, Services, ServicesDep
+from slick_curator.errors import Conflict, NotFound, ServiceError, error_responses
+from slick_curator.finetune.report import CSP
+from slick_curator.finetune.runner import PREDICTIONS, REPORT_HTML, REPORT_JSON
+from slick_curator.store import FinetuneRecord
+
+router = APIRouter(prefix="/v1/finetunes", tags=["finetunes"])
+
+PARQUET = "application/vnd.apache.parquet"
+
+
+def _get(services: Services, finetune_id: str) -> FinetuneRecord:
+    record = services.store.finetunes.get(finetune_id)
+    if record is None:
+        raise NotFound(f"no fine-tune {finetune_id!r}", param="finetune_id")
+    return record
+
+
+def _output(services: Services, finetune_id: str, name: str) -> Path:
+    record = _get(services, finetune_id)
+    if record.status != "succeeded":
+        raise Conflict(f"fine-tune {finetune_id} has no results yet ({record.status}); they "
+                       "are available once its status is 'succeeded'", param="finetune_id")
+    path = services.store.paths.finetune(finetune_id) / name
+    if not path.is_file():
+        raise ServiceError(f"{name} of fine-tune {finetune_id} is missing from the data dir")
+    return path
+
+
+@router.post("", status_code=202, response_model=FinetunePublic,
+             responses=error_responses(400, 401, 404, 409, 422))
+async def create_finetune(body: FinetuneCreate, services: ServicesDep) -> FinetunePublic:
+    """Fine-tune the probed model on each variant and evaluate it; queued, runs off-process."""
+    record = await run_in_threadpool(services.finetunes.create, body)
+    return record.public()
+
+
+@router.get("", response_model=FinetunesPublic, responses=error_responses(401, 422))
+def list_finetunes(services: ServicesDep, limit: Limit = 50, offset: Offset = 0,
+                   status: Annotated[JobStatus | None, Query(description="Only this status.")]
+                   = None) -> FinetunesPublic:
+    """List fine-tunes, newest first, optionally only one status."""
+    records, count = services.store.finetunes.page(limit, offset, status)
+    return FinetunesPublic(data=[r.public() for r in records], count=count)
+
+
+@router.get("/{finetune_id}", response_model=FinetunePublic,
+            responses=error_responses(401, 404))
+def get_finetune(finetune_id: str, services: ServicesDep) -> FinetunePublic:
+    """One fine-tune: status, progress (steps and rows done of total, rate, ETA, stage)."""
+    return _get(services, finetune_id).public()
+
+
+@router.post("/{finetune_id}/cancel", status_code=202, response_model=FinetunePublic,
+             responses=error_responses(401, 404, 409))
+def cancel_finetune(finetune_id: str, services: ServicesDep) -> FinetunePublic:
+    """Cancel a queued or running fine-tune (409 if it already finished)."""
+    return services.finetune_jobs.cancel(finetune_id).public()
+
+
+@router.get("/{finetune_id}/report", response_class=HTMLResponse,
+            responses={200: {"content": {"text/html": {"schema": {"type": "string"}}},
+                             "description": "One self-contained HTML page."},
+                       **error_responses(401, 404, 409)})
+def get_report(finetune_id: str, services: ServicesDep) -> HTMLResponse:
+    """The comparison report as one HTML page (inline CSS and SVG; opens offline)."""
+    html = _output(services, finetune_id, REPORT_HTML).read_text(encoding="utf-8")
+    return HTMLResponse(html, headers={"Content-Security-Policy": CSP,
+                                       "X-Content-Type-Options": "nosniff"})
+
+
+@router.get("/{finetune_id}/report.json", response_model=FinetuneReportPublic,
+            responses=error_responses(401, 404, 409))
+def get_report_json(finetune_id: str, services: ServicesDep) -> FinetuneReportPublic:
+    """The numbers behind the report: metrics per variant, checkpoint and category."""
+    text = _output(services, finetune_id, REPORT_JSON).read_text(encoding="utf-8")
+    return FinetuneReportPublic.model_validate_json(text)
+
+
+@router.get("/{finetune_id}/predictions", response_class=FileResponse,
+            responses={200: {"content": {PARQUET: {"schema": {"type": "string",
+                                                               "format": "binary"}}},
+                             "description": "Per-example predictions of every variant."},
+                       **error_responses(401, 404, 409)})
+def get_predictions(finetune_id: str, services: ServicesDep) -> FileResponse:
+    """Every variant's answer to every evaluation question at both checkpoints (Parquet)."""
+    path = _output(services, finetune_id, PREDICTIONS)
+    return FileResponse(path, media_type=PARQUET, filename=f"{finetune_id}.predictions.parquet")
