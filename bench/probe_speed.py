@@ -37,7 +37,6 @@ CONTENDERS = ["naive", "full", "adaptive", "fast", "vllm-adaptive", "vllm-full"]
 def workload(rows: int, seed: int):
     """`rows` test rows spread over RELATIONS (fixed seed) and the dev split as exemplars."""
     import pyarrow as pa
-
     from slick_curator.probing.reading import read_dataset
 
     rng = random.Random(seed)
@@ -71,8 +70,6 @@ def _as_stream(table):
 def run_contender(name: str, rows: int, naive_rows: int, seed: int) -> dict:
     """Runs in a child process; returns its figures as a dict."""
     from slick_curator.models import resolve_model
-    from slick_curator.probing.params import ProbeParams
-    from slick_curator.probing.pipeline import ProbeRun
 
     dataset, dev = workload(rows, seed)
     model = resolve_model("smollm2-135m")
@@ -80,6 +77,16 @@ def run_contender(name: str, rows: int, naive_rows: int, seed: int) -> dict:
     from slick_curator.engines import create_engine
 
     engine = create_engine(engine_name, model=model, seed=seed)
+    try:
+        return _measure(name, engine, dataset, dev, naive_rows, seed)
+    finally:
+        engine.close()  # reaps vLLM's engine processes, so their peak memory is counted
+
+
+def _measure(name: str, engine, dataset, dev, naive_rows: int, seed: int) -> dict:
+    from slick_curator.probing.params import ProbeParams
+    from slick_curator.probing.pipeline import ProbeRun
+
     if name == "naive":
         return _naive(engine, dataset, dev, naive_rows, seed)
     mode = name.split("-")[-1]
@@ -105,7 +112,6 @@ def run_contender(name: str, rows: int, naive_rows: int, seed: int) -> dict:
 def _naive(engine, dataset, dev, naive_rows, seed) -> dict:
     """The protocol as written: per prompt, greedy then 16 samples, no stop, 24 tokens."""
     import torch
-
     from slick_curator.probing.categories import categorize
     from slick_curator.probing.matching import Matcher
     from slick_curator.probing.prompts import ExemplarPool, build_prompts

@@ -81,6 +81,26 @@ def test_a_probe_through_the_remote_engine_equals_the_local_one(fake_server, tmp
     assert categories == {"HighlyKnown", "Unknown"}
 
 
+def test_slick_probe_runs_on_the_remote_engine(fake_server, tmp_path, monkeypatch):
+    import pyarrow.parquet as pq
+    from click.testing import CliRunner
+    from slick_curator.cli import cli
+
+    rows = [{"question": q, "answer": a} for q, a in SCRIPT.items()]
+    path = tmp_path / "qa.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    monkeypatch.setenv("OPENAI_BASE_URL", fake_server.base_url)
+    out = tmp_path / "qa.parquet"
+    result = CliRunner().invoke(cli, [
+        "probe", str(path), "-o", str(out), "--engine", "openai", "--model", "served-fake",
+        "--n-prompts", "2", "--k-shot", "2", "--n-samples", "2", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    table = pq.read_table(out)
+    assert table.num_rows == len(SCRIPT)
+    assert set(table.column("slick_category").to_pylist()) == {"HighlyKnown"}
+    assert {b["model"] for b in fake_server.bodies} == {"served-fake"}
+
+
 def test_server_errors_are_retried(fake_server):
     fake_server.faults.extend([503, 500, 502])
     with remote(fake_server) as engine:

@@ -14,26 +14,13 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from slick_curator.cli import probe
+    # Each command module imports its heavy dependencies (torch, the engines) lazily, inside
+    # the command, so `slick --help` and the client-side commands start fast.
+    from slick_curator.cli import curate, finetune, probe, query, remote, report, serve
 
-    cli.add_command(probe.probe)
-    for module_name, command_name in [
-        ("slick_curator.cli.serve", "serve"),
-        ("slick_curator.cli.remote", "remote"),
-        ("slick_curator.cli.curate", "curate"),
-        ("slick_curator.cli.report", "report"),
-        ("slick_curator.cli.query", "query"),
-        ("slick_curator.cli.finetune", "finetune"),
-    ]:
-        import importlib
-
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue  # command group not built yet
-        cli.add_command(getattr(module, command_name))
+    for command in (probe.probe, serve.serve, remote.remote, curate.curate, report.report,
+                    query.query, finetune.finetune):
+        cli.add_command(command)
 
 
 _register()

@@ -20,8 +20,10 @@ def _fail(message: str) -> None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Annotated Parquet to write.")
 @click.option("--model", default=None, help="Model alias, local folder or hub id. [smollm2-135m]")
-@click.option("--engine", type=click.Choice(["transformers", "vllm"]), default="transformers",
-              show_default=True)
+@click.option("--engine", type=click.Choice(["transformers", "vllm", "openai"]),
+              default="transformers", show_default=True,
+              help="openai: a remote OpenAI-compatible server ($OPENAI_BASE_URL, "
+                   "$OPENAI_API_KEY) serving --model.")
 @click.option("--device", default=None, help="Torch device for transformers (cpu, cuda).")
 @click.option("--mode", type=click.Choice(["adaptive", "full", "fast"]), default="adaptive",
               show_default=True,
@@ -101,7 +103,8 @@ def probe(dataset: Path, output: Path, model, engine, device, mode, limit, exemp
     from slick_curator.probing.schema import write_parquet
 
     try:
-        model_path = resolve_model(model)
+        # A remote engine gets the name its server lists, not local weights.
+        model_path = (model or "smollm2-135m") if engine == "openai" else resolve_model(model)
     except ModelNotFoundError as exc:
         _fail(str(exc))
     click.echo(f"loading {model or 'smollm2-135m'} with {engine} …", err=True)

@@ -14,7 +14,7 @@ import click
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Uploads, job store and results. [SLICK_DATA_DIR, ./slick-data]")
 @click.option("--model", default=None, help="Default model. [SLICK_MODEL, smollm2-135m]")
-@click.option("--engine", type=click.Choice(["transformers", "vllm", "fake"]), default=None,
+@click.option("--engine", type=click.Choice(["transformers", "vllm", "openai", "fake"]), default=None,
               help="Default engine ('fake' is scripted, for tests). [SLICK_ENGINE, transformers]")
 @click.option("--device", default=None, help="Torch device for transformers. [SLICK_DEVICE]")
 @click.option("--engine-options", default=None,
