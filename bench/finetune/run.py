@@ -54,7 +54,7 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
 
 def slick(*args: str, log: list[tuple[str, float]]) -> None:
     command = [str(ROOT / ".venv" / "bin" / "slick"), *args]
-    shown = " ".join(shlex.quote(a) for a in ["slick", *args])
+    shown = " ".join(shlex.quote(a.replace(f"{ROOT}/", "")) for a in ["slick", *args])
     print(f"$ {shown}", flush=True)
     started = time.monotonic()
     subprocess.run(command, check=True)
