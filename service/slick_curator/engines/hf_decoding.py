@@ -119,16 +119,18 @@ class PrefixDecoder:
             return None
         cache = DynamicCache()
         ids = torch.tensor([prefix], device=self.device)
-        self.model(input_ids=ids, past_key_values=cache, use_cache=True)
+        # Only the KV cache is wanted: the LM head over every prefix position would cost about
+        # a fifth of the prefill (vocab 49k x hidden), so keep the minimum of one position.
+        self.model(input_ids=ids, past_key_values=cache, use_cache=True, logits_to_keep=1)
         self.stats.prefill_tokens += len(prefix)
         self.stats.forward_calls += 1
         return [(layer.keys, layer.values) for layer in cache.layers]
 
-    def _prefill_chunk(self, prefix_kv, prefix_len, suffixes, all_logits: bool = False):
+    def _prefill_chunk(self, prefix_kv, prefix_len, suffixes, last: int | None = None):
         """Prefill the suffixes after a shared prefix; returns (cache, mask, logits).
 
-        logits are [rows, vocab] for the last position, or [rows, width, vocab] with
-        `all_logits` (suffixes are left-padded to `width`).
+        logits are [rows, vocab] for the last position, or [rows, last, vocab] for the
+        `last` positions (suffixes are left-padded, so every row ends at the right edge).
         """
         rows = len(suffixes)
         width = max(len(s) for s in suffixes)
@@ -150,10 +152,10 @@ class PrefixDecoder:
         ids, mask, positions = (t.to(self.device) for t in (ids, mask, positions))
         logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions,
                             past_key_values=cache, use_cache=True,
-                            logits_to_keep=0 if all_logits else 1).logits
+                            logits_to_keep=last or 1).logits
         self.stats.prefill_tokens += sum(len(s) for s in suffixes)
         self.stats.forward_calls += 1
-        return cache, mask, (logits if all_logits else logits[:, -1, :])
+        return cache, mask, (logits if last else logits[:, -1, :])
 
     def _decode_chunk(self, prefix_kv, prefix_len, suffixes, requests, n, greedy, temperature,
                       top_k, max_new_tokens, stops, hopeless, generator) -> list[Sequence_]:
@@ -270,12 +272,15 @@ class ContinuationScorer:
             for start in range(0, len(members), self.max_rows):
                 chunk = members[start : start + self.max_rows]
                 suffixes = [full[i][prefix_len:] for i in chunk]
-                _, _, logits = self.decoder._prefill_chunk(prefix_kv, prefix_len, suffixes, True)
-                width = logits.shape[1]
+                # Logits only where they are judged: the positions predicting each
+                # continuation token, then the end of the answer (the LM head is ~20% of
+                # a forward pass; the question tokens need none).
+                last = max(len(items[i][1]) for i in chunk) + 1
+                _, _, logits = self.decoder._prefill_chunk(prefix_kv, prefix_len, suffixes,
+                                                           last)
                 for r, i in enumerate(chunk):
                     n_cont = len(items[i][1])
-                    # positions predicting each continuation token, then the end of answer
-                    rows = logits[r, width - n_cont - 1 :, :].float()
+                    rows = logits[r, last - n_cont - 1 :, :].float()
                     out[i] = self._judge(rows, items[i][1], end, temperature, top_k)
         return out
 
