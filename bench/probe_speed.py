@@ -105,6 +105,7 @@ def _measure(name: str, engine, dataset, dev, naive_rows: int, seed: int) -> dic
         "rows": result.num_rows,
         "seconds": seconds,
         "tokens": computed,
+        "forward_calls": getattr(stats, "forward_calls", None),
         "categories": result.column("slick_category").to_pylist(),
     }
 
@@ -196,12 +197,12 @@ def write_report(results: dict, args) -> None:
         f"Workload: {args.rows} rows ({', '.join(RELATIONS)}), seed {args.seed}; naive on the first "
         f"{args.naive_rows} rows.",
         "",
-        "| contender | rows | seconds | rows/s | × naive | tokens computed / row | peak RSS MB | category agreement with full |",
-        "|---|---|---|---|---|---|---|---|",
+        "| contender | rows | seconds | rows/s | × naive | tokens computed / row | forward passes / row | peak RSS MB | category agreement with full |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in results.items():
         if "error" in r:
-            lines.append(f"| {name} | – | – | – | – | – | – | {r['error']} |")
+            lines.append(f"| {name} | – | – | – | – | – | – | – | {r['error']} |")
             continue
         rate = r["rows"] / r["seconds"]
         ratio = f"{rate / base_rate:.1f}" if base_rate else "–"
@@ -210,9 +211,11 @@ def write_report(results: dict, args) -> None:
             pairs = list(zip(r["categories"], reference))
             agree = f"{sum(a == b for a, b in pairs) / len(pairs):.1%} of {len(pairs)}"
         rss = max(r.get("peak_rss_mb", 0), r.get("peak_rss_children_mb", 0))
+        calls = r.get("forward_calls")
+        passes = "–" if calls is None else f"{calls / r['rows']:.1f}"
         lines.append(
             f"| {name} | {r['rows']} | {r['seconds']:.1f} | {rate:.3f} | {ratio} | "
-            f"{r['tokens'] / r['rows']:.0f} | {rss:.0f} | {agree} |"
+            f"{r['tokens'] / r['rows']:.0f} | {passes} | {rss:.0f} | {agree} |"
         )
     text = "\n".join(lines) + "\n\n"
     previous = args.out.read_text() if args.out.exists() else "# Probing speed benchmark\n\n"
