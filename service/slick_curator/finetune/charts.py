@@ -55,12 +55,7 @@ def learning_curve(name: str, points: Sequence[EpochPoint], *, best_epoch: int |
     def y(value: float) -> float:
         return top + plot_h * (1 - value)
 
-    body = []
-    for k in range(5):
-        v = k / 4
-        body.append(f'<line x1="{left}" x2="{width - right}" y1="{y(v):.1f}" y2="{y(v):.1f}" '
-                    f'stroke="{_GRID}"/><text x="{left - 6}" y="{y(v) + 4:.1f}" '
-                    f'text-anchor="end" font-size="11" fill="{_MUTED}">{int(100 * v)}%</text>')
+    body = _percent_grid(left, width - right, y)
     step = max(1, round(last / 10))
     for epoch in range(0, last + 1, step):
         body.append(f'<text x="{x(epoch):.1f}" y="{top + plot_h + 16}" text-anchor="middle" '
@@ -86,6 +81,17 @@ def learning_curve(name: str, points: Sequence[EpochPoint], *, best_epoch: int |
     return _svg(name, width, height, label, body)
 
 
+def _percent_grid(left: float, right: float, y) -> list[str]:
+    """Horizontal grid lines at 0, 25, 50, 75, 100 % with their labels on the left."""
+    lines = []
+    for k in range(5):
+        v = k / 4
+        lines.append(f'<line x1="{left}" x2="{right}" y1="{y(v):.1f}" y2="{y(v):.1f}" '
+                     f'stroke="{_GRID}"/><text x="{left - 6}" y="{y(v) + 4:.1f}" '
+                     f'text-anchor="end" font-size="11" fill="{_MUTED}">{int(100 * v)}%</text>')
+    return lines
+
+
 @dataclass(frozen=True)
 class Group:
     """The bars of one variant: metric -> interval."""
@@ -105,12 +111,7 @@ def metric_bars(name: str, groups: Sequence[Group], metrics: Sequence[str], *,
     def y(value: float) -> float:
         return top + plot_h * (1 - value)
 
-    body = []
-    for k in range(5):
-        v = k / 4
-        body.append(f'<line x1="{left}" x2="{width - right}" y1="{y(v):.1f}" y2="{y(v):.1f}" '
-                    f'stroke="{_GRID}"/><text x="{left - 6}" y="{y(v) + 4:.1f}" '
-                    f'text-anchor="end" font-size="11" fill="{_MUTED}">{int(100 * v)}%</text>')
+    body = _percent_grid(left, width - right, y)
     for g, group in enumerate(groups):
         x0 = left + g * slot + slot * 0.1
         for m, metric in enumerate(metrics):

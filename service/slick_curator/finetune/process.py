@@ -8,11 +8,9 @@ cancel event is set.
 
 from __future__ import annotations
 
-import ctypes
 import multiprocessing as mp
 import os
 import signal
-import sys
 import traceback
 from collections.abc import Callable
 from multiprocessing.connection import Connection
@@ -20,11 +18,11 @@ from multiprocessing.synchronize import Event
 from typing import Any
 
 from slick_curator.finetune.messages import Cancelled, Failed, Finished, VariantJob
+from slick_curator.processes import die_with_parent
 
 __all__ = ["CONTEXT", "RunCancelled", "RunFailed", "RunInterrupted", "run_in_process"]
 
 CONTEXT = mp.get_context("spawn")
-_PR_SET_PDEATHSIG = 1
 
 
 class RunFailed(RuntimeError):
@@ -39,21 +37,11 @@ class RunInterrupted(Exception):
     """The parent asked to stop (shutdown); the run was killed and may be run again."""
 
 
-def _die_with_parent() -> None:
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):  # pragma: no cover - exotic libc
-        pass
-
-
 def _child(job: VariantJob, conn: Connection, cancel: Event) -> None:
     # Before torch loads OpenMP: threads that spin while waiting make every op ~20x slower
     # when the cores are shared with other processes (measured on a busy 2-core machine).
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    _die_with_parent()
+    die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when a run stops
     if job.log_level:
         from slick_curator.logs import configure_logging

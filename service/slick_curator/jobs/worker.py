@@ -7,11 +7,9 @@ kill -9 of the server never leaves an orphan writing checkpoints.
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
 import signal
-import sys
 import traceback
 from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event
@@ -19,22 +17,9 @@ from multiprocessing.synchronize import Event
 from slick_curator.jobs.execute import JobCancelled, parent_alive_check, run_job
 from slick_curator.jobs.messages import Finished, JobSpec, LoadFailed, Ready, WorkerSpec
 from slick_curator.logs import configure_logging, job_context
+from slick_curator.processes import die_with_parent
 
 log = logging.getLogger(__name__)
-
-_PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent() -> None:
-    """Ask Linux to SIGKILL this process when its parent dies (no-op elsewhere)."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):  # pragma: no cover - exotic libc
-        log.warning("could not set PR_SET_PDEATHSIG; relying on the parent-pid check")
-
 
 def load_engine(spec: WorkerSpec):
     if spec.executor is not None:  # the engines live in Ray actors, which load them as below
