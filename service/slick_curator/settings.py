@@ -25,7 +25,8 @@ class Settings(BaseSettings):
     cache_dir: Path = Field(default_factory=default_cache_dir, description="Converted models.")
     model: str = Field(DEFAULT_MODEL, description="Default model: alias, folder or hub id.")
     engine: str = Field(
-        "transformers", description="Default engine: transformers or vllm ('fake' is for tests)."
+        "transformers", description="Default engine: transformers, vllm or openai ('fake' is "
+        "for tests)."
     )
     device: str | None = Field(None, description="Torch device for transformers; auto if unset.")
     engine_options: dict[str, Any] = Field(
@@ -37,8 +38,9 @@ class Settings(BaseSettings):
         description="Models a probe may ask for besides the default. Comma-separated.",
     )
     allowed_engines: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["transformers", "vllm"],
-        description="Engines a probe may ask for (the default engine always). Comma-separated.",
+        default_factory=list,
+        description="Engines a probe may ask for besides the default (empty: the default "
+        "engine only). Comma-separated.",
     )
     api_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Bearer keys; empty = no auth. Comma-separated."
@@ -47,6 +49,10 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(512 * 1024 * 1024, ge=1, description="Largest upload.")
     max_rows: int = Field(1_000_000, ge=1, description="Most rows in one dataset.")
     max_text_chars: int = Field(20_000, ge=1, description="Longest question or answer.")
+    max_columns: int = Field(1000, ge=1, description="Most columns in one dataset.")
+    max_nesting_depth: int = Field(
+        32, ge=1, le=32, description="Deepest nesting of lists and objects in any value "
+        "(Parquet readers stop near 50 levels of lists, so 32 is also the most allowed).")
     shard_size: int = Field(32, ge=1, le=100_000, description="Rows per checkpointed shard.")
     max_listed_errors: int = Field(
         1000, ge=1, description="Most row errors stored and returned per dataset."
@@ -70,6 +76,14 @@ class Settings(BaseSettings):
         0, ge=0, description="Engine actors for executor=ray; 0 = one per GPU in the cluster.")
     ray_gpus_per_worker: float = Field(
         1.0, ge=0, description="GPUs each Ray engine actor reserves (0 for CPU actors).")
+
+    def probe_engines(self) -> list[str]:
+        """The engines a probe may ask for: the default and SLICK_ALLOWED_ENGINES."""
+        return sorted({self.engine, *self.allowed_engines})
+
+    def probe_models(self) -> list[str]:
+        """The models a probe may ask for: the default and SLICK_ALLOWED_MODELS."""
+        return sorted({self.model, *self.allowed_models})
 
     @field_validator("api_keys", "allowed_models", "allowed_engines", mode="before")
     @classmethod

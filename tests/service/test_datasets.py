@@ -240,10 +240,16 @@ def test_list_datasets_pages_and_unknown_id(client):
                  message="no dataset 'ds_nope'", client=client)
 
 
-def test_non_utf8_csv_is_400(client):
-    cell = _post(client, "question,answer\nCaf\xe9?,oui\n".encode("cp1252"), "text/csv")
-    assert_error(cell, 400, "invalid_dataset", param="file", message="invalid UTF8",
-                 client=client)
+def test_non_utf8_csv_cell_is_that_rows_error_and_header_is_400(client):
+    body = "question,answer\nCaf\xe9?,oui\nQ?,A\n".encode("cp1252")
+    cell = _post(client, body, "text/csv", name="cell.csv")
+    assert cell.status_code == 201, cell.text
+    assert (cell.json()["rows"], cell.json()["valid_rows"]) == (2, 1)
+    assert cell.json()["errors"] == [{"row": 0, "field": "question", "reason": "not valid UTF-8"}]
+    failed = _post(client, body, "text/csv", name="cell2.csv", on_error="fail")
+    error = assert_error(failed, 400, "invalid_dataset", param="file",
+                         message="row 0, field 'question': not valid UTF-8", client=client)
+    assert error["errors"] == [{"row": 0, "field": "question", "reason": "not valid UTF-8"}]
     header = _post(client, "Fr\xe9ge,answer\nq?,a\n".encode("cp1252"), "text/csv")
     assert_error(header, 400, "invalid_dataset", param="file", message="unreadable CSV",
                  client=client)

@@ -48,7 +48,10 @@ def test_list_settings_from_the_environment(monkeypatch):
     assert settings.api_keys == ["one", "two"]
     assert settings.allowed_models == ["/models/a", "/models/b"]
     assert settings.engine_options == {"batch_tokens": 4096}
-    assert settings.allowed_engines == ["transformers", "vllm"]
+    assert settings.allowed_engines == []  # the default engine only
+    assert settings.probe_engines() == [settings.engine]
+    monkeypatch.setenv("SLICK_ALLOWED_ENGINES", "openai, vllm")
+    assert Settings().probe_engines() == ["openai", "transformers", "vllm"]
 
 
 def test_serve_flags_override_the_environment(monkeypatch, tmp_path, restore_logging):

@@ -529,7 +529,7 @@ def test_parquet_extra_columns_kept(tmp_path):
     ("d.jsonl", jsonl([{"prompt": "q", "answer": "a"}]), "no 'question' column .*prompt"),
     ("d.json", b"[{}]", "no 'question' column"),
     ("d.parquet", b"not parquet at all", "unreadable Parquet"),
-    ("d.csv", b"question,answer\nq,a\nq,a,extra\n", "unreadable CSV"),
+    ("d.csv", b"question,,answer\nq,x,a\n", "a column has an empty name"),
 ])
 def test_whole_file_errors(name, data, match):
     with pytest.raises(DatasetError, match=match) as exc:

@@ -1,8 +1,9 @@
 """Receive an upload body into the staging area, streaming: never the whole body in memory.
 
 Accepts multipart/form-data (field `file`) or a raw body whose Content-Type names the format.
-Gzip (Content-Encoding: gzip, or gzip magic bytes in the data) is decompressed on the way to
-disk, so the size limit, the hash and the stored file all see the decoded bytes.
+Gzip (Content-Encoding: gzip, or gzip magic bytes in the data, a gzip inside a gzip too) is
+decompressed on the way to disk, bounded at every layer, so the size limit, the hash and the
+stored file all see the fully decoded bytes.
 """
 
 from __future__ import annotations
@@ -10,15 +11,16 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
-import zlib
 from pathlib import Path, PurePath
 
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 
 from slick_curator.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from slick_curator.jobs import Upload
+from slick_curator.probing.decoding import DecodedTooLarge, DecodeError, Gunzip
 from slick_curator.probing.reading import DatasetError, detect_format
 
 RAW_TYPES: dict[str, str | None] = {
@@ -30,60 +32,44 @@ RAW_TYPES: dict[str, str | None] = {
     "application/octet-stream": None, "application/gzip": None, "application/x-gzip": None,
 }
 _MULTIPART_SLACK = 64 * 1024  # multipart framing around the file, allowed past the limit
-_GZIP_MAGIC = b"\x1f\x8b"
-_OUT_CHUNK = 1 << 20
+_MAX_NAME, _MAX_SUFFIX = 255, 32
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class _Sink:
-    """Decoded bytes to a staging file, hashed and counted; gunzips when the data is gzip."""
+    """Decoded bytes to a staging file, hashed and counted; every gzip layer is inflated.
+
+    Bounded at every layer (probing.decoding), so a gzip of a gzip cannot expand past the
+    limit, and what is stored is plain data: nothing decompresses it again later.
+    """
 
     def __init__(self, path: Path, limit: int, gzipped: bool) -> None:
         self.path, self.limit = path, limit
         self.file = open(path, "wb")  # noqa: SIM115 - closed in finish/abort
         self.hash = hashlib.sha256()
         self.size = 0
-        self._head = b""
-        self._gzip: bool | None = True if gzipped else None
-        self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._decoder = Gunzip(self._emit, max_bytes=limit, force_gzip=gzipped)
 
     def write(self, data: bytes) -> None:
-        if self._gzip is None:  # undecided until two bytes are in
-            self._head += data
-            if len(self._head) < 2:
-                return
-            data, self._head = self._head, b""
-            self._gzip = data[:2] == _GZIP_MAGIC
-        if self._gzip:
-            self._gunzip(data)
-        else:
-            self._emit(data)
-
-    def _gunzip(self, data: bytes) -> None:
         try:
-            while data:
-                self._emit(self._inflate.decompress(data, _OUT_CHUNK))
-                data = self._inflate.unconsumed_tail
-                if self._inflate.eof and self._inflate.unused_data:
-                    data = self._inflate.unused_data  # the next member of a multi-member file
-                    self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        except zlib.error as exc:
-            raise BadRequest(f"corrupt gzip data: {exc}", param="file") from exc
+            self._decoder.write(data)
+        except DecodedTooLarge as exc:
+            raise _too_large(self.limit) from exc
+        except DecodeError as exc:
+            raise BadRequest(str(exc), param="file") from exc
 
     def _emit(self, data: bytes) -> None:
         self.size += len(data)
         if self.size > self.limit:
-            raise PayloadTooLarge(f"upload is larger than this server's limit of {self.limit} "
-                                  "bytes (SLICK_MAX_UPLOAD_BYTES), after decompression")
+            raise _too_large(self.limit)
         self.hash.update(data)
         self.file.write(data)
 
     def finish(self) -> tuple[str, int]:
-        if self._head:
-            self._emit(self._head)
-            self._head = b""
-        if self._gzip and not self._inflate.eof:
-            raise BadRequest("corrupt gzip data: the stream ends early", param="file")
+        try:
+            self._decoder.finish()
+        except DecodeError as exc:
+            raise BadRequest(str(exc), param="file") from exc
         self.file.close()
         return self.hash.hexdigest(), self.size
 
@@ -92,12 +78,22 @@ class _Sink:
         self.path.unlink(missing_ok=True)
 
 
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"upload is larger than this server's limit of {limit} bytes "
+                           "(SLICK_MAX_UPLOAD_BYTES), after decompression", param="file")
+
+
 def clean_name(name: str | None) -> str | None:
-    """A display name from a user-given file name: no folders, no control characters."""
+    """A display name from a user-given file name: no folders, no control characters, at
+    most 255 characters (a long name loses the end of its stem, never its suffix)."""
     if not name:
         return None
-    base = PurePath(name.replace("\\", "/")).name
-    base = _CONTROL.sub("", base).strip()[:255]
+    base = _CONTROL.sub("", PurePath(name.replace("\\", "/")).name).strip()
+    if len(base) > _MAX_NAME:
+        suffix = "".join(PurePath(base).suffixes[-2:])  # ".jsonl.gz" as well as ".csv"
+        if len(suffix) > _MAX_SUFFIX:
+            suffix = PurePath(base).suffix if len(PurePath(base).suffix) <= _MAX_SUFFIX else ""
+        base = base[: _MAX_NAME - len(suffix)].rstrip() + suffix
     return base or None
 
 
@@ -153,7 +149,7 @@ async def receive_upload(request: Request, *, staging: Path, limit: int, format:
                 raise _need_format(f"Content-Type {media}{named}")
             try:
                 async for chunk in request.stream():
-                    sink.write(chunk)
+                    await run_in_threadpool(sink.write, chunk)  # inflating is CPU work
             except ClientDisconnect as exc:
                 raise BadRequest("the client disconnected during the upload") from exc
         digest, size = sink.finish()
@@ -219,7 +215,7 @@ async def _read_multipart(request: Request, sink: _Sink) -> tuple[str | None, st
     })
     try:
         async for chunk in request.stream():
-            parser.write(chunk)
+            await run_in_threadpool(parser.write, chunk)  # it feeds the inflating sink
         parser.finalize()
     except MultipartParseError as exc:
         raise BadRequest(f"malformed multipart body: {exc}", param="file") from exc

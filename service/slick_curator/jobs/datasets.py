@@ -12,18 +12,41 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from slick_curator.errors import DatasetInvalid, PayloadTooLarge
-from slick_curator.jobs.execute import load_dataset
+from slick_curator.jobs.execute import UNNAMED_UPLOAD, load_dataset
 from slick_curator.jobs.messages import DatasetSource
-from slick_curator.probing.reading import ColumnMap, Dataset, DatasetError, read_dataset
+from slick_curator.probing.reading import (
+    ColumnMap,
+    Dataset,
+    DatasetError,
+    DatasetTooLarge,
+    ReadLimits,
+    read_dataset,
+)
 from slick_curator.settings import Settings
 from slick_curator.store import DatasetRecord, Store
 
 log = logging.getLogger(__name__)
 
+# The setting behind each limit the reader enforces, for the 413 message.
+_LIMIT_SETTINGS = {"bytes": "SLICK_MAX_UPLOAD_BYTES", "rows": "SLICK_MAX_ROWS"}
+
 # Which upload parameter names each ColumnMap field.
 COLUMN_PARAMS = {"question": "question_column", "answer": "answer_column",
                  "answers": "answers_column", "messages": "messages_column", "id": "id_column",
                  "group": "group_column"}
+
+
+def read_limits(settings: Settings) -> ReadLimits:
+    """This server's bounds on a dataset, applied at upload and on every re-read."""
+    return ReadLimits(max_bytes=settings.max_upload_bytes, max_rows=settings.max_rows,
+                      max_columns=settings.max_columns, max_depth=settings.max_nesting_depth)
+
+
+def dataset_source(record: DatasetRecord, store: Store, settings: Settings) -> DatasetSource:
+    """How the worker re-reads `record`: as at upload, within this server's limits."""
+    return DatasetSource(path=str(store.paths.upload(record.id)), format=record.format,
+                         name=record.name, columns=record.column_map,
+                         max_text_chars=record.max_text_chars, limits=read_limits(settings))
 
 
 @dataclass(frozen=True)
@@ -65,6 +88,12 @@ class DatasetService:
 
         dataset = self._read(upload, columns, on_error)
         limit = self.settings.max_listed_errors
+        # Distinct questions per group, so probe creation can check the exemplar pool without
+        # reading the file again. Exact strings: never fewer than the pool's own (normalised)
+        # count, so that check is never stricter than the worker's exact one.
+        questions: dict[str, set[str]] = collections.defaultdict(set)
+        for e in dataset.examples:
+            questions[e.group].add(e.question)
         record = DatasetRecord(
             id=dataset_id, name=upload.name, format=dataset.format, kind=dataset.kind,
             rows=dataset.table.num_rows, valid_rows=len(dataset.examples), sha256=upload.sha256,
@@ -72,19 +101,28 @@ class DatasetService:
             groups=dict(sorted(collections.Counter(e.group for e in dataset.examples).items())),
             errors=[dataclasses.asdict(e) for e in dataset.errors[:limit]],
             max_text_chars=self.settings.max_text_chars,
+            group_questions={g: len(q) for g, q in sorted(questions.items())},
         )
+        # Moved before the insert: a crash in between leaves a file without a record, which
+        # the next start removes (Store.remove_orphans); never a record without its file.
         os.replace(upload.path, self.store.paths.upload(dataset_id))
         created = self.store.datasets.insert(record)
         log.info("dataset %s: %d rows (%d valid) from %r", dataset_id, record.rows,
                  record.valid_rows, upload.name)
         return (record if created else self.store.datasets.get(dataset_id)), created
 
+    def limits(self) -> ReadLimits:
+        return read_limits(self.settings)
+
     def _read(self, upload: Upload, columns: ColumnMap, on_error: str) -> Dataset:
         s = self.settings
         try:
-            dataset = read_dataset(upload.path, format=upload.format, columns=columns,
-                                   on_error=on_error, name=upload.name,
-                                   max_text_chars=s.max_text_chars, limit=s.max_rows + 1)
+            # The user's file name (or a neutral one) in messages: never the staging path.
+            return read_dataset(upload.path, format=upload.format, columns=columns,
+                                on_error=on_error, name=upload.name or UNNAMED_UPLOAD,
+                                max_text_chars=s.max_text_chars, limits=self.limits())
+        except DatasetTooLarge as exc:
+            raise PayloadTooLarge(f"{exc} ({_LIMIT_SETTINGS[exc.what]})", param="file") from exc
         except DatasetError as exc:
             file_level = [e for e in exc.errors if e.row < 0]
             param = "file"
@@ -94,14 +132,10 @@ class DatasetService:
                 param = by_column.get(file_level[0].field, "file")
             raise DatasetInvalid(str(exc), param=param,
                                  errors=exc.errors[: s.max_listed_errors]) from exc
-        except Exception as exc:
+        except Exception as exc:  # a reader bug must still be a clean answer, without paths
             log.warning("unreadable upload %r", upload.name, exc_info=True)
-            raise DatasetInvalid(f"could not read the file as {upload.format}: {exc}",
-                                 param="file") from exc
-        if dataset.table.num_rows > s.max_rows:
-            raise PayloadTooLarge(f"the dataset has more than {s.max_rows} rows, this server's "
-                                  "limit (SLICK_MAX_ROWS)", param="file")
-        return dataset
+            raise DatasetInvalid(f"could not read the file as {upload.format} "
+                                 f"({type(exc).__name__})", param="file") from exc
 
     @staticmethod
     def _bad_rows(record: DatasetRecord) -> DatasetInvalid:
@@ -111,9 +145,7 @@ class DatasetService:
             param="file", errors=record.errors)
 
     def source(self, record: DatasetRecord) -> DatasetSource:
-        return DatasetSource(path=str(self.store.paths.upload(record.id)), format=record.format,
-                             name=record.name, columns=record.column_map,
-                             max_text_chars=record.max_text_chars)
+        return dataset_source(record, self.store, self.settings)
 
     def load(self, record: DatasetRecord) -> Dataset:
         """The stored dataset, read exactly as the worker will read it."""

@@ -23,7 +23,7 @@ from slick_curator.jobs.messages import DatasetSource, Finished, JobSpec, Progre
 from slick_curator.probing.params import ProbeParams
 from slick_curator.probing.pipeline import ProbeRun
 from slick_curator.probing.progress import ProgressTracker
-from slick_curator.probing.reading import ColumnMap, Dataset, read_dataset
+from slick_curator.probing.reading import ColumnMap, Dataset, ReadLimits, read_dataset
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +36,16 @@ class ParentGone(SystemExit):
     """The API process died; the worker must stop before writing anything else."""
 
 
+# What errors call a dataset uploaded without a file name (never the path it is stored at).
+UNNAMED_UPLOAD = "the uploaded file"
+
+
 def load_dataset(source: DatasetSource) -> Dataset:
     """Re-read a stored upload with the column map and limits it was accepted with."""
-    return read_dataset(source.path, format=source.format, name=source.name,
+    return read_dataset(source.path, format=source.format, name=source.name or UNNAMED_UPLOAD,
                         columns=ColumnMap(**source.columns), on_error="skip",
-                        max_text_chars=source.max_text_chars)
+                        max_text_chars=source.max_text_chars,
+                        limits=source.limits or ReadLimits())
 
 
 class _InShardEstimate:

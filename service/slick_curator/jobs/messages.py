@@ -36,13 +36,17 @@ class WorkerSpec:
 
 @dataclass(frozen=True)
 class DatasetSource:
-    """How to re-read a stored upload exactly as it was read at upload time."""
+    """How to re-read a stored upload exactly as it was read at upload time.
+
+    `limits` (a probing.read_limits.ReadLimits) are the server's, so a re-read is bounded too.
+    """
 
     path: str
     format: str
     name: str | None
     columns: dict[str, Any]
     max_text_chars: int | None
+    limits: Any = None
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,11 @@ from slick_curator.store.db import Database, aware, utcnow
 
 @dataclass
 class DatasetRecord:
-    """A stored dataset. `column_map` and `max_text_chars` re-read it exactly as at upload."""
+    """A stored dataset. `column_map` and `max_text_chars` re-read it exactly as at upload.
+
+    `group_questions` counts the distinct questions of each group's valid rows (None for
+    datasets stored before it was recorded), so a probe can be validated without a re-read.
+    """
 
     id: str
     name: str | None
@@ -30,6 +34,7 @@ class DatasetRecord:
     errors: list[dict[str, Any]]
     max_text_chars: int | None = None
     created_at: dt.datetime = field(default_factory=utcnow)
+    group_questions: dict[str, int] | None = None
 
     def public(self) -> DatasetPublic:
         return DatasetPublic(
@@ -48,7 +53,14 @@ def _record(row: dict[str, Any]) -> DatasetRecord:
         column_map=json.loads(row["column_map"]), groups=json.loads(row["groups"]),
         errors=json.loads(row["errors"]), max_text_chars=row["max_text_chars"],
         created_at=row["created_at"],
+        group_questions=json.loads(row["group_questions"]) if row.get("group_questions")
+        else None,
     )
+
+
+_COLUMNS = ("id", "name", "format", "kind", "n_rows", "n_valid", "sha256", "size_bytes",
+            "columns", "column_map", "groups", "errors", "max_text_chars", "created_at",
+            "group_questions")
 
 
 class DatasetStore:
@@ -63,12 +75,17 @@ class DatasetStore:
             if self.get(r.id) is not None:
                 return False
             self.db.execute(
-                "INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO datasets ({', '.join(_COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(_COLUMNS))})",
                 [r.id, r.name, r.format, r.kind, r.rows, r.valid_rows, r.sha256, r.size_bytes,
                  json.dumps(r.columns), json.dumps(r.column_map), json.dumps(r.groups),
-                 json.dumps(r.errors), r.max_text_chars, r.created_at],
+                 json.dumps(r.errors), r.max_text_chars, r.created_at,
+                 None if r.group_questions is None else json.dumps(r.group_questions)],
             )
             return True
+
+    def ids(self) -> set[str]:
+        return {r["id"] for r in self.db.query("SELECT id FROM datasets")}
 
     def get(self, dataset_id: str) -> DatasetRecord | None:
         rows = self.db.query("SELECT * FROM datasets WHERE id = ?", [dataset_id])

@@ -33,6 +33,7 @@ CREATE TABLE IF NOT EXISTS datasets (
     max_text_chars BIGINT,
     created_at TIMESTAMP NOT NULL
 );
+ALTER TABLE datasets ADD COLUMN IF NOT EXISTS group_questions VARCHAR;
 CREATE TABLE IF NOT EXISTS probes (
     id VARCHAR PRIMARY KEY,
     seq BIGINT NOT NULL DEFAULT nextval('probe_seq'),
