@@ -99,7 +99,11 @@ class ProbeCreate(ProbeParams):
         None, description="Dataset whose rows serve as few-shot exemplars (e.g. a dev split)."
     )
     model: str | None = None
-    engine: Literal["transformers", "vllm"] | None = None
+    engine: str | None = Field(
+        None, min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_-]*$",
+        description="An engine the server allows (SLICK_ALLOWED_ENGINES; by default only its "
+        "own), e.g. 'transformers', 'vllm' or 'openai'.",
+    )
 
     def params(self) -> ProbeParams:
         return ProbeParams(**self.model_dump(include=set(ProbeParams.model_fields)))

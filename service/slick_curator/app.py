@@ -16,7 +16,7 @@ from fastapi import Depends, FastAPI
 import slick_curator
 from slick_curator.api import curation, datasets, finetunes, health, probes
 from slick_curator.api.deps import Services, require_key
-from slick_curator.errors import install_error_handlers
+from slick_curator.errors import UnhandledErrors, install_error_handlers
 from slick_curator.jobs import DatasetService, JobManager, ProbeService
 from slick_curator.jobs.finetunes import FinetuneManager, FinetuneService
 from slick_curator.logs import configure_logging
@@ -69,6 +69,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
                   description=_DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     install_error_handlers(app)
+    app.add_middleware(UnhandledErrors)  # inside the metrics one, which sees the 500
     app.add_middleware(HttpMetricsMiddleware, metrics=metrics)
     keyed = [Depends(require_key)]
     app.include_router(datasets.router, dependencies=keyed)

@@ -8,6 +8,7 @@ Layers below the API raise `ServiceError` subclasses; only `install_error_handle
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -27,9 +28,11 @@ __all__ = [
     "PayloadTooLarge",
     "ServiceError",
     "Unauthorized",
+    "UnhandledErrors",
     "UnsupportedMediaType",
     "error_responses",
     "install_error_handlers",
+    "scrub_paths",
 ]
 
 
@@ -90,6 +93,16 @@ class UnsupportedMediaType(ServiceError):
     status, type = 415, "unsupported_media_type"
 
 
+def scrub_paths(text: str, *roots: str | os.PathLike) -> str:
+    """`text` with every server folder in `roots` replaced by "<data dir>": error messages
+    tell clients what went wrong, never where the server keeps its files."""
+    for root in roots:
+        for form in {os.fspath(root), os.path.abspath(root), os.path.realpath(root)}:
+            if len(form) > 1:
+                text = text.replace(form, "<data dir>")
+    return text
+
+
 _TYPES_BY_STATUS = {
     400: "invalid_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
     405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
@@ -123,6 +136,40 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses=` entries documenting the error shape for these status codes."""
     return {code: {"model": ErrorResponse, "description": _TYPES_BY_STATUS.get(code, "error")}
             for code in codes}
+
+
+class UnhandledErrors:
+    """ASGI middleware: an exception no handler took becomes the one 500 body, and the
+    connection stays open for the client's next request.
+
+    Starlette's last-resort handler answers and then re-raises, and uvicorn closes the
+    connection of a request that raised: the client's next call on it fails ("connection
+    reset"). Here the exception is logged and answered, and goes no further.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: dict) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception:
+            log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            if started:  # half a response is out: only closing the connection ends it
+                raise
+            detail = ErrorDetail(type="internal_error", code=500,
+                                 message="internal server error; see the server log")
+            await _response(detail)(scope, receive, send)
 
 
 def install_error_handlers(app: FastAPI) -> None:

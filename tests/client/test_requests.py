@@ -72,7 +72,7 @@ def test_probes_create_minimal_body(run: Runner, server: Server):
         ({"mode": "turbo"}, "mode", "'adaptive', 'full' or 'fast'"),
         ({"temperature": 0}, "temperature", "greater than 0"),
         ({"n_prompt": 3}, "n_prompt", "Did you mean 'n_prompts'"),
-        ({"engine": "torch"}, "engine", "'transformers' or 'vllm'"),
+        ({"engine": "Torch Engine"}, "engine", "should match pattern"),
     ],
 )
 def test_probes_create_validates_locally_and_sends_nothing(run: Runner, server: Server,

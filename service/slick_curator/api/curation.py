@@ -6,13 +6,18 @@ queries take fixed filters bound as DuckDB parameters; user SQL never runs here.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from slick_client.models import CurationParams, ReportPublic, RowsPublic
 from starlette.background import BackgroundTask
 
@@ -27,10 +32,19 @@ from slick_curator.curation import (
 )
 from slick_curator.curation.params import CurationParamsError, build_params, split_values
 from slick_curator.curation.rows import FILTERS, RowQueryError, query_rows
-from slick_curator.errors import BadRequest, Conflict, NotFound, ServiceError, error_responses
+from slick_curator.errors import (
+    BadRequest,
+    Conflict,
+    DatasetInvalid,
+    NotFound,
+    ServiceError,
+    error_responses,
+    scrub_paths,
+)
 from slick_curator.report import CSP, build_report, render_html
 
 router = APIRouter(prefix="/v1/probes", tags=["curation"])
+log = logging.getLogger(__name__)
 
 _POLICY_PARAMS = ("policy", "unknown", "min_p_greedy", "min_p_sample", "max_share", "cap",
                   "min_per_group", "seed", "abstention")
@@ -94,8 +108,25 @@ def _result(services: Services, probe_id: str) -> Path:
 def _annotated(services: Services, probe_id: str) -> AnnotatedFile:
     try:
         return AnnotatedFile.read(_result(services, probe_id))
-    except AnnotatedError as exc:
-        raise ServiceError(f"the result of probe {probe_id} is unreadable: {exc}") from exc
+    except AnnotatedError as exc:  # the server's own file: a 500, its path only in the log
+        log.error("probe %s: unreadable result: %s", probe_id, exc)
+        raise ServiceError(f"the result of probe {probe_id} is unreadable; see the server "
+                           "log") from exc
+
+
+@contextlib.contextmanager
+def _serving(services: Services, probe_id: str, what: str) -> Iterator[None]:
+    """Whatever the probed data makes fail while serving its result is a clean 400 naming the
+    probe, never a 500 (uploads are validated so that this should not happen)."""
+    try:
+        yield
+    except ServiceError:
+        raise
+    except Exception as exc:
+        log.warning("probe %s: cannot serve %s", probe_id, what, exc_info=True)
+        reason = scrub_paths(f"{type(exc).__name__}: {exc}", services.store.paths.root)
+        raise DatasetInvalid(f"the result of probe {probe_id} cannot be served as {what}: "
+                             f"{reason}", param="probe_id") from exc
 
 
 @router.get("/{probe_id}/curated", response_class=FileResponse,
@@ -119,14 +150,15 @@ def get_curated(
         fmt = export_format(None, format, data.format)
     except ValueError as exc:
         raise BadRequest(str(exc), param="format") from exc
-    curated = curate(data, params)
-    table = curated.output(all_rows=all_rows, drop_annotations=drop_annotations)
     staging = services.store.paths.staging
     fd, tmp = tempfile.mkstemp(dir=staging, prefix=f"{probe_id}.", suffix=f".{fmt}")
     os.close(fd)
     try:
-        write_export(table, tmp, fmt, gzipped=False,
-                     messages_column=data.columns.messages if data.kind == "chat" else None)
+        with _serving(services, probe_id, fmt):
+            curated = curate(data, params)
+            table = curated.output(all_rows=all_rows, drop_annotations=drop_annotations)
+            write_export(table, tmp, fmt, gzipped=False,
+                         messages_column=data.columns.messages if data.kind == "chat" else None)
     except BaseException:
         os.unlink(tmp)
         raise
@@ -149,20 +181,23 @@ def get_report(probe_id: str, request: Request, services: ServicesDep, params: C
                examples: Examples = 5) -> HTMLResponse:
     """The probe's report as one HTML page (inline CSS and SVG; opens offline)."""
     _only(request, _REPORT_PARAMS)
-    report = build_report(_annotated(services, probe_id), params, examples=examples,
-                          probe_id=probe_id)
-    return HTMLResponse(render_html(report), headers={
+    data = _annotated(services, probe_id)
+    with _serving(services, probe_id, "a report"):
+        page = render_html(build_report(data, params, examples=examples, probe_id=probe_id))
+    return HTMLResponse(page, headers={
         "Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff"})
 
 
 @router.get("/{probe_id}/report.json", response_model=ReportPublic,
             responses=error_responses(400, 401, 404, 409))
 def get_report_json(probe_id: str, request: Request, services: ServicesDep,
-                    params: CurationDep, examples: Examples = 5) -> ReportPublic:
+                    params: CurationDep, examples: Examples = 5) -> JSONResponse:
     """The numbers behind the report: categories, groups, histograms, policy effect, run."""
     _only(request, _REPORT_PARAMS)
-    return build_report(_annotated(services, probe_id), params, examples=examples,
-                        probe_id=probe_id)
+    data = _annotated(services, probe_id)
+    with _serving(services, probe_id, "a report"):  # serialised here, inside the guard
+        report = build_report(data, params, examples=examples, probe_id=probe_id)
+        return JSONResponse(report.model_dump(mode="json"))
 
 
 @router.get("/{probe_id}/rows", response_model=RowsPublic,
@@ -179,14 +214,22 @@ def get_rows(
                                                            "(comma-separated; default all).")]
     = None,
     limit: Limit = 50, offset: Offset = 0,
-) -> RowsPublic:
+) -> JSONResponse:
     """A page of annotated rows matching the filters, in input order, with the match count."""
     _only(request, _ROWS_PARAMS)
     path = _result(services, probe_id)
+    try:
+        pq.read_schema(path)
+    except (pa.ArrowException, OSError) as exc:  # the server's own file: a 500, as for reports
+        log.error("probe %s: unreadable result: %s", probe_id, exc)
+        raise ServiceError(f"the result of probe {probe_id} is unreadable; see the server "
+                           "log") from exc
     filters = {"category": split_values(category), "group": split_values(group),
                "status": split_values(status), "recommendation": split_values(recommendation)}
-    try:
-        return query_rows(path, filters=filters, columns=split_values(columns) or None,
-                          limit=limit, offset=offset)
-    except RowQueryError as exc:
-        raise BadRequest(exc.message, param=exc.param) from exc
+    with _serving(services, probe_id, "rows"):  # serialised here, inside the guard
+        try:
+            rows = query_rows(path, filters=filters, columns=split_values(columns) or None,
+                              limit=limit, offset=offset)
+        except RowQueryError as exc:
+            raise BadRequest(exc.message, param=exc.param) from exc
+        return JSONResponse(rows.model_dump(mode="json"))

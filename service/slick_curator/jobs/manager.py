@@ -2,7 +2,8 @@
 
 One supervisor thread owns the worker process and is the only code that applies worker
 messages to the store; request handlers only enqueue and flag cancels. On start, jobs a crash
-left queued or running are queued again; their checkpoints make them resume, not restart.
+left queued or running are queued again; their checkpoints make them resume, not restart, and
+one whose result file is already written is recorded as succeeded without probing again.
 """
 
 from __future__ import annotations
@@ -14,8 +15,13 @@ import threading
 import time
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 from slick_curator.errors import Conflict, NotFound
 from slick_curator.executors import ray_options
+from slick_curator.jobs import checkpoints
+from slick_curator.jobs.datasets import dataset_source
 from slick_curator.jobs.messages import (
     DatasetSource,
     EngineKey,
@@ -125,21 +131,41 @@ class JobManager:
 
     def _recover(self) -> None:
         probes = self.store.probes
-        for probe_id in probes.ids_with_status("running"):
+        for probe_id in probes.ids_with_status("running", "queued"):
             record = probes.get(probe_id)
-            if record and record.cancel_requested:
-                probes.finish(probe_id, "cancelled")
-            else:
-                probes.requeue(probe_id)
-        for probe_id in probes.ids_with_status("queued"):
-            record = probes.get(probe_id)
-            if record and record.cancel_requested:
+            if record is None:
+                continue
+            if self._finished_on_disk(record):
+                continue
+            if record.cancel_requested:
                 probes.finish(probe_id, "cancelled")
                 continue
+            if record.status == "running":
+                probes.requeue(probe_id)
             self._pending.append(probe_id)
         if self._pending:
             log.info("recovered %d unfinished probe(s): %s", len(self._pending),
                      ", ".join(self._pending))
+
+    def _finished_on_disk(self, record: ProbeRecord) -> bool:
+        """A job whose result file was written before the server stopped (or died) before
+        recording it: record it now, without probing anything again."""
+        path = self.store.paths.result(record.id)
+        if not path.is_file():
+            return False
+        try:
+            counts = checkpoints.category_counts([pq.read_table(path,
+                                                                columns=["slick_category"])])
+        except (pa.ArrowException, OSError) as exc:  # never half-written (write_atomic)
+            log.warning("probe %s: unreadable result file, probing again: %s", record.id, exc)
+            path.unlink(missing_ok=True)
+            return False
+        self.store.probes.finish(record.id, "succeeded", counts=counts)
+        _remove_tree(self.store.paths.probe(record.id) / "shards")
+        with job_context(record.id):
+            log.info("probe %s succeeded before the last stop; recorded from its result file",
+                     record.id)
+        return True
 
     # -- the supervisor thread ------------------------------------------------------------------
 
@@ -203,6 +229,12 @@ class JobManager:
             if record is None or record.terminal:
                 self._pending.popleft()
                 return
+            refused = self._not_allowed(record)
+            if refused:  # stored under other settings: never load an engine not allowed now
+                self._pending.popleft()
+                self.store.probes.finish(probe_id, "failed", error=refused)
+                self._changed(probe_id)
+                return
             key = EngineKey(record.engine, record.model)
             if worker is None or worker.key != key:
                 self._start_worker(key)
@@ -223,6 +255,15 @@ class JobManager:
         with job_context(probe_id):
             log.info("dispatched to worker pid %s", worker.process.pid)
 
+    def _not_allowed(self, record: ProbeRecord) -> str | None:
+        if record.engine not in self.settings.probe_engines():
+            return (f"engine {record.engine!r} is not allowed on this server now "
+                    f"(SLICK_ALLOWED_ENGINES: {', '.join(self.settings.probe_engines())})")
+        if record.model not in self.settings.probe_models():
+            return (f"model {record.model!r} is not allowed on this server now "
+                    f"(SLICK_ALLOWED_MODELS: {', '.join(self.settings.probe_models())})")
+        return None
+
     def _job_spec(self, record: ProbeRecord) -> JobSpec:
         dataset = self._source(record.dataset_id)
         exemplars = self._source(record.exemplar_dataset_id) if record.exemplar_dataset_id else None
@@ -235,8 +276,7 @@ class JobManager:
         d: DatasetRecord | None = self.store.datasets.get(dataset_id)
         if d is None:
             raise LookupError(f"dataset {dataset_id} no longer exists")
-        return DatasetSource(path=str(self.store.paths.upload(d.id)), format=d.format,
-                             name=d.name, columns=d.column_map, max_text_chars=d.max_text_chars)
+        return dataset_source(d, self.store, self.settings)
 
     # -- applying worker messages -------------------------------------------------------------
 
@@ -321,7 +361,9 @@ class JobManager:
             worker, self._worker = self._worker, None
             self._ready = False
         if worker is not None:
-            worker.stop(self.settings.shutdown_grace_s)
+            # A job that finishes while the worker is asked to exit is recorded, not requeued.
+            for message in worker.stop(self.settings.shutdown_grace_s):
+                self._apply(message)
         with self._lock:
             if self._current is not None:
                 self.store.probes.requeue(self._current)

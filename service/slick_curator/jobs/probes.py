@@ -8,13 +8,12 @@ import uuid
 
 from slick_client.models import ProbeCreate
 
-from slick_curator.engines.registry import supports_fast_mode
+from slick_curator.engines.registry import available_engines, supports_fast_mode
 from slick_curator.errors import BadRequest, NotFound
 from slick_curator.jobs.datasets import DatasetService
 from slick_curator.jobs.manager import JobManager
 from slick_curator.logs import job_context
-from slick_curator.probing.pipeline import ProbeRun
-from slick_curator.probing.prompts import ExemplarError
+from slick_curator.probing.params import ProbeParams
 from slick_curator.settings import Settings
 from slick_curator.store import DatasetRecord, ProbeRecord, Store
 
@@ -22,7 +21,12 @@ log = logging.getLogger(__name__)
 
 
 class ProbeService:
-    """Validates a ProbeCreate, stores the job as queued and hands it to the JobManager."""
+    """Validates a ProbeCreate, stores the job as queued and hands it to the JobManager.
+
+    Validation reads only the stored dataset records (rows, groups, distinct questions per
+    group, recorded at upload), never the files: creating a probe stays cheap whatever the
+    dataset's size. The worker repeats the exact exemplar check when the job starts.
+    """
 
     def __init__(self, settings: Settings, store: Store, datasets: DatasetService,
                  jobs: JobManager) -> None:
@@ -44,15 +48,7 @@ class ProbeService:
         if params.mode == "fast" and not supports_fast_mode(engine):
             raise BadRequest(f"mode 'fast' needs an engine that can score answers "
                              f"(transformers); engine {engine!r} cannot", param="mode")
-        try:
-            ProbeRun(self.datasets.load(dataset), params,
-                     exemplars=self.datasets.load(exemplars) if exemplars else None,
-                     shard_size=self.settings.shard_size)
-        except ExemplarError as exc:
-            param = "exemplar_dataset_id" if exemplars else "k_shot"
-            raise BadRequest(f"exemplar pool too small: {exc}", param=param) from exc
-        except ValueError as exc:  # any other parameter/data combination the core rejects
-            raise BadRequest(f"cannot probe dataset {dataset.id}: {exc}") from exc
+        self._check_pool(dataset, exemplars, params)
         record = ProbeRecord(
             id="pr_" + uuid.uuid4().hex[:24], dataset_id=dataset.id,
             exemplar_dataset_id=exemplars.id if exemplars else None, status="queued",
@@ -71,22 +67,48 @@ class ProbeService:
                            param=param)
         return record
 
+    @staticmethod
+    def _check_pool(dataset: DatasetRecord, exemplars: DatasetRecord | None,
+                    params: ProbeParams) -> None:
+        """Every group of `dataset` can get k_shot exemplars that are not the row itself."""
+        k, pool = params.k_shot, exemplars or dataset
+        param = "exemplar_dataset_id" if exemplars else "k_shot"
+        # Records from before `group_questions` existed: rows per group, an upper bound.
+        distinct = pool.group_questions if pool.group_questions is not None else pool.groups
+        own = 0 if exemplars else 1  # drawn from its own file, a row loses its own question
+        for group in sorted(dataset.groups):
+            if group not in distinct:
+                if k == 0:
+                    continue
+                raise BadRequest(f"exemplar pool too small: group {group!r} has no exemplars; "
+                                 f"available groups: {', '.join(sorted(distinct)) or 'none'}",
+                                 param=param)
+            if distinct[group] - own < k:
+                where = ("in the exemplar dataset" if exemplars
+                         else "when rows are drawn from the same file")
+                raise BadRequest(
+                    f"exemplar pool too small: group {group!r} has {distinct[group]} distinct "
+                    f"exemplar questions; k_shot={k} needs at least {k + own} {where}. Use "
+                    "fewer shots, a larger group, or an exemplar file.", param=param)
+
     def _engine(self, engine: str | None) -> str:
-        default = self.settings.engine
-        engine = engine or default
-        allowed = sorted({*self.settings.allowed_engines, default})
+        engine = engine or self.settings.engine
+        allowed = self.settings.probe_engines()
         if engine not in allowed:
             raise BadRequest(f"engine {engine!r} is not allowed on this server; allowed: "
                              f"{', '.join(allowed)} (SLICK_ALLOWED_ENGINES)", param="engine")
+        if engine not in available_engines():
+            raise BadRequest(f"engine {engine!r} is allowed by SLICK_ALLOWED_ENGINES but not an "
+                             f"engine of this server; engines: {', '.join(available_engines())}",
+                             param="engine")
         if engine == "vllm" and importlib.util.find_spec("vllm") is None:
             raise BadRequest("engine 'vllm' is not installed on this server "
                              "(pip install 'slick-curator[vllm]')", param="engine")
         return engine
 
     def _model(self, model: str | None) -> str:
-        default = self.settings.model
-        model = model or default
-        allowed = sorted({*self.settings.allowed_models, default})
+        model = model or self.settings.model
+        allowed = self.settings.probe_models()
         if model not in allowed:
             raise BadRequest(f"model {model!r} is not allowed on this server; allowed: "
                              f"{', '.join(allowed)} (SLICK_ALLOWED_MODELS)", param="model")

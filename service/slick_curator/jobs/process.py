@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
+import time
 from typing import Any
 
 from slick_curator.jobs.messages import EngineKey, JobSpec, WorkerSpec
@@ -68,14 +69,19 @@ class WorkerProcess:
         except (EOFError, OSError):
             return out  # the worker is gone; alive() says so
 
-    def stop(self, grace_s: float) -> None:
+    def stop(self, grace_s: float) -> list[Any]:
+        """End the worker; returns the messages it sent meanwhile (a job may finish and report
+        it while the worker is asked to exit: the caller must not lose that)."""
+        drained: list[Any] = []
         if self.process.pid is None:
-            return
+            return drained
         try:
             self._commands.send(None)
         except (OSError, ValueError):
             pass
-        self.process.join(min(grace_s, 1.0))
+        deadline = time.monotonic() + min(grace_s, 1.0)
+        while self.process.is_alive() and time.monotonic() < deadline:
+            drained += self.poll(0.05)  # read while waiting: a full pipe would block its exit
         if self.process.is_alive():
             self.process.terminate()
             self.process.join(grace_s)
@@ -83,6 +89,8 @@ class WorkerProcess:
             log.warning("worker pid %s did not exit; killing it", self.process.pid)
             self.process.kill()
             self.process.join(5)
+        drained += self.poll(0)
         for conn in (self._commands, self._events):
             conn.close()
         log.info("worker pid %s stopped (exit code %s)", self.process.pid, self.process.exitcode)
+        return drained

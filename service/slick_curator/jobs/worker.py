@@ -11,9 +11,11 @@ import logging
 import os
 import signal
 import traceback
+from pathlib import Path
 from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event
 
+from slick_curator.errors import scrub_paths
 from slick_curator.jobs.execute import JobCancelled, parent_alive_check, run_job
 from slick_curator.jobs.messages import Finished, JobSpec, LoadFailed, Ready, WorkerSpec
 from slick_curator.logs import configure_logging, job_context
@@ -83,6 +85,8 @@ def _run(engine, job: JobSpec, spec: WorkerSpec, events: Connection, cancel: Eve
             return Finished(job.id, "cancelled")
         except Exception as exc:  # noqa: BLE001 - a failing job must not kill the worker
             log.error("failed: %s", "".join(traceback.format_exception(exc)).rstrip())
-            return Finished(job.id, "failed", error=f"{type(exc).__name__}: {exc}")
+            data_dir = Path(job.job_dir).parent.parent  # <data dir>/probes/<id>
+            return Finished(job.id, "failed",
+                            error=scrub_paths(f"{type(exc).__name__}: {exc}", data_dir))
         log.info("succeeded: %s", finished.counts)
         return finished

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import shutil
 from pathlib import Path
 
 from slick_curator.store.datasets import DatasetRecord, DatasetStore
@@ -11,6 +13,8 @@ from slick_curator.store.paths import DataDir
 from slick_curator.store.probes import TERMINAL, ProbeRecord, ProbeStore
 
 __all__ = ["TERMINAL", "DataDir", "DatasetRecord", "FinetuneRecord", "ProbeRecord", "Store"]
+
+log = logging.getLogger(__name__)
 
 
 class Store:
@@ -23,6 +27,29 @@ class Store:
         self.datasets = DatasetStore(self.db)
         self.probes = ProbeStore(self.db)
         self.finetunes = FinetuneStore(self.db)
+        self.remove_orphans()
+
+    def remove_orphans(self) -> list[str]:
+        """Remove stored upload files that have no dataset record (staging: DataDir.create).
+
+        An upload is moved into place before its record is inserted, so a crash in between
+        leaves a file nobody can reach; run before serving, when no upload is in flight.
+        """
+        folder = self.paths.root / "uploads"
+        known = self.datasets.ids()
+        removed = []
+        for path in folder.iterdir():
+            if path.name in known:
+                continue
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            removed.append(path.name)
+        if removed:
+            log.warning("removed %d upload file(s) with no dataset record (an interrupted "
+                        "upload): %s", len(removed), ", ".join(sorted(removed)))
+        return removed
 
     def close(self) -> None:
         self.db.close()
