@@ -1,6 +1,10 @@
 """Curated exports in the format the user sent: JSONL stays JSONL (chat rows stay chat rows),
 a JSON list stays a JSON list, CSV stays CSV, Parquet stays Parquet. Every input column is
-kept; the `slick_` columns too unless asked to drop them. A `.gz` suffix gzips the file."""
+kept; the `slick_` columns too unless asked to drop them. A `.gz` suffix gzips the file.
+
+CSV is opened by spreadsheets, which may run a cell that starts with = + - @, a tab or a
+carriage return as a formula; so, by OWASP's rule against CSV injection, such text cells and
+header names get a leading single quote (numbers are left alone). JSON and Parquet stay exact."""
 
 from __future__ import annotations
 
@@ -23,11 +27,13 @@ from slick_client.models import EXPORT_FORMATS
 
 from slick_curator.probing.reading import detect_format
 
-__all__ = ["MEDIA_TYPES", "export_format", "jsonable", "write_export"]
+__all__ = ["FORMULA_START", "MEDIA_TYPES", "csv_safe", "export_format", "jsonable",
+           "write_export"]
 
 MEDIA_TYPES = {"jsonl": "application/x-ndjson", "json": "application/json",
                "csv": "text/csv; charset=utf-8", "parquet": "application/vnd.apache.parquet"}
 _BATCH = 4096
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def export_format(path: str | os.PathLike | None, requested: str | None, original: str) -> str:
@@ -78,7 +84,7 @@ def _write(table: pa.Table, stream: IO[bytes], fmt: str, messages: str | None) -
     elif fmt == "csv":
         text = io.TextIOWrapper(stream, encoding="utf-8", newline="")
         writer = csv.writer(text)
-        writer.writerow(table.column_names)
+        writer.writerow([csv_safe(name) for name in table.column_names])
         for record in _records(table, messages):
             writer.writerow([_csv_cell(v) for v in record.values()])
         text.flush()
@@ -127,13 +133,19 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+def csv_safe(text: str) -> str:
+    """`text` as a CSV cell no spreadsheet runs as a formula (OWASP): a leading ' if needed."""
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
 def _csv_cell(value: Any) -> Any:
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (dict, list, tuple)):
-        return _dumps(value)
-    return jsonable(value)
+        return csv_safe(_dumps(value))
+    value = jsonable(value)  # numbers stay numbers: -5 is no formula
+    return csv_safe(value) if isinstance(value, str) else value
 
 
