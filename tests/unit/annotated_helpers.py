@@ -65,12 +65,14 @@ def write_input(path: Path, rows: Sequence[Mapping[str, Any]]) -> Path:
 def probe_file(data: Path, out: Path | None = None, *, greedy: Mapping[str, str] = (),
                samples: Mapping[str, str] = (), maybe: Mapping[str, str] = (),
                mode: str = "adaptive", n_prompts: int = 2, n_samples: int = 2,
-               **read: Any) -> Path:
-    """Probe `data` with a scripted engine and write the annotated Parquet (default beside it)."""
+               engine: FakeEngine | None = None, **read: Any) -> Path:
+    """Probe `data` with a scripted engine (or `engine`) and write the annotated Parquet
+    (default beside it)."""
     dataset = read_dataset(data, on_error="skip", **read)
     params = ProbeParams(n_prompts=n_prompts, k_shot=1, n_samples=n_samples, mode=mode)
     run = ProbeRun(dataset, params, shard_size=8)
-    engine = ScriptedEngine(greedy=dict(greedy), samples=dict(samples), maybe=dict(maybe))
+    engine = engine or ScriptedEngine(greedy=dict(greedy), samples=dict(samples),
+                                      maybe=dict(maybe))
     shards = [run.probe_shard(engine, rows) for _, rows in run.shards()]
     table = run.annotate(shards, run.metadata(engine.info(), model="fake-model",
                                               source=data.name))

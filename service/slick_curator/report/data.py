@@ -1,5 +1,6 @@
 """The numbers behind a report: categories overall and per group, P_greedy / P_sample
-histograms, examples per category, the policy's effect and how the file was made."""
+histograms, examples per category, the policy's effect, exemplar-set health (greedy accuracy
+per exemplar set, outliers flagged: see `report.exemplar_sets`) and how the file was made."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from slick_client.models import (
 )
 
 from slick_curator.curation import AnnotatedFile, curate, question_and_gold
+from slick_curator.report.exemplar_sets import exemplar_set_health
 
 __all__ = ["BINS", "MAX_GROUPS", "build_report"]
 
@@ -40,7 +42,13 @@ def bin_of(value: float) -> int:
 
 def build_report(annotated: AnnotatedFile, params: CurationParams | None = None, *,
                  examples: int = 5, probe_id: str | None = None) -> ReportPublic:
-    """Everything a report shows for `annotated`, the policy effect under `params`."""
+    """Everything a report shows for `annotated`, the policy effect under `params`.
+
+    Exemplar sets: greedy accuracy of each (group, set index) over the probed rows' prompts
+    built from it, flagged as an outlier when it is more than 15 points from the group's other
+    unflagged sets and a two-proportion z-test gives |z| > 3 (more for files with many sets;
+    the rule in full: `slick_curator.report.exemplar_sets`).
+    """
     params = params or CurationParams()
     table = annotated.table
     categories = table.column("slick_category").to_pylist()
@@ -62,6 +70,7 @@ def build_report(annotated: AnnotatedFile, params: CurationParams | None = None,
     p_sample = _column(table, "slick_p_sample")
     tokens = {name: int(sum(v or 0 for v in _column(table, f"slick_{name}_tokens")))
               for name in ("prompt", "generated") if f"slick_{name}_tokens" in table.column_names}
+    health = exemplar_set_health(table, probed, annotated.metadata)
     return ReportPublic(
         run=_run(annotated, probe_id), rows=table.num_rows, probed=len(probed),
         skipped=table.num_rows - len(probed), categories=by_category, shares=shares,
@@ -70,7 +79,10 @@ def build_report(annotated: AnnotatedFile, params: CurationParams | None = None,
         p_sample=_histogram(probed, categories, p_sample), tokens=tokens,
         curation=curate(annotated, params).summary,
         examples=_examples(annotated, probed, categories, examples, params.seed),
-        skipped_rows=_skipped(annotated, status, categories))
+        skipped_rows=_skipped(annotated, status, categories),
+        exemplar_sets=health.sets, exemplar_sets_total=health.total,
+        exemplar_sets_flagged=health.flagged, exemplar_sets_min_z=health.min_z,
+        warnings=[str(w) for w in annotated.metadata.get("warnings") or []])
 
 
 def _column(table, name: str) -> list[Any]:

@@ -47,6 +47,23 @@ _env.filters["tally"] = _tally
 _env.filters["pct"] = lambda v: f"{100 * v:.1f}%"
 
 
+def _exemplar_groups(report: ReportPublic) -> list[dict[str, Any]]:
+    """The listed exemplar sets per group, in the report's order, with the group's totals
+    over its listed sets (`complete` when every set of the group is listed)."""
+    groups: dict[str, list[Any]] = {}
+    for s in report.exemplar_sets:
+        groups.setdefault(s.group, []).append(s)
+    out = []
+    for name, sets in groups.items():
+        prompts = sum(s.prompts for s in sets)
+        correct = sum(s.correct for s in sets)
+        out.append({"name": name, "sets": sets, "prompts": prompts,
+                    "accuracy": correct / prompts if prompts else 0.0,
+                    "flagged": sum(s.outlier for s in sets), "total": sets[0].group_sets,
+                    "complete": len(sets) == sets[0].group_sets})
+    return out
+
+
 def render_html(report: ReportPublic, *, title: str | None = None) -> str:
     """The HTML page of `report`."""
     probed = report.probed
@@ -78,6 +95,8 @@ def render_html(report: ReportPublic, *, title: str | None = None) -> str:
         source=source, categories=CATEGORIES, colors=COLORS, csp=CSP,
         category_chart=category_chart, group_chart=group_chart, histograms=histograms,
         effect_chart=effect_chart, changed=changed,
+        exemplar_groups=_exemplar_groups(report),
+        flagged_sets=[s for s in report.exemplar_sets if s.outlier],
         generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         descriptions=_DESCRIPTIONS)
 
