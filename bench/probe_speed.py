@@ -12,6 +12,9 @@ Contenders, each in its own process (so peak memory is its own):
   fast      teacher-forced gold answers, no sampling
 The naive protocol costs ~170 generations x 24 tokens per row, so it runs on the first
 `--naive-rows` rows only; its rows/s is a rate, comparable with the others.
+
+`--compare-tree DIR` adds `adaptive@DIR`: adaptive mode from another checkout (e.g. a
+`git worktree` of the previous release), in the same run, to measure what a change costs.
 """
 
 from __future__ import annotations
@@ -155,11 +158,16 @@ def main() -> None:
     parser.add_argument("--skip", nargs="*", default=[], choices=CONTENDERS)
     parser.add_argument("--only", nargs="*", default=None, choices=CONTENDERS)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "RESULTS.md")
+    parser.add_argument("--compare-tree", type=Path, default=None,
+                        help="also run adaptive mode from this checkout (its service/ and client/)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.child:  # one contender, in its own process
         figures = run_contender(args.child, args.rows, args.naive_rows, args.seed)
+        import slick_curator
+
+        figures["code"] = str(Path(slick_curator.__file__).parents[2])
         figures["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         figures["peak_rss_children_mb"] = children
@@ -167,13 +175,20 @@ def main() -> None:
         return
 
     names = [c for c in (args.only or CONTENDERS) if c not in args.skip]
+    runs = [(name, name, None) for name in names]
+    if args.compare_tree:
+        tree = args.compare_tree.resolve()
+        # PYTHONPATH comes before the editable install, so the child imports that tree's code.
+        env = {**os.environ, "PYTHONPATH": f"{tree / 'service'}{os.pathsep}{tree / 'client'}"}
+        runs.insert(names.index("adaptive") if "adaptive" in names else len(runs),
+                    (f"adaptive@{args.compare_tree}", "adaptive", env))
     results = {}
-    for name in names:
+    for name, child, env in runs:
         print(f"running {name} …", file=sys.stderr, flush=True)
         proc = subprocess.run(
-            [sys.executable, __file__, "--child", name, "--rows", str(args.rows),
+            [sys.executable, __file__, "--child", child, "--rows", str(args.rows),
              "--naive-rows", str(args.naive_rows), "--seed", str(args.seed)],
-            capture_output=True, text=True, cwd=ROOT,
+            capture_output=True, text=True, cwd=ROOT, env=env,
         )
         line = next((l for l in proc.stdout.splitlines() if l.startswith("BENCH ")), None)
         if line is None:

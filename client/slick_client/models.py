@@ -9,7 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 ProbeMode = Literal["adaptive", "full", "fast"]
 PromptFormat = Literal["plain", "chat"]
-MatchMode = Literal["exact", "contains"]
+MatchMode = Literal["exact", "squad", "contains"]
+MultiAnswer = Literal["aliases", "skip"]
 UnknownAction = Literal["drop", "relabel"]
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 CATEGORIES = ("HighlyKnown", "MaybeKnown", "WeaklyKnown", "Unknown")
@@ -19,8 +20,9 @@ class ProbeParams(BaseModel):
     """Everything that decides a probe's result. Defaults are the paper's protocol.
 
     `mode="full"` draws all n_prompts greedy answers and n_prompts * n_samples samples per
-    row. `mode="adaptive"` gives the same categories for less work: rows with a correct greedy
-    answer need no samples, and a row's sampling stops at its first correct sample.
+    row. `mode="adaptive"` gives identical categories for less work: rows with a correct
+    greedy answer need no samples, and a row's sampling stops at its first correct sample.
+    Every sample draws from its own random stream, so both modes see the same samples.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -39,7 +41,16 @@ class ProbeParams(BaseModel):
     prompt_format: PromptFormat = Field(
         "plain", description="'plain' Q:/A: lines, or 'chat' (the model's chat template)."
     )
-    match: MatchMode = Field("exact", description="Normalised 'exact' match or 'contains'.")
+    match: MatchMode = Field(
+        "exact",
+        description="'exact' (normalised, Unicode-aware), 'squad' (exactly the SQuAD / "
+        "EntityQuestions EM normaliser) or 'contains'.",
+    )
+    multi_answer: MultiAnswer = Field(
+        "aliases",
+        description="Rows with several answers: 'aliases' (each counts as correct) or 'skip' "
+        "(not probed, as the SliCK paper dropped them).",
+    )
     seed: int = Field(0, ge=0, le=2**31 - 1, description="Seed for exemplar draws and sampling.")
     unknown_action: UnknownAction = Field(
         "drop", description="Recommendation for Unknown rows: 'drop' or 'relabel'."
@@ -286,6 +297,36 @@ class RunPublic(BaseModel):
     version: str | None = None
 
 
+class ExemplarSetPublic(BaseModel):
+    """One exemplar set of a group: how often its prompts' greedy answers were correct,
+    against the group's other prompts, and whether that makes it an outlier.
+
+    A set is (group, index): `index` is its place in the group's list of sets in the file
+    metadata (`slick_exemplar_sets` per prompt). Main sets come first, then spares (used by
+    rows whose own question is in a main set). `outlier` when the set's accuracy differs from
+    that of its group's other unflagged sets (`rest_*`) by more than 15 points and a
+    two-proportion z-test gives |z| > `ReportPublic.exemplar_sets_min_z` (3, more for files
+    with many sets); `reason` then says by how much.
+    """
+
+    group: str
+    index: int = Field(description="Index in the group's exemplar sets (file metadata).")
+    spare: bool = Field(False, description="A spare set, beyond the n_prompts main sets.")
+    exemplar_ids: list[str] = Field(default_factory=list)
+    group_sets: int = Field(description="Exemplar sets the group used in all.")
+    rows: int = Field(description="Probed rows with a prompt built from this set.")
+    prompts: int = Field(description="Row-prompts built from this set.")
+    correct: int = Field(description="Of those, prompts whose greedy answer was correct.")
+    accuracy: float
+    rest_prompts: int = Field(
+        description="The group's prompts built from its other sets, flagged ones left out.")
+    rest_correct: int
+    rest_accuracy: float | None = Field(None, description="None: the group has no other set.")
+    z: float | None = Field(None, description="Two-proportion z, this set vs the rest.")
+    outlier: bool = False
+    reason: str | None = None
+
+
 class ReportPublic(BaseModel):
     """Everything the HTML report shows, as data."""
 
@@ -303,6 +344,19 @@ class ReportPublic(BaseModel):
     curation: CurationSummary
     examples: dict[str, list[ExamplePublic]] = Field(description="Category -> example rows.")
     skipped_rows: list[ExamplePublic] = Field(default_factory=list)
+    exemplar_sets: list[ExemplarSetPublic] = Field(
+        default_factory=list,
+        description="Per exemplar set: greedy accuracy and outlier flag. Every flagged set, "
+        "then the sets of the largest groups (at most 200 listed); empty for k_shot = 0 and "
+        "files written before exemplar sets were recorded.",
+    )
+    exemplar_sets_total: int = Field(0, description="Exemplar sets used in the file.")
+    exemplar_sets_flagged: int = Field(0, description="Outlier sets in the file.")
+    exemplar_sets_min_z: float = Field(
+        3.0, description="The |z| an outlier set exceeded: 3, or the Bonferroni bound for 1% "
+        "over the file's sets when higher.")
+    warnings: list[str] = Field(
+        default_factory=list, description="The probe's warnings (file metadata).")
 
 
 class RowsPublic(BaseModel):

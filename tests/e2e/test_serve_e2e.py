@@ -1,5 +1,6 @@
 """`slick serve` as a subprocess with the real SmolLM2-135M: upload, probe, follow, download;
-then kill -9 the server mid-job, restart it, and check the job finishes with each row once."""
+then kill -9 the server mid-job, restart it, and check the job finishes with each row once
+and every field as before; and `slick probe` gives the same categories."""
 
 from __future__ import annotations
 
@@ -248,6 +249,24 @@ def test_kill_9_mid_job_then_resume(first_run, workdir):
     questions = table.column("question").to_pylist()
     assert questions == reference.column("question").to_pylist()
     assert len(set(questions)) == N_ROWS  # every row exactly once
-    for name in ("slick_greedy_answers", "slick_greedy_correct", "slick_n_greedy_correct",
-                 "slick_exemplar_ids"):
+    # Every slick_ field, sampled ones included: each sample has its own random stream.
+    for name in reference.column_names:
+        if name.startswith("slick_"):
+            assert table.column(name).to_pylist() == reference.column(name).to_pylist(), name
+
+
+def test_the_cli_gives_the_service_categories(first_run, dataset_file, tmp_path):
+    """`slick probe` in-process, with another shard size, equals the service's job."""
+    from click.testing import CliRunner
+    from slick_curator.cli import cli
+
+    _, reference = first_run
+    out = tmp_path / "cli.parquet"
+    flags = [f"--{k.replace('_', '-')}={v}" for k, v in PROBE.items()]
+    result = CliRunner().invoke(cli, ["probe", str(dataset_file), "-o", str(out), *flags,
+                                      "--shard-size", "64", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    table = pq.read_table(out)
+    for name in ("slick_category", "slick_greedy_answers", "slick_n_sample_correct",
+                 "slick_n_samples", "slick_p_sample", "slick_exemplar_ids", "slick_exemplar_sets"):
         assert table.column(name).to_pylist() == reference.column(name).to_pylist(), name

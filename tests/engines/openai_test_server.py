@@ -3,7 +3,7 @@ the remote engine over real HTTP (uvicorn on a loopback socket, in a thread).
 
 It speaks the subset `vllm serve` speaks for us: GET /v1/models, POST /v1/completions with
 `prompt` (a string or a list), `n`, `temperature`, `top_k` (vLLM's extension), `top_p`,
-`max_tokens`, `stop`; choices indexed prompt * n + sample; `usage`; OpenAI-shaped errors.
+`max_tokens`, `stop`, `seed`, `add_special_tokens` (vLLM's extension); choices indexed prompt * n + sample; `usage`; OpenAI-shaped errors.
 Faults can be queued to test retries: an HTTP status to answer, or "hang" to answer late.
 """
 
@@ -95,7 +95,12 @@ class OpenAITestServer:
             except ValueError as exc:
                 return _error(400, str(exc))
             with self._engine_lock:
-                results = self.engine.generate([GenerationRequest(p, params) for p in prompts])
+                seed = body.get("seed")
+                special = bool(body.get("add_special_tokens", True))
+                results = self.engine.generate([
+                    GenerationRequest(p, params, seed=None if seed is None else int(seed),
+                                      add_special_tokens=special)
+                    for p in prompts])
             choices = [{"index": i * n + j, "text": text, "logprobs": None,
                         "finish_reason": "stop"}
                        for i, result in enumerate(results) for j, text in enumerate(result.texts)]

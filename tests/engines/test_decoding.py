@@ -53,3 +53,29 @@ def test_sampling_respects_n_stop_and_pruning(hf_engine, p36_20, p36_dev):
     # Pruning must actually save decode work on a model that mostly does not know the answer.
     assert any(any(r.pruned) for r in results)
     assert hf_engine.stats.decode_tokens - before < 4 * 16 * 16
+
+
+def test_sample_text_is_decoded_without_clean_up_so_prefixes_stay_prefixes(model_path):
+    """With clean-up on, " McDonald '" is not a prefix of the final " McDonald's", so
+    pruning would judge a text the answer never has. The decoder turns clean-up off."""
+    import torch
+    from slick_curator.engines.hf_decoding import PrefixDecoder, Sequence_
+    from slick_curator.probing.matching import Matcher
+    from transformers import AutoTokenizer
+
+    # transformers 4.x honours clean-up for BPE tokenizers; 5.x only when forced.
+    tokenizer = AutoTokenizer.from_pretrained(
+        model_path, clean_up_tokenization_spaces=True,
+        clean_up_tokenization_spaces_for_bpe_even_though_it_will_corrupt_output=True)
+    pieces = [tokenizer.convert_tokens_to_ids(t) for t in tokenizer.tokenize(" McDonald 's")]
+    assert tokenizer.decode(pieces) == " McDonald's"  # what clean-up does to the whole text
+    decoder = PrefixDecoder(torch.nn.Linear(1, 1), tokenizer, eos_ids=set())
+    seq = Sequence_(request=0)
+    texts = []
+    for token in pieces:
+        decoder._advance(seq, token, ("\n",), None)
+        texts.append(seq.text)
+    assert texts[-1] == " McDonald 's"
+    assert all(texts[-1].startswith(t) for t in texts)  # every step's text is a prefix
+    matcher = Matcher(["McDonald 's"])
+    assert matcher(texts[-1]) and not any(matcher.hopeless(t) for t in texts)

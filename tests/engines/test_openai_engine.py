@@ -197,7 +197,8 @@ def test_base_url_is_required(monkeypatch):
 @pytest.mark.model
 def test_remote_transformers_engine_gives_the_local_greedy_answers(hf_engine, p36_20):
     """The real SmolLM2-135M behind the HTTP protocol answers like the same engine in-process
-    (10 few-shot greedy prompts; the server decodes them one request at a time)."""
+    (10 few-shot greedy prompts, then seeded samples; the server decodes them one request at a
+    time)."""
     import torch
 
     run = ProbeRun(p36_20, ProbeParams(n_prompts=2, k_shot=4), shard_size=5)
@@ -213,12 +214,27 @@ def test_remote_transformers_engine_gives_the_local_greedy_answers(hf_engine, p3
         with (OpenAITestServer(hf_engine, "smollm2-135m").running() as server,
               OpenAIEngine("smollm2-135m", base_url=server.base_url, concurrency=4) as engine):
             over_http = engine.generate(requests)
-            sampled = engine.generate([GenerationRequest(prompts[0], SamplingParams(
-                temperature=0.5, top_k=40, n=4, max_new_tokens=12))])
+            sampling = SamplingParams(temperature=0.5, top_k=40, n=4, max_new_tokens=12)
+            seeded = [GenerationRequest(p, sampling, seed=1000 + i) for i, p in enumerate(prompts)]
+            sampled = engine.generate(seeded[:1])
+            remote_samples = [r.texts for r in engine.generate(seeded)]
+        local_samples = [r.texts for r in hf_engine.generate(seeded)]
     finally:
         torch.set_num_threads(threads)
     assert [r.texts for r in over_http] == local
+    # The stream key travels as `seed`: the server's samples are the local ones, although it
+    # decodes each prompt alone and the local engine all ten together.
+    assert remote_samples == local_samples
+    assert len({t for texts in local_samples for t in texts}) > 1
     assert any(t.strip() for (t,) in local), "the model answered nothing"
     assert len(sampled[0].texts) == 4 and sampled[0].generated_tokens > 0
     assert sum(r.prompt_tokens for r in over_http) > 10 * 20
 
+
+
+def test_the_request_body_carries_the_stream_seed_and_the_chat_flag():
+    sampling = SamplingParams(temperature=0.5, top_k=40, n=4)
+    body = OpenAIEngine.body("m", "p", sampling, seed=2**64 - 1, add_special_tokens=False)
+    assert body["seed"] == 2**63 - 1 and body["add_special_tokens"] is False
+    greedy = OpenAIEngine.body("m", "p", SamplingParams(), seed=5)
+    assert "seed" not in greedy and "add_special_tokens" not in greedy

@@ -180,9 +180,9 @@ def test_a_ray_run_equals_the_single_process_run(ray_address, model_path, p36_si
     assert over_ray.column_names == local.column_names
     assert over_ray.select(GREEDY_FIELDS).to_pylist() == local.select(GREEDY_FIELDS).to_pylist()
     assert sum(len(a) for a in local.column("slick_greedy_answers").to_pylist()) == 12
-    # A row with a correct greedy answer is HighlyKnown/MaybeKnown whatever its samples say.
-    for a, b in zip(local.to_pylist(), over_ray.to_pylist(), strict=True):
-        if a["slick_n_greedy_correct"]:
-            assert a["slick_category"] == b["slick_category"]
+    # Every sample draws from its own stream, whichever actor runs it: the sampled fields and
+    # so the categories are the same too.
+    for name in ("slick_category", "slick_n_sample_correct", "slick_n_samples"):
+        assert over_ray.column(name).to_pylist() == local.column(name).to_pylist(), name
     engine_info = json.loads(over_ray.schema.metadata[b"slick"])["engine"]
     assert engine_info["executor"] == "ray" and engine_info["engine"] == "transformers"

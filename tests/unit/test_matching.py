@@ -235,7 +235,7 @@ def noisy(draw: st.DrawFn, gold: str) -> str:
     golds=golds_st,
     prefix=texts,
     continuation=texts,
-    mode=st.sampled_from(["exact", "contains"]),
+    mode=st.sampled_from(["exact", "squad", "contains"]),
 )
 @example(golds=["Zürich"], prefix=" Zu", continuation="\u0308rich", mode="exact")
 @example(golds=["The Paris"], prefix=" Th", continuation="e Paris", mode="exact")
@@ -254,14 +254,15 @@ def test_hopeless_never_fires_on_the_way_to_a_match(
     data: st.DataObject, golds: list[str], lead: str, tail: str, junk: str
 ) -> None:
     gold = data.draw(st.sampled_from(golds))
+    mode = data.draw(st.sampled_from(["exact", "squad"]))
     # A harmless frame around a noisy gold usually matches; random junk as the lead checks
     # junctions where the gold's first character composes with what came before.
     start = data.draw(st.sampled_from([lead, junk]))
     full = start + data.draw(noisy(gold)) + tail
-    if not is_correct(full, golds):
+    if not is_correct(full, golds, mode):
         return
     for cut in range(len(full) + 1):
-        assert not hopeless(full[:cut], golds), (full[:cut], full)
+        assert not hopeless(full[:cut], golds, mode), (full[:cut], full, mode)
 
 
 @settings(max_examples=300, deadline=None)
@@ -270,3 +271,49 @@ def test_framed_golds_match_and_every_prefix_stays_hopeful(gold: str, lead: str)
     full = lead + gold + "."
     assert is_correct(full, [gold])
     assert not any(hopeless(full[:cut], [gold]) for cut in range(len(full) + 1))
+
+
+# --- squad mode: the SQuAD / EntityQuestions normaliser, exactly -----------------------------
+
+
+def _squad_reference(s: str) -> str:
+    """normalize_answer from the SQuAD v1.1 evaluation script, verbatim in substance."""
+    import re
+    import string
+
+    def remove_articles(text):
+        return re.sub(r"\b(a|an|the)\b", " ", text)
+
+    def white_space_fix(text):
+        return " ".join(text.split())
+
+    def remove_punc(text):
+        exclude = set(string.punctuation)
+        return "".join(ch for ch in text if ch not in exclude)
+
+    return white_space_fix(remove_articles(remove_punc(s.lower())))
+
+
+@settings(max_examples=800, deadline=None)
+@given(prediction=texts, gold=st.sampled_from(REAL_GOLDS) | texts)
+def test_squad_mode_is_the_squad_normaliser(prediction: str, gold: str) -> None:
+    from slick_curator.probing.matching import squad_normalize
+
+    assert squad_normalize(prediction) == _squad_reference(prediction)
+    expected = _squad_reference(prediction) == _squad_reference(gold)
+    assert is_correct(prediction, [gold], "squad") == expected
+
+
+@pytest.mark.parametrize(
+    ("prediction", "gold", "exact", "squad"),
+    [
+        ("Saint Denis", "Saint-Denis", True, False),  # SQuAD deletes the dash
+        ("SaintDenis", "Saint-Denis", False, True),
+        ("$5", "5", False, True),  # SQuAD deletes ASCII symbols; we keep them
+        ("the«end", "«end", False, True),  # SQuAD's \b finds an article before a «
+        ("«Paris»", "Paris", True, False),  # SQuAD keeps non-ASCII punctuation
+    ],
+)
+def test_where_default_and_squad_differ(prediction, gold, exact, squad) -> None:
+    assert is_correct(prediction, [gold], "exact") is exact
+    assert is_correct(prediction, [gold], "squad") is squad

@@ -125,3 +125,57 @@ def test_property_no_prompt_contains_its_own_question(n, k, n_prompts, seed, dup
             questions = [e.question.casefold() for e in exemplars]
             assert row.question.casefold() not in questions
             assert len(set(questions)) == len(questions) == k
+
+
+def test_main_sets_are_distinct_and_a_row_inside_one_takes_a_shared_spare():
+    rows = make(40)
+    pool = ExemplarPool(rows, n_prompts=10, k_shot=4, seed=0)
+    main = pool.exemplar_sets("P36")[:10]
+    assert len({frozenset(e.question for e in s) for s in main}) == 10
+    inside = [r for r in rows if r.question in {e.question for e in main[3]}]
+    assert len(inside) == 4
+    for row in inside:
+        indices = pool.set_indices(row)
+        assert indices[3] >= 10 and len(set(indices)) == 10  # a spare, all distinct
+        assert all(indices[i] == i for i in range(10) if i != 3 and
+                   row.question not in {e.question for e in main[i]})
+    # Rows needing a spare at the same position share it (and so its prompt prefix), unless
+    # the first spare holds one of them.
+    spares = [pool.set_indices(r)[3] for r in inside]
+    assert len(set(spares)) <= 2
+
+
+def test_a_row_sets_depend_only_on_pool_group_seed_and_question():
+    rows = make(40)
+    pool = ExemplarPool(rows, n_prompts=10, k_shot=4, seed=2)
+    # Asking for rows in another order (spares drawn in another order) changes nothing.
+    forward = [pool.set_indices(r) for r in rows]
+    backward = ExemplarPool(rows, n_prompts=10, k_shot=4, seed=2)
+    assert [backward.set_indices(r) for r in reversed(rows)][::-1] == forward
+    probed = Example(row=999, question="Q7?", answers=("x",), group="P36")
+    assert pool.set_indices(probed) == pool.set_indices(rows[7])
+
+
+def test_small_group_repeats_sets_and_says_so():
+    rows = make(5)  # C(4, 4) = 1 set leaves out a row's own question
+    pool = ExemplarPool(rows, n_prompts=10, k_shot=4, seed=0)
+    pool.check(rows)
+    (warning,) = pool.warnings(rows)
+    assert "group 'P36'" in warning and "only 1 distinct sets" in warning
+    for row in rows:
+        for exemplars in pool.exemplars_for(row):
+            assert len(exemplars) == 4 and row.question not in {e.question for e in exemplars}
+    big = make(40)
+    assert ExemplarPool(big, n_prompts=10, k_shot=4, seed=0).warnings(big) == []
+
+
+def test_row_prompts_records_each_prompt_set():
+    from slick_curator.probing.prompts import row_prompts
+
+    rows = make(12)
+    pool = ExemplarPool(rows, n_prompts=3, k_shot=2, seed=0)
+    built = row_prompts(rows[0], pool)
+    sets = pool.exemplar_sets("P36")
+    for prompt, index, ids in zip(built.prompts, built.sets, built.exemplar_ids, strict=True):
+        assert [f"row:{e.row}" for e in sets[index]] == ids
+        assert all(f"Q: {e.question}\n" in prompt for e in sets[index])

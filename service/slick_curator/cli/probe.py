@@ -40,8 +40,13 @@ def _fail(message: str) -> None:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--prompt-format", type=click.Choice(["plain", "chat"]), default="plain",
               show_default=True)
-@click.option("--match", "match_mode", type=click.Choice(["exact", "contains"]), default="exact",
-              show_default=True)
+@click.option("--match", "match_mode", type=click.Choice(["exact", "squad", "contains"]),
+              default="exact", show_default=True,
+              help="squad: exactly the SQuAD / EntityQuestions EM normaliser.")
+@click.option("--multi-answer", type=click.Choice(["aliases", "skip"]), default="aliases",
+              show_default=True,
+              help="Rows with several answers: each is an accepted alias, or skip the row "
+                   "(as the SliCK paper did).")
 @click.option("--unknown-action", type=click.Choice(["drop", "relabel"]), default="drop",
               show_default=True, help="Recommendation for Unknown rows.")
 @click.option("--keep-prompts", is_flag=True, help="Store the exact prompts (slick_prompts).")
@@ -58,7 +63,7 @@ def _fail(message: str) -> None:
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def probe(dataset: Path, output: Path, model, engine, device, mode, limit, exemplars, n_prompts,
           k_shot, n_samples, temperature, top_k, max_new_tokens, seed, prompt_format, match_mode,
-          unknown_action, keep_prompts, on_error, question_column, answer_column, answers_column,
+          multi_answer, unknown_action, keep_prompts, on_error, question_column, answer_column, answers_column,
           messages_column, id_column, group_column, shard_size, no_progress) -> None:
     """Probe DATASET with the SliCK protocol and write annotated Parquet."""
     from pydantic import ValidationError
@@ -70,6 +75,7 @@ def probe(dataset: Path, output: Path, model, engine, device, mode, limit, exemp
             n_prompts=n_prompts, k_shot=k_shot, n_samples=n_samples, temperature=temperature,
             top_k=top_k, max_new_tokens=max_new_tokens, mode=mode, prompt_format=prompt_format,
             match=match_mode, seed=seed, unknown_action=unknown_action, keep_prompts=keep_prompts,
+            multi_answer=multi_answer,
         )
     except ValidationError as exc:
         first = exc.errors()[0]
@@ -83,6 +89,10 @@ def probe(dataset: Path, output: Path, model, engine, device, mode, limit, exemp
     try:
         data = read_dataset(dataset, columns=columns, on_error=on_error, limit=limit)
         pool_data = read_dataset(exemplars, columns=columns, on_error="skip") if exemplars else None
+        # Exemplars come from the whole file even when only its head is probed, so --limit
+        # never changes a row's prompts.
+        whole = (read_dataset(dataset, columns=columns, on_error="skip")
+                 if limit is not None and not exemplars else None)
     except DatasetError as exc:
         _fail(str(exc))
     for error in data.errors:
@@ -94,9 +104,12 @@ def probe(dataset: Path, output: Path, model, engine, device, mode, limit, exemp
     from slick_curator.probing.prompts import ExemplarError
 
     try:
-        run = ProbeRun(data, params, exemplars=pool_data, shard_size=shard_size)
+        run = ProbeRun(data, params, exemplars=pool_data, shard_size=shard_size,
+                       pool_rows=whole.examples if whole else None)
     except ExemplarError as exc:
         _fail(str(exc))
+    for warning in run.warnings:
+        click.echo(f"warning: {warning}", err=True)
 
     from slick_curator.engines import create_engine
     from slick_curator.models import ModelNotFoundError, resolve_model

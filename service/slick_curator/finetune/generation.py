@@ -35,7 +35,6 @@ class LoadedEngine(TransformersEngine):
         eos = model.generation_config.eos_token_id
         eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
         self.decoder = PrefixDecoder(model, tokenizer, eos_ids, max_sequences)
-        self._calls = 0
 
     def close(self) -> None:  # the model belongs to the trainer
         self.decoder = None  # type: ignore[assignment]
@@ -47,9 +46,12 @@ def greedy_answers(
     prompts: Sequence[str],
     *,
     max_new_tokens: int,
+    add_special_tokens: bool = True,
     check: Callable[[], None] = lambda: None,
 ) -> list[str]:
-    """The greedy answer to every prompt (stripped), the model in eval mode meanwhile."""
+    """The greedy answer to every prompt (stripped), the model in eval mode meanwhile.
+
+    `add_special_tokens` False for chat-rendered prompts, which hold their BOS already."""
     was_training = model.training
     model.eval()
     engine = LoadedEngine(model, tokenizer)
@@ -59,7 +61,8 @@ def greedy_answers(
         with torch.no_grad():
             for start in range(0, len(prompts), _CHUNK):
                 check()
-                requests = [GenerationRequest(p, params) for p in prompts[start:start + _CHUNK]]
+                requests = [GenerationRequest(p, params, add_special_tokens=add_special_tokens)
+                            for p in prompts[start:start + _CHUNK]]
                 answers += [r.texts[0].strip() for r in engine.generate(requests)]
     finally:
         engine.close()

@@ -33,6 +33,11 @@ class Formatter:
         self.tokenizer = tokenizer
         self.prompt_format = prompt_format
 
+    @property
+    def add_special_tokens(self) -> bool:
+        """False for chat prompts: the template wrote their special tokens (BOS) already."""
+        return self.prompt_format != "chat"
+
     def prompt(self, question: str, exemplars: Sequence[Example] = ()) -> str:
         """The prompt for `question` (after `exemplars` for few-shot), answer not included."""
         if self.prompt_format == "chat":
@@ -61,7 +66,8 @@ class Formatter:
         The prompt is tokenised alone, as the engines tokenise prompts at generation time, and
         the completion after it; a too long example loses prompt tokens from the left.
         """
-        prompt_ids = self.tokenizer(self.prompt(question)).input_ids
+        prompt_ids = self.tokenizer(self.prompt(question),
+                                    add_special_tokens=self.add_special_tokens).input_ids
         answer_ids = self.tokenizer(self.completion(question, answer),
                                     add_special_tokens=False).input_ids
         answer_ids = answer_ids[:max_length - 1]

@@ -195,7 +195,8 @@ class _Run:
         if not prompts:
             return None, None
         answers = greedy_answers(model, tokenizer, prompts,
-                                 max_new_tokens=self.params.max_new_tokens, check=self.check)
+                                 max_new_tokens=self.params.max_new_tokens, check=self.check,
+                                 add_special_tokens=self.job.prompt_format != "chat")
         judged = [self.scorer(a, r.answers) for a, r in zip(answers, self.job.dev, strict=True)]
         n = len(judged)
         return sum(c for c, _ in judged) / n, sum(a for _, a in judged) / n
@@ -263,13 +264,15 @@ class _Run:
         last_state = tm.snapshot()
         self.emit(Stage(job.variant, "evaluating", epoch))
         answers = greedy_answers(model, tokenizer, eval_prompts,
-                                 max_new_tokens=p.max_new_tokens, check=self.check)
+                                 max_new_tokens=p.max_new_tokens, check=self.check,
+                                 add_special_tokens=job.prompt_format != "chat")
         tables = [prediction_table(job.variant, "convergence", epoch, job.eval, answers,
                                    self.scorer)]
         if best_epoch != epoch:
             tm.restore(best_state)
             answers = greedy_answers(model, tokenizer, eval_prompts,
-                                     max_new_tokens=p.max_new_tokens, check=self.check)
+                                     max_new_tokens=p.max_new_tokens, check=self.check,
+                                 add_special_tokens=job.prompt_format != "chat")
             tm.restore(last_state)
         tables.append(prediction_table(job.variant, "early_stop", best_epoch, job.eval,
                                        answers, self.scorer))

@@ -91,6 +91,8 @@ def run_job(
     dataset = load_dataset(job.dataset)
     exemplars = load_dataset(job.exemplars) if job.exemplars else None
     run = ProbeRun(dataset, params, exemplars=exemplars, shard_size=job.shard_size)
+    for warning in run.warnings:
+        log.warning("%s", warning)
     done_tables = checkpoints.finished_shards(job_dir, [run.shard(i) for i in range(run.n_shards)])
     resumed = sum(t.num_rows for t in done_tables.values())
     tracker = ProgressTracker(run.total, done=resumed)

@@ -20,19 +20,29 @@ A gold that normalises to nothing ("The", "?!") is compared at the first of thes
 leaves it non-empty: without article removal ("The" matches "the." but not "The Beatles"), then
 as the case-folded, whitespace-collapsed raw string ("?!"). An empty or blank prediction never
 matches anything.
+
+``squad`` mode is exactly the SQuAD / EntityQuestions exact-match normaliser (``str.lower``,
+delete the ASCII punctuation of ``string.punctuation``, remove the articles with the regex
+``\b(a|an|the)\b``, collapse whitespace), for numbers comparable with papers. Where the default
+differs: it keeps the ASCII symbols that are not Unicode punctuation (``$ + < = > ^ ` | ~``,
+which SQuAD deletes), deletes non-ASCII punctuation (SQuAD keeps "«", "—", "’"), turns dashes
+into spaces (SQuAD: "Saint-Denis" = "SaintDenis"), applies NFKC and casefold, and never lets a
+blank prediction match.
 """
 
 from __future__ import annotations
 
 import functools
+import re
+import string
 import sys
 import unicodedata
 from collections.abc import Sequence
 from typing import Literal
 
-MatchMode = Literal["exact", "contains"]
+MatchMode = Literal["exact", "squad", "contains"]
 
-_MODES = ("exact", "contains")
+_MODES = ("exact", "squad", "contains")
 _ARTICLES = frozenset({"a", "an", "the"})
 # (delete punctuation, remove articles) for the normalisation levels, strictest first.
 _LEVELS = ((True, True), (True, False), (False, False))
@@ -59,6 +69,19 @@ def _fold(text: str, punctuation: bool) -> str:
 def _tokens(text: str, punctuation: bool = True, articles: bool = True) -> tuple[str, ...]:
     tokens = _fold(text, punctuation).split()
     return tuple(t for t in tokens if t not in _ARTICLES) if articles else tuple(tokens)
+
+
+_SQUAD_PUNCTUATION = str.maketrans("", "", string.punctuation)
+_SQUAD_ARTICLES = re.compile(r"\b(a|an|the)\b")
+# After lower-casing and deleting ASCII punctuation, text made of these alone splits into the
+# same words by whitespace as by the article regex's \b, so prefixes can be judged by words.
+_SQUAD_WORDLIKE = re.compile(r"[\w\s]*")
+
+
+def squad_normalize(text: str) -> str:
+    """The SQuAD v1.1 evaluation script's `normalize_answer`, exactly."""
+    text = text.lower().translate(_SQUAD_PUNCTUATION)
+    return " ".join(_SQUAD_ARTICLES.sub(" ", text).split())
 
 
 def normalize(text: str) -> str:
@@ -88,6 +111,7 @@ class Matcher:
         if mode not in _MODES:
             raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
         self.mode = mode
+        self._squad = frozenset(squad_normalize(g) for g in golds) if mode == "squad" else None
         keys: dict[tuple[int, tuple[str, ...]], None] = {}
         for gold in golds:
             for level, (punctuation, articles) in enumerate(_LEVELS):
@@ -100,6 +124,8 @@ class Matcher:
 
     def __call__(self, prediction: str) -> bool:
         """Whether `prediction` matches any gold; same as `is_correct`."""
+        if self._squad is not None:
+            return squad_normalize(prediction) in self._squad
         if not prediction.strip():
             return False
         by_level: dict[int, tuple[str, ...]] = {}
@@ -122,6 +148,8 @@ class Matcher:
         and a growing word that could become an article is never held against the prefix. In
         ``contains`` mode anything can still follow, so only gold-less matchers are hopeless.
         """
+        if self._squad is not None:
+            return self._squad_hopeless(prefix)
         if not self._keys:
             return True
         if self.mode == "contains":
@@ -131,6 +159,17 @@ class Matcher:
             _reachable(_fold(stable, _LEVELS[level][0]), gold, _LEVELS[level][1])
             for level, gold in self._keys
         )
+
+    def _squad_hopeless(self, prefix: str) -> bool:
+        # Sound only where words are whitespace-delimited and lower-casing is context-free;
+        # anything else (non-ASCII punctuation, a half-decoded U+FFFD, final sigma) may still
+        # match, so it is never pruned.
+        if "" in self._squad:
+            return False
+        folded = prefix.lower().translate(_SQUAD_PUNCTUATION)
+        if "\u03a3" in prefix or not _SQUAD_WORDLIKE.fullmatch(folded):
+            return False
+        return not any(_reachable(folded, tuple(gold.split()), True) for gold in self._squad)
 
 
 def _stable_prefix(prefix: str) -> str:

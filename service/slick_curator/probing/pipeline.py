@@ -17,24 +17,43 @@ import slick_curator
 from slick_curator.engines.base import Engine
 from slick_curator.probing.params import ProbeParams
 from slick_curator.probing.prompts import ExemplarPool
+from slick_curator.probing.prompts import exemplar_id
 from slick_curator.probing.reading import Dataset
-from slick_curator.probing.records import Example
+from slick_curator.probing.records import Example, RowError
 from slick_curator.probing.runner import Prober
 from slick_curator.probing.schema import annotate, results_table
+from slick_curator.probing.templates import mixed_template_warnings
 
 
 @dataclass
 class ProbeRun:
-    """Everything needed to probe one dataset; cheap to build, so resumes rebuild it."""
+    """Everything needed to probe one dataset; cheap to build, so resumes rebuild it.
+
+    Exemplars come from `exemplars` (a separate file), else from `pool_rows` (the whole file
+    when only its first rows are probed, so `--limit` never changes a row's prompts), else
+    from the dataset itself.
+    """
 
     dataset: Dataset
     params: ProbeParams
     exemplars: Dataset | None = None
     shard_size: int = 32
+    pool_rows: Sequence[Example] | None = None
     pool: ExemplarPool = field(init=False)
+    warnings: list[str] = field(init=False)
 
     def __post_init__(self) -> None:
-        source = self.exemplars.examples if self.exemplars else self.dataset.examples
+        if self.params.multi_answer == "skip":
+            self.dataset = _skip_multi_answer(self.dataset)
+        source = (
+            self.exemplars.examples
+            if self.exemplars
+            else self.pool_rows
+            if self.pool_rows is not None
+            else self.dataset.examples
+        )
+        if self.params.multi_answer == "skip":
+            source = [e for e in source if len(e.answers) == 1]
         self.pool = ExemplarPool(
             source,
             n_prompts=self.params.n_prompts,
@@ -42,6 +61,9 @@ class ProbeRun:
             seed=self.params.seed,
         )
         self.pool.check(self.dataset.examples)
+        self.warnings = mixed_template_warnings(self.dataset.examples) + self.pool.warnings(
+            self.dataset.examples
+        )
 
     @property
     def total(self) -> int:
@@ -96,6 +118,14 @@ class ProbeRun:
             # The column map, so curation can find the answer/messages columns to relabel.
             "columns": dataclasses.asdict(self.dataset.columns),
             "exemplar_source": "exemplar file" if self.exemplars else "dataset",
+            # Every exemplar set drawn, per group: slick_exemplar_sets indexes these lists.
+            "exemplar_sets": {
+                group: [
+                    [exemplar_id(e) for e in members] for members in self.pool.exemplar_sets(group)
+                ]
+                for group in sorted({e.group for e in self.dataset.examples})
+            },
+            "warnings": self.warnings,
             **extra,
         }
 
@@ -108,3 +138,17 @@ class ProbeRun:
             unknown_action=self.params.unknown_action,
             keep_prompts=self.params.keep_prompts,
         )
+
+
+def _skip_multi_answer(dataset: Dataset) -> Dataset:
+    """Rows with more than one answer become skipped rows (the SliCK paper dropped them)."""
+    kept = [e for e in dataset.examples if len(e.answers) == 1]
+    if len(kept) == len(dataset.examples):
+        return dataset
+    skipped = [
+        RowError(e.row, "answers", f"{len(e.answers)} answers (multi_answer=skip)")
+        for e in dataset.examples
+        if len(e.answers) > 1
+    ]
+    errors = sorted([*dataset.errors, *skipped], key=lambda e: e.row)
+    return dataclasses.replace(dataset, examples=kept, errors=errors)

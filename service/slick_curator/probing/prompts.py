@@ -1,35 +1,103 @@
 """Few-shot prompts: exemplar sets per group, and the prompt texts built from them.
 
-Each group gets `n_prompts` exemplar sets drawn once with a fixed seed and reused by every row
-of the group, so prompts share prefixes (the engines cache those). A set that holds the row's
-own question is patched with a replacement from the same group, drawn deterministically.
+Each group gets `n_prompts` distinct exemplar sets, drawn once with a fixed seed and reused by
+every row of the group, so prompts share prefixes (the engines cache those). A row whose
+question is in set i takes the group's first spare set (also drawn once per group) that
+leaves it out instead; spares are shared by every row that needs one, so their prefixes are
+shared too. A row's prompts are a function of the pool, its group, the seed and its question
+only: never of which rows are probed with it, `--limit` or shard boundaries.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 import random
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from slick_curator.probing.records import Example
 
 RenderChat = Callable[[Sequence[dict[str, str]]], str]
+
+# Exhaustive listing of a group's possible sets (then shuffled) below this many; rejection
+# sampling of distinct sets above it.
+_ENUMERATE_BELOW = 256
 
 
 class ExemplarError(ValueError):
     """The exemplar pool cannot supply the requested number of exemplars for a group."""
 
 
-def _question_key(question: str) -> str:
+def question_key(question: str) -> str:
+    """Questions that differ only in case or spacing are the same question."""
     return " ".join(question.casefold().split())
 
 
-@dataclass(frozen=True)
+@dataclass
 class _GroupPool:
-    candidates: tuple[Example, ...]
-    sets: tuple[tuple[int, ...], ...]  # indices into candidates, one tuple per prompt
-    backups: tuple[int, ...]  # a fixed shuffled order used to patch sets
+    """The exemplar sets of one group: `sets[:n_prompts]` are the main sets, then spares.
+
+    Spares are drawn on demand from the group's own random stream, so set j is the same
+    whichever rows asked for it first.
+    """
+
+    candidates: tuple[Example, ...]  # one per distinct question, first occurrence
+    keys: tuple[str, ...]  # question key of each candidate
+    size: int  # exemplars per set
+    rng: random.Random
+    sets: list[tuple[int, ...]] = field(default_factory=list)  # indices into candidates
+    n_main: int = 0  # distinct main sets: n_prompts, or fewer in a small group (they repeat)
+    _seen: set[frozenset[int]] = field(default_factory=set)
+    _listing: list[tuple[int, ...]] | None = None  # every possible set, when few
+
+    @property
+    def possible(self) -> int:
+        return math.comb(len(self.candidates), self.size)
+
+    def set(self, index: int) -> tuple[int, ...] | None:
+        """Set `index`, drawing more sets as needed; None once every distinct set is drawn."""
+        while len(self.sets) <= index:
+            drawn = self._draw()
+            if drawn is None:
+                return None
+            self.sets.append(drawn)
+        return self.sets[index]
+
+    def _draw(self) -> tuple[int, ...] | None:
+        if len(self._seen) >= self.possible:
+            return None
+        if self.possible <= _ENUMERATE_BELOW:
+            if self._listing is None:
+                listing = [
+                    list(c) for c in itertools.combinations(range(len(self.candidates)), self.size)
+                ]
+                self.rng.shuffle(listing)
+                for members in listing:
+                    self.rng.shuffle(members)
+                self._listing = [tuple(m) for m in listing]
+            drawn = self._listing[len(self._seen)]
+        else:
+            while True:
+                drawn = tuple(self.rng.sample(range(len(self.candidates)), self.size))
+                if frozenset(drawn) not in self._seen:
+                    break
+        self._seen.add(frozenset(drawn))
+        return drawn
+
+    def contains(self, index: int, key: str) -> bool:
+        return any(self.keys[i] == key for i in self.sets[index])
+
+
+@dataclass(frozen=True)
+class RowPrompts:
+    """A row's prompt texts and, per prompt, its exemplar set (index in the group's sets)
+    and the ids of the exemplars in it."""
+
+    prompts: list[str]
+    exemplar_ids: list[list[str]]
+    sets: list[int]
 
 
 class ExemplarPool:
@@ -46,22 +114,22 @@ class ExemplarPool:
     ) -> None:
         self.n_prompts = n_prompts
         self.k_shot = k_shot
-        by_group: dict[str, list[Example]] = defaultdict(list)
-        for example in examples:
-            by_group[example.group].append(example)
+        by_group: dict[str, dict[str, Example]] = defaultdict(dict)
+        for example in examples:  # the first row of each distinct question
+            by_group[example.group].setdefault(question_key(example.question), example)
         self._pools = {
-            group: self._draw(group, tuple(members), seed) for group, members in by_group.items()
+            group: _GroupPool(
+                tuple(members.values()),
+                tuple(members),
+                min(k_shot, len(members)),
+                random.Random(f"slick:{seed}:{group}"),
+            )
+            for group, members in by_group.items()
         }
-
-    def _draw(self, group: str, members: tuple[Example, ...], seed: int) -> _GroupPool:
-        rng = random.Random(f"slick:{seed}:{group}")
-        size = min(self.k_shot, len(members))
-        sets = tuple(
-            tuple(rng.sample(range(len(members)), size)) for _ in range(self.n_prompts)
-        )
-        backups = list(range(len(members)))
-        rng.shuffle(backups)
-        return _GroupPool(members, sets, tuple(backups))
+        for pool in self._pools.values():
+            for index in range(n_prompts):
+                pool.set(index)
+            pool.n_main = len(pool.sets)
 
     @property
     def groups(self) -> list[str]:
@@ -78,8 +146,8 @@ class ExemplarPool:
                     f"group {group!r} has no exemplars; available groups: "
                     f"{', '.join(self.groups) or 'none'}"
                 )
-            own_keys = {_question_key(e.question) for e in examples if e.group == group}
-            usable = {_question_key(c.question) for c in pool.candidates}
+            own_keys = {question_key(e.question) for e in examples if e.group == group}
+            usable = set(pool.keys)
             # The worst row loses its own question from the pool.
             if len(usable) - (1 if own_keys & usable else 0) < self.k_shot:
                 raise ExemplarError(
@@ -88,30 +156,74 @@ class ExemplarPool:
                     "from the same file. Use fewer shots, a larger group, or an exemplar file."
                 )
 
+    def warnings(self, examples: Sequence[Example]) -> list[str]:
+        """Groups whose rows cannot all get `n_prompts` distinct exemplar sets."""
+        out = []
+        for group in sorted({e.group for e in examples}):
+            pool = self._pools.get(group)
+            if pool is None or self.k_shot == 0:
+                continue
+            shared = {question_key(e.question) for e in examples if e.group == group}
+            # Sets that leave out a question in the pool: C(m - 1, k) of them.
+            m = len(pool.candidates)
+            free = math.comb(m - 1, pool.size) if shared & set(pool.keys) else pool.possible
+            if free < self.n_prompts:
+                out.append(
+                    f"group {group!r}: {m} distinct exemplar questions allow only {free} "
+                    f"distinct sets of {pool.size} per row; its rows repeat exemplar sets "
+                    f"across their {self.n_prompts} prompts"
+                )
+        return out
+
+    def set_indices(self, example: Example) -> list[int]:
+        """The exemplar set (index in the group's sets) of each of the row's prompts.
+
+        Set i, unless it holds the row's question; then the first spare that leaves the
+        question out and is not used yet; when the group has no such spare left, the least
+        used set that leaves it out (a small group: see `warnings`).
+        """
+        if self.k_shot == 0:
+            return [-1] * self.n_prompts
+        pool = self._pools[example.group]
+        key = question_key(example.question)
+        chosen: list[int] = []
+        spare = pool.n_main
+        for position in range(self.n_prompts):
+            index = position % pool.n_main
+            if not pool.contains(index, key) and index not in chosen:
+                chosen.append(index)
+                continue
+            while pool.set(spare) is not None:
+                spare += 1
+                if not pool.contains(spare - 1, key):
+                    chosen.append(spare - 1)
+                    break
+            else:
+                allowed = [j for j in range(len(pool.sets)) if not pool.contains(j, key)]
+                # No set leaves the question out (only without `check`): exemplars_for drops
+                # it from set i, and the prompt has one exemplar fewer.
+                chosen.append(
+                    min(allowed, key=lambda j: (chosen.count(j), j)) if allowed else index
+                )
+        return chosen
+
+    def exemplar_sets(self, group: str) -> list[list[Example]]:
+        """Every set drawn so far for `group` (main sets first, then spares)."""
+        pool = self._pools.get(group)
+        if pool is None:
+            return []
+        return [[pool.candidates[i] for i in members] for members in pool.sets]
+
     def exemplars_for(self, example: Example) -> list[list[Example]]:
         """The `n_prompts` exemplar lists for one row, none sharing the row's question."""
         if self.k_shot == 0:
             return [[] for _ in range(self.n_prompts)]
         pool = self._pools[example.group]
-        key = _question_key(example.question)
-        result = []
-        for chosen in pool.sets:
-            picked: list[int] = []
-            taken = {key}
-            for i in chosen:  # drop the row's own question and repeated questions
-                candidate_key = _question_key(pool.candidates[i].question)
-                if candidate_key not in taken:
-                    picked.append(i)
-                    taken.add(candidate_key)
-            for i in pool.backups:
-                if len(picked) == len(chosen):
-                    break
-                candidate_key = _question_key(pool.candidates[i].question)
-                if i not in picked and candidate_key not in taken:
-                    picked.append(i)
-                    taken.add(candidate_key)
-            result.append([pool.candidates[i] for i in picked])
-        return result
+        key = question_key(example.question)
+        return [
+            [pool.candidates[i] for i in pool.sets[index] if pool.keys[i] != key]
+            for index in self.set_indices(example)
+        ]
 
 
 def exemplar_id(example: Example) -> str:
@@ -135,6 +247,26 @@ def chat_messages(exemplars: Sequence[Example], question: str) -> list[dict[str,
     return messages
 
 
+def row_prompts(
+    example: Example,
+    pool: ExemplarPool,
+    *,
+    prompt_format: str = "plain",
+    render_chat: RenderChat | None = None,
+) -> RowPrompts:
+    """The row's prompt texts, exemplar sets and exemplar ids."""
+    if prompt_format == "chat" and render_chat is None:
+        raise ValueError("prompt_format 'chat' needs an engine with a chat template")
+    prompts, ids = [], []
+    for exemplars in pool.exemplars_for(example):
+        if prompt_format == "chat":
+            prompts.append(render_chat(chat_messages(exemplars, example.question)))
+        else:
+            prompts.append(plain_prompt(exemplars, example.question))
+        ids.append([exemplar_id(e) for e in exemplars])
+    return RowPrompts(prompts, ids, pool.set_indices(example))
+
+
 def build_prompts(
     example: Example,
     pool: ExemplarPool,
@@ -143,13 +275,5 @@ def build_prompts(
     render_chat: RenderChat | None = None,
 ) -> tuple[list[str], list[list[str]]]:
     """The row's prompt texts and, per prompt, the ids of the exemplars it used."""
-    prompts, ids = [], []
-    for exemplars in pool.exemplars_for(example):
-        if prompt_format == "chat":
-            if render_chat is None:
-                raise ValueError("prompt_format 'chat' needs an engine with a chat template")
-            prompts.append(render_chat(chat_messages(exemplars, example.question)))
-        else:
-            prompts.append(plain_prompt(exemplars, example.question))
-        ids.append([exemplar_id(e) for e in exemplars])
-    return prompts, ids
+    built = row_prompts(example, pool, prompt_format=prompt_format, render_chat=render_chat)
+    return built.prompts, built.exemplar_ids

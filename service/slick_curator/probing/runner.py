@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 import math
 
 from slick_curator.engines.base import Engine, GenerationRequest, SamplingParams, ScoreRequest
+from slick_curator.engines.streams import stream_key
 from slick_curator.probing.categories import Category, categorize
 from slick_curator.probing.matching import Matcher
 from slick_curator.probing.params import ProbeParams
-from slick_curator.probing.prompts import ExemplarPool, build_prompts
+from slick_curator.probing.prompts import ExemplarPool, row_prompts
 from slick_curator.probing.records import Example
 
 
@@ -37,6 +38,7 @@ class RowResult:
     n_samples: int
     sampling_complete: bool
     exemplar_ids: list[list[str]]
+    exemplar_sets: list[int] = field(default_factory=list)
     prompts: list[str] | None = None
     prompt_tokens: int = 0
     generated_tokens: int = 0
@@ -69,6 +71,8 @@ class _RowState:
     matcher: Matcher
     prompts: list[str]
     exemplar_ids: list[list[str]]
+    exemplar_sets: list[int]
+    stream: int  # the row's random stream; prompt i's samples draw from stream_key(stream, i)
     greedy_answers: list[str] = field(default_factory=list)
     greedy_correct: list[bool] = field(default_factory=list)
     n_sample_correct: int = 0
@@ -133,13 +137,34 @@ class Prober:
 
     def _prepare(self, example: Example) -> _RowState:
         render = self.engine.render_chat if self.params.prompt_format == "chat" else None
-        prompts, ids = build_prompts(
+        built = row_prompts(
             example, self.pool, prompt_format=self.params.prompt_format, render_chat=render
         )
-        return _RowState(example, Matcher(example.answers, self.params.match), prompts, ids)
+        return _RowState(
+            example,
+            Matcher(example.answers, self.params.match),
+            built.prompts,
+            built.exemplar_ids,
+            built.sets,
+            row_stream(self.params.seed, example),
+        )
+
+    def _request(
+        self, state: _RowState, index: int, params: SamplingParams, hopeless=None
+    ) -> GenerationRequest:
+        return GenerationRequest(
+            state.prompts[index],
+            params,
+            hopeless=hopeless,
+            seed=stream_key(state.stream, index),
+            # a chat template writes the special tokens (BOS) itself
+            add_special_tokens=self.params.prompt_format != "chat",
+        )
 
     def _run_greedy(self, states: list[_RowState], on_generated) -> None:
-        requests = [GenerationRequest(p, self._greedy) for s in states for p in s.prompts]
+        requests = [
+            self._request(s, i, self._greedy) for s in states for i in range(len(s.prompts))
+        ]
         results = iter(self.engine.generate(requests))
         for state in states:
             for _ in state.prompts:
@@ -165,10 +190,11 @@ class Prober:
         if not active:
             return False
         requests = [
-            GenerationRequest(
-                s.prompts[prompt_index],
+            self._request(
+                s,
+                prompt_index,
                 self._sampling,
-                hopeless=s.matcher.hopeless if self.params.prune_samples else None,
+                s.matcher.hopeless if self.params.prune_samples else None,
             )
             for s in active
         ]
@@ -194,6 +220,7 @@ class Prober:
                 tuple(lead + alias for alias in s.example.answers),
                 temperature=self.params.temperature,
                 top_k=self.params.top_k,
+                add_special_tokens=self.params.prompt_format != "chat",
             )
             for s in states
             for prompt in s.prompts
@@ -228,6 +255,7 @@ class Prober:
             n_samples=0,
             sampling_complete=False,
             exemplar_ids=state.exemplar_ids,
+            exemplar_sets=state.exemplar_sets,
             prompts=state.prompts if self.params.keep_prompts else None,
             p_sample_estimate=p_sample,
         )
@@ -251,7 +279,14 @@ class Prober:
             n_samples=state.n_samples,
             sampling_complete=complete,
             exemplar_ids=state.exemplar_ids,
+            exemplar_sets=state.exemplar_sets,
             prompts=state.prompts if self.params.keep_prompts else None,
             prompt_tokens=state.prompt_tokens,
             generated_tokens=state.generated_tokens,
         )
+
+
+def row_stream(seed: int, example: Example) -> int:
+    """A row's random stream, keyed by the seed and the row's content (group, question, gold
+    answers), never its position: `--limit`, shards and resumes leave it unchanged."""
+    return stream_key("slick-row", seed, example.group, example.question, *example.answers)

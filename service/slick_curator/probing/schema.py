@@ -35,6 +35,7 @@ RESULT_SCHEMA = pa.schema(
         pa.field("slick_greedy_answers", pa.list_(pa.string())),
         pa.field("slick_greedy_correct", pa.list_(pa.bool_())),
         pa.field("slick_exemplar_ids", pa.list_(pa.list_(pa.string()))),
+        pa.field("slick_exemplar_sets", pa.list_(pa.int32())),
         pa.field("slick_prompts", pa.list_(pa.string())),
         pa.field("slick_prompt_tokens", pa.int64()),
         pa.field("slick_generated_tokens", pa.int64()),
@@ -64,10 +65,19 @@ def results_table(results: Sequence[RowResult], groups: Mapping[int, str]) -> pa
         columns["slick_greedy_answers"].append(r.greedy_answers)
         columns["slick_greedy_correct"].append(r.greedy_correct)
         columns["slick_exemplar_ids"].append(r.exemplar_ids)
+        columns["slick_exemplar_sets"].append(r.exemplar_sets)
         columns["slick_prompts"].append(r.prompts)
         columns["slick_prompt_tokens"].append(r.prompt_tokens)
         columns["slick_generated_tokens"].append(r.generated_tokens)
     return pa.table(columns, schema=RESULT_SCHEMA)
+
+
+def _with_result_columns(table: pa.Table) -> pa.Table:
+    """Null columns for result fields a checkpoint of an older release lacks."""
+    for f in RESULT_SCHEMA:
+        if f.name not in table.column_names:
+            table = table.append_column(f, pa.nulls(table.num_rows, f.type))
+    return table.select(RESULT_SCHEMA.names)
 
 
 def recommendation(category: str | None, unknown_action: str) -> str:
@@ -93,9 +103,9 @@ def annotate(
     input (re-probing an annotated file) are replaced.
     """
     if not isinstance(results, pa.Table):
-        parts = list(results)
+        parts = [_with_result_columns(t) for t in results]
         results = pa.concat_tables(parts) if parts else RESULT_SCHEMA.empty_table()
-    results = results.cast(RESULT_SCHEMA)
+    results = _with_result_columns(results).cast(RESULT_SCHEMA)
     position = {row: i for i, row in enumerate(results.column(ROW).to_pylist())}
     if len(position) != results.num_rows:
         raise ValueError("results hold the same row twice")
