@@ -97,25 +97,6 @@ class Dataset:
     columns: ColumnMap
 
 
-@dataclass
-class Dataset:
-    """A read dataset.
-
-    `table` has every input row (valid or not) in input order with every input column as-is;
-    rows that could not be decoded at all are all-null, so row numbers line up. `examples` holds
-    the valid rows (`Example.row` is the 0-based input row), `errors` one entry per bad row.
-    `kind` is "qa" or "chat"; `columns` is the mapping used, with `group` set to the grouping
-    column actually read (None when groups came from the file name or the default "all").
-    """
-
-    table: pa.Table
-    examples: list[Example]
-    errors: list[RowError]
-    format: str
-    kind: str
-    columns: ColumnMap
-
-
 def detect_format(name: str) -> str:
     """The format ("jsonl", "json", "csv" or "parquet") implied by a file name's suffix.
 
