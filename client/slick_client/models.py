@@ -11,6 +11,9 @@ ProbeMode = Literal["adaptive", "full", "fast"]
 PromptFormat = Literal["plain", "chat"]
 MatchMode = Literal["exact", "squad", "contains"]
 MultiAnswer = Literal["aliases", "skip"]
+AnswerKindChoice = Literal["auto", "short", "long"]
+FactNer = Literal["auto", "spacy", "rules"]
+FactRule = Literal["position", "sentence"]
 UnknownAction = Literal["drop", "relabel"]
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 CATEGORIES = ("HighlyKnown", "MaybeKnown", "WeaklyKnown", "Unknown")
@@ -50,6 +53,22 @@ class ProbeParams(BaseModel):
         "aliases",
         description="Rows with several answers: 'aliases' (each counts as correct) or 'skip' "
         "(not probed, as the SliCK paper dropped them).",
+    )
+    answer_kind: AnswerKindChoice = Field(
+        "auto",
+        description="'auto' (a phrase is short-form, a sentence or more free-form: README), "
+        "'short' (every answer judged whole, as the paper) or 'long' (every answer fact by fact).",
+    )
+    fact_ner: FactNer = Field(
+        "auto",
+        description="How facts of free-form answers are found: 'spacy' (NER), 'rules', or "
+        "'auto' (spaCy when installed, else the rules).",
+    )
+    fact_match: FactRule = Field(
+        "position",
+        description="When a fact probe's continuation states the fact: 'position' (it begins "
+        "with the fact; an opening fact anywhere in its first sentence) or 'sentence' "
+        "(anywhere in its first sentence).",
     )
     seed: int = Field(0, ge=0, le=2**31 - 1, description="Seed for exemplar draws and sampling.")
     unknown_action: UnknownAction = Field(

@@ -47,6 +47,15 @@ def _fail(message: str) -> None:
               show_default=True,
               help="Rows with several answers: each is an accepted alias, or skip the row "
                    "(as the SliCK paper did).")
+@click.option("--answer-kind", type=click.Choice(["auto", "short", "long"]), default="auto",
+              show_default=True,
+              help="auto: a phrase is judged whole (the paper), a sentence or more fact by fact.")
+@click.option("--fact-ner", type=click.Choice(["auto", "spacy", "rules"]), default="auto",
+              show_default=True, help="How facts are found in free-form answers.")
+@click.option("--fact-match", type=click.Choice(["position", "sentence"]), default="position",
+              show_default=True,
+              help="position: a fact probe must begin with the fact (an opening fact: anywhere "
+                   "in the first sentence); sentence: anywhere in the first sentence.")
 @click.option("--unknown-action", type=click.Choice(["drop", "relabel"]), default="drop",
               show_default=True, help="Recommendation for Unknown rows.")
 @click.option("--keep-prompts", is_flag=True, help="Store the exact prompts (slick_prompts).")
@@ -63,7 +72,7 @@ def _fail(message: str) -> None:
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def probe(dataset: Path, output: Path, model, engine, device, mode, limit, exemplars, n_prompts,
           k_shot, n_samples, temperature, top_k, max_new_tokens, seed, prompt_format, match_mode,
-          multi_answer, unknown_action, keep_prompts, on_error, question_column, answer_column, answers_column,
+          multi_answer, answer_kind, fact_ner, fact_match, unknown_action, keep_prompts, on_error, question_column, answer_column, answers_column,
           messages_column, id_column, group_column, shard_size, no_progress) -> None:
     """Probe DATASET with the SliCK protocol and write annotated Parquet."""
     from pydantic import ValidationError
@@ -75,7 +84,8 @@ def probe(dataset: Path, output: Path, model, engine, device, mode, limit, exemp
             n_prompts=n_prompts, k_shot=k_shot, n_samples=n_samples, temperature=temperature,
             top_k=top_k, max_new_tokens=max_new_tokens, mode=mode, prompt_format=prompt_format,
             match=match_mode, seed=seed, unknown_action=unknown_action, keep_prompts=keep_prompts,
-            multi_answer=multi_answer,
+            multi_answer=multi_answer, answer_kind=answer_kind, fact_ner=fact_ner,
+            fact_match=fact_match,
         )
     except ValidationError as exc:
         first = exc.errors()[0]

@@ -61,6 +61,10 @@ class GenerationRequest:
 
     `add_special_tokens` False: the prompt already holds the model's special tokens (a chat
     template rendered it, BOS included), so tokenizing must not add another BOS.
+
+    `settled`, like `hopeless`, is a hint: it returns True once nothing generated after the
+    text so far can change whether the text is correct (a fact probe has read the fact and the
+    word after it). An engine may stop that sequence there; the text is returned, not pruned.
     """
 
     prompt: str
@@ -68,6 +72,7 @@ class GenerationRequest:
     hopeless: Callable[[str], bool] | None = None
     seed: int | None = None
     add_special_tokens: bool = True
+    settled: Callable[[str], bool] | None = None
 
 
 @dataclass
@@ -89,7 +94,8 @@ class ScoreRequest:
     """Teacher-force `continuations` after `prompt` (fast mode) under sampling settings.
 
     Each continuation is scored as if generated: its tokens, then an end of answer (a token
-    starting with a stop string, or EOS).
+    starting with a stop string, or EOS). `ends` False scores the tokens alone: a fact inside
+    an answer is followed by the rest of the answer, not by its end.
     """
 
     prompt: str
@@ -98,6 +104,7 @@ class ScoreRequest:
     top_k: int = 0
     stop: str = "\n"
     add_special_tokens: bool = True
+    ends: bool = True
 
 
 @dataclass(frozen=True)

@@ -100,6 +100,7 @@ class PrefixDecoder:
         stops: Sequence[str],
         hopeless: Sequence[Callable[[str], bool] | None],
         stream_keys: Sequence[int] | None = None,
+        settled: Sequence[Callable[[str], bool] | None] | None = None,
     ) -> list[list[Sequence_]]:
         """The n decoded sequences of every prompt, in prompt order.
 
@@ -109,6 +110,10 @@ class PrefixDecoder:
         if not greedy and stream_keys is None:
             raise ValueError("sampling needs a stream key per prompt")
         out: list[list[Sequence_]] = [[] for _ in token_lists]
+        hints = [
+            (hopeless[i], settled[i] if settled is not None else None)
+            for i in range(len(token_lists))
+        ]
         for prefix_len, members in cluster_by_prefix(token_lists):
             prefix = token_lists[members[0]][:prefix_len]
             prefix_cache = self._prefill_prefix(prefix)
@@ -118,7 +123,7 @@ class PrefixDecoder:
                 suffixes = [token_lists[i][prefix_len:] for i in chunk]
                 sequences = self._decode_chunk(
                     prefix_cache, prefix_len, suffixes, chunk, n, greedy, temperature, top_k,
-                    max_new_tokens, stops, hopeless, stream_keys,
+                    max_new_tokens, stops, hints, stream_keys,
                 )
                 for seq in sequences:
                     out[seq.request].append(seq)
@@ -168,7 +173,7 @@ class PrefixDecoder:
         return cache, mask, (logits if last else logits[:, -1, :])
 
     def _decode_chunk(self, prefix_kv, prefix_len, suffixes, requests, n, greedy, temperature,
-                      top_k, max_new_tokens, stops, hopeless, stream_keys) -> list[Sequence_]:
+                      top_k, max_new_tokens, stops, hints, stream_keys) -> list[Sequence_]:
         rows = len(suffixes)
         cache, mask, logits = self._prefill_chunk(prefix_kv, prefix_len, suffixes)
 
@@ -192,7 +197,7 @@ class PrefixDecoder:
             still = []
             for slot, token in zip(active, chosen, strict=True):
                 seq = sequences[slot]
-                self._advance(seq, token, stops, hopeless[seq.request])
+                self._advance(seq, token, stops, *hints[seq.request])
                 if not seq.done:
                     still.append((slot, token))
             if not still or step == max_new_tokens - 1:
@@ -215,7 +220,7 @@ class PrefixDecoder:
             self.stats.forward_calls += 1
         return sequences
 
-    def _advance(self, seq: Sequence_, token: int, stops, hopeless) -> None:
+    def _advance(self, seq: Sequence_, token: int, stops, hopeless, settled=None) -> None:
         if token in self.eos_ids:
             seq.done = True
             return
@@ -230,6 +235,8 @@ class PrefixDecoder:
             seq.done = True
         elif hopeless is not None and hopeless(_without_partial_stop(seq.text, stops)):
             seq.pruned = True
+            seq.done = True
+        elif settled is not None and settled(_without_partial_stop(seq.text, stops)):
             seq.done = True
 
 
@@ -272,8 +279,11 @@ class ContinuationScorer:
         return self._end_ids
 
     @torch.inference_mode()
-    def score(self, items, *, temperature: float, top_k: int, stop: str):
-        """items: (prompt tokens, continuation tokens) pairs -> (greedy, probability) each."""
+    def score(self, items, *, temperature: float, top_k: int, stop: str, ends: bool = True):
+        """items: (prompt tokens, continuation tokens) pairs -> (greedy, probability) each.
+
+        `ends` False: the continuation's tokens alone, not followed by an end of answer.
+        """
         full = [p + c for p, c in items]
         limits = [len(p) - 1 for p, _ in items]
         end = self.end_ids(stop)
@@ -292,15 +302,16 @@ class ContinuationScorer:
                 for r, i in enumerate(chunk):
                     n_cont = len(items[i][1])
                     rows = logits[r, last - n_cont - 1 :, :].float()
-                    out[i] = self._judge(rows, items[i][1], end, temperature, top_k)
+                    out[i] = self._judge(rows, items[i][1], end if ends else None,
+                                         temperature, top_k)
         return out
 
     @staticmethod
     def _judge(logits, continuation, end, temperature, top_k):
         greedy_tokens = logits.argmax(dim=-1)
         target = torch.tensor(continuation, device=logits.device)
-        greedy = bool((greedy_tokens[:-1] == target).all()) and bool(
-            torch.isin(greedy_tokens[-1:], end).item()
+        greedy = bool((greedy_tokens[:-1] == target).all()) and (
+            end is None or bool(torch.isin(greedy_tokens[-1:], end).item())
         )
         scores = logits / temperature
         if top_k and top_k < scores.shape[-1]:
@@ -308,5 +319,7 @@ class ContinuationScorer:
             scores = scores.masked_fill(scores < kth, float("-inf"))
         logp = torch.log_softmax(scores, dim=-1)
         token_logp = logp[:-1].gather(1, target[:, None]).sum()
+        if end is None:
+            return greedy, float(torch.exp(token_logp))
         end_logp = torch.logsumexp(logp[-1, end], dim=0)
         return greedy, float(torch.exp(token_logp + end_logp))

@@ -100,6 +100,7 @@ class TransformersEngine(Engine):
                 stops=params.stop,
                 hopeless=[requests[i].hopeless for i in indices],
                 stream_keys=keys,
+                settled=[requests[i].settled for i in indices],
             )
             for i, prompt_tokens, sequences in zip(indices, tokens, decoded, strict=True):
                 results[i] = GenerationResult(
@@ -135,11 +136,12 @@ class TransformersEngine(Engine):
         by_settings: dict[tuple, list[int]] = defaultdict(list)
         for k, owner in enumerate(owners):
             request = requests[owner]
-            by_settings[(request.temperature, request.top_k, request.stop)].append(k)
+            by_settings[(request.temperature, request.top_k, request.stop, request.ends)].append(k)
         scored: dict[int, ContinuationScore] = {}
-        for (temperature, top_k, stop), keys in by_settings.items():
+        for (temperature, top_k, stop, ends), keys in by_settings.items():
             results = self.scorer.score(
-                [items[k] for k in keys], temperature=temperature, top_k=top_k, stop=stop
+                [items[k] for k in keys], temperature=temperature, top_k=top_k, stop=stop,
+                ends=ends,
             )
             for k, (greedy, probability) in zip(keys, results, strict=True):
                 scored[k] = ContinuationScore(greedy, probability)

@@ -31,8 +31,9 @@ import re
 from typing import Literal
 
 from slick_curator.probing import fact_rules
+from slick_curator.probing.records import Example
 
-__all__ = ["MAX_SHORT_WORDS", "AnswerKind", "answer_kind"]
+__all__ = ["MAX_SHORT_WORDS", "AnswerKind", "answer_kind", "example_kind"]
 
 AnswerKind = Literal["short", "long"]
 
@@ -74,6 +75,16 @@ def answer_kind(answer: str) -> AnswerKind:
     if text[-1] in ".!?" and len(words) >= 3 and content:
         return "long"
     return "short"
+
+
+def example_kind(example: Example, override: str = "auto") -> AnswerKind:
+    """The kind a row is probed as: `override` unless "auto"; a row with several accepted
+    answers (aliases) is short-form; else `answer_kind` of its answer."""
+    if override in ("short", "long"):
+        return override  # type: ignore[return-value]
+    if len(example.answers) != 1:
+        return "short"
+    return answer_kind(example.answers[0])
 
 
 def _content_word(word: str) -> bool:

@@ -15,6 +15,9 @@ import pyarrow as pa
 
 import slick_curator
 from slick_curator.engines.base import Engine
+from slick_curator.probing.answer_kind import example_kind
+from slick_curator.probing.exemplar_groups import ExemplarGroups
+from slick_curator.probing.facts import FactExtractor
 from slick_curator.probing.params import ProbeParams
 from slick_curator.probing.prompts import ExemplarPool
 from slick_curator.probing.prompts import exemplar_id
@@ -40,6 +43,7 @@ class ProbeRun:
     shard_size: int = 32
     pool_rows: Sequence[Example] | None = None
     pool: ExemplarPool = field(init=False)
+    groups: ExemplarGroups = field(init=False)
     warnings: list[str] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -54,16 +58,28 @@ class ProbeRun:
         )
         if self.params.multi_answer == "skip":
             source = [e for e in source if len(e.answers) == 1]
+        self.groups = ExemplarGroups(
+            source, k_shot=self.params.k_shot, override=self.params.answer_kind
+        )
         self.pool = ExemplarPool(
-            source,
+            self.groups.pool_examples(),
             n_prompts=self.params.n_prompts,
             k_shot=self.params.k_shot,
             seed=self.params.seed,
         )
-        self.pool.check(self.dataset.examples)
+        as_pooled = self.groups.rows(self.dataset.examples)
+        self.pool.check(as_pooled)
         self.warnings = mixed_template_warnings(self.dataset.examples) + self.pool.warnings(
-            self.dataset.examples
+            as_pooled
         )
+        self._facts: FactExtractor | None = None
+
+    @property
+    def facts(self) -> FactExtractor:
+        """The fact extractor of free-form rows (loaded on first use, once per run)."""
+        if self._facts is None:
+            self._facts = FactExtractor(backend=self.params.fact_ner)
+        return self._facts
 
     @property
     def total(self) -> int:
@@ -96,8 +112,13 @@ class ProbeRun:
         on_rows: Callable[[int], None] | None = None,
     ) -> pa.Table:
         """Probe one shard and return its results table (the unit that is checkpointed)."""
-        results = Prober(engine, self.params, self.pool).probe(shard, on_generated, on_rows)
+        prober = Prober(engine, self.params, self.pool, self.groups.name, self._fact_extractor(shard))
+        results = prober.probe(shard, on_generated, on_rows)
         return results_table(results, {e.row: e.group for e in shard})
+
+    def _fact_extractor(self, shard: Sequence[Example]) -> FactExtractor | None:
+        needs = any(example_kind(e, self.params.answer_kind) == "long" for e in shard)
+        return self.facts if needs else None
 
     def metadata(self, engine_info: dict[str, str], **extra: object) -> dict[str, object]:
         """What an annotated file records about how it was made."""
@@ -123,11 +144,20 @@ class ProbeRun:
                 group: [
                     [exemplar_id(e) for e in members] for members in self.pool.exemplar_sets(group)
                 ]
-                for group in sorted({e.group for e in self.dataset.examples})
+                for group in sorted({e.group for e in self.groups.rows(self.dataset.examples)})
             },
+            "answer_kinds": self._kind_counts(),
+            "fact_extractor": self.facts.describe() if self._kind_counts().get("long") else None,
             "warnings": self.warnings,
             **extra,
         }
+
+    def _kind_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for e in self.dataset.examples:
+            kind = example_kind(e, self.params.answer_kind)
+            counts[kind] = counts.get(kind, 0) + 1
+        return counts
 
     def annotate(self, results: pa.Table | Sequence[pa.Table], metadata: dict) -> pa.Table:
         return annotate(

@@ -13,13 +13,35 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401  (pa.compute)
 import pyarrow.parquet as pq
 
+from slick_curator.probing.aggregate import known_share
 from slick_curator.probing.records import RowError
-from slick_curator.probing.runner import RowResult
+from slick_curator.probing.runner import FactResult, RowResult
 
 METADATA_KEY = b"slick"
 ROW = "slick_row"
+
+# One fact of a free-form answer: offsets are Python string indices into the assistant turn
+# (answer[start:end] == text); `sentence` indexes slick_sentences (-1: straddles two).
+FACT_TYPE = pa.struct(
+    [
+        pa.field("text", pa.string()),
+        pa.field("start", pa.int32()),
+        pa.field("end", pa.int32()),
+        pa.field("label", pa.string()),
+        pa.field("sentence", pa.int32()),
+        pa.field("category", pa.string()),
+        pa.field("p_greedy", pa.float64()),
+        pa.field("p_sample", pa.float64()),
+        pa.field("n_greedy_correct", pa.int32()),
+        pa.field("n_sample_correct", pa.int32()),
+        pa.field("n_samples", pa.int32()),
+        pa.field("greedy_answers", pa.list_(pa.string())),
+    ]
+)
+SENTENCE_TYPE = pa.struct([pa.field("start", pa.int32()), pa.field("end", pa.int32())])
 
 RESULT_SCHEMA = pa.schema(
     [
@@ -39,6 +61,11 @@ RESULT_SCHEMA = pa.schema(
         pa.field("slick_prompts", pa.list_(pa.string())),
         pa.field("slick_prompt_tokens", pa.int64()),
         pa.field("slick_generated_tokens", pa.int64()),
+        pa.field("slick_answer_kind", pa.string()),
+        pa.field("slick_exemplar_pool", pa.string()),
+        pa.field("slick_facts", pa.list_(FACT_TYPE)),
+        pa.field("slick_sentences", pa.list_(SENTENCE_TYPE)),
+        pa.field("slick_known_share", pa.float64()),
     ]
 )
 # Added by `annotate`, after the result columns.
@@ -55,7 +82,7 @@ def results_table(results: Sequence[RowResult], groups: Mapping[int, str]) -> pa
     for r in results:
         columns[ROW].append(r.row)
         columns["slick_group"].append(groups.get(r.row))
-        columns["slick_category"].append(r.category.value)
+        columns["slick_category"].append(None if r.category is None else r.category.value)
         columns["slick_p_greedy"].append(r.p_greedy)
         columns["slick_p_sample"].append(r.p_sample)
         columns["slick_n_greedy_correct"].append(r.n_greedy_correct)
@@ -69,7 +96,33 @@ def results_table(results: Sequence[RowResult], groups: Mapping[int, str]) -> pa
         columns["slick_prompts"].append(r.prompts)
         columns["slick_prompt_tokens"].append(r.prompt_tokens)
         columns["slick_generated_tokens"].append(r.generated_tokens)
+        columns["slick_answer_kind"].append(r.answer_kind)
+        columns["slick_exemplar_pool"].append(r.exemplar_pool)
+        columns["slick_facts"].append(None if r.facts is None else [_fact(f) for f in r.facts])
+        columns["slick_sentences"].append(
+            None if r.sentences is None else [{"start": a, "end": b} for a, b in r.sentences]
+        )
+        columns["slick_known_share"].append(
+            None if r.facts is None else known_share([f.category for f in r.facts])
+        )
     return pa.table(columns, schema=RESULT_SCHEMA)
+
+
+def _fact(f: FactResult) -> dict[str, Any]:
+    return {
+        "text": f.text,
+        "start": f.start,
+        "end": f.end,
+        "label": f.label,
+        "sentence": f.sentence,
+        "category": f.category.value,
+        "p_greedy": f.p_greedy,
+        "p_sample": f.p_sample,
+        "n_greedy_correct": sum(f.greedy_correct),
+        "n_sample_correct": f.n_sample_correct,
+        "n_samples": f.n_samples,
+        "greedy_answers": f.greedy_answers,
+    }
 
 
 def _with_result_columns(table: pa.Table) -> pa.Table:
@@ -80,8 +133,11 @@ def _with_result_columns(table: pa.Table) -> pa.Table:
     return table.select(RESULT_SCHEMA.names)
 
 
-def recommendation(category: str | None, unknown_action: str) -> str:
-    """keep for known rows; `unknown_action` (drop or relabel) for Unknown; drop if unusable."""
+def recommendation(category: str | None, unknown_action: str, status: str = "probed") -> str:
+    """keep for known rows and free-form rows without facts; `unknown_action` (drop or
+    relabel) for Unknown; drop if unusable."""
+    if status == "no_facts":
+        return "keep"
     if category is None:
         return "drop"
     return unknown_action if category == "Unknown" else "keep"
@@ -115,6 +171,9 @@ def annotate(
 
     take, status, error, recommend = [], [], [], []
     categories = results.column("slick_category").to_pylist()
+    kinds = results.column("slick_answer_kind").to_pylist()
+    facts_present = results.column("slick_facts").is_valid().to_pylist()
+    fact_counts = pa.compute.list_value_length(results.column("slick_facts")).to_pylist()
     for row in range(table.num_rows):
         index = position.get(row)
         take.append(index)
@@ -125,9 +184,10 @@ def annotate(
             error.append("; ".join(error_text[row]))
             recommend.append("drop")
         else:
-            status.append("probed")
+            no_facts = kinds[index] == "long" and facts_present[index] and not fact_counts[index]
+            status.append("no_facts" if no_facts else "probed")
             error.append(None)
-            recommend.append(recommendation(categories[index], unknown_action))
+            recommend.append(recommendation(categories[index], unknown_action, status[-1]))
     extra = set(position) - set(range(table.num_rows))
     if extra:
         raise ValueError(f"results for rows outside the input: {sorted(extra)[:5]}")

@@ -1,0 +1,92 @@
+"""When a continuation states a fact where the answer does.
+
+A fact probe puts the model right before the fact: the prompt plus the assistant's answer up
+to the fact. The continuation is judged on normalised words (`matching.normalize`: case,
+punctuation and articles do not count):
+
+* ``position`` (the rule we keep, measured in bench/longform/RESULTS.md): a fact inside the
+  answer is stated when the continuation *begins* with the fact's words, whole words only
+  ("Nairobi, the largest city" states "Nairobi"; "Nairobian" does not). A fact that opens the
+  answer has nothing before it to pin it down -- "Oslo is the capital of Norway." may come back
+  as "The capital of Norway is Oslo." -- so it is stated when the continuation's first
+  sentence holds the fact's words anywhere, in order.
+* ``sentence``: every fact is stated when the first sentence of the continuation holds it
+  anywhere (a looser rule, kept for the measurement).
+
+Both matchers give the engine the same hints as `matching.Matcher`: `hopeless` (no
+continuation of this text can be correct) and `settled` (nothing generated after this text can
+change the verdict), so a probe stops as soon as its fact is read.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from slick_curator.probing import fact_rules
+from slick_curator.probing.matching import _ARTICLES, _fold, _stable_prefix, _tokens
+
+FactRule = Literal["position", "sentence"]
+
+
+class FactMatcher:
+    """Judges continuations of a fact probe; plain attributes only, so it pickles."""
+
+    def __init__(self, fact: str, *, opening: bool, rule: FactRule = "position") -> None:
+        if rule not in ("position", "sentence"):
+            raise ValueError(f"rule must be 'position' or 'sentence', got {rule!r}")
+        words = _tokens(fact) or _tokens(fact, articles=False) or _tokens(fact, False, False)
+        self.words = words
+        self.anywhere = opening or rule == "sentence"
+
+    def __call__(self, continuation: str) -> bool:
+        if not self.words:
+            return False
+        if self.anywhere:
+            return _holds(_tokens(first_sentence(continuation)), self.words)
+        return _tokens(continuation)[: len(self.words)] == self.words
+
+    def hopeless(self, prefix: str) -> bool:
+        """True only when no continuation of `prefix` can be correct."""
+        if not self.words:
+            return True
+        if self.anywhere:  # the fact may still come later in the sentence
+            return False
+        done, partial = _settled_words(prefix)
+        n = len(self.words)
+        if len(done) >= n:
+            return done[:n] != self.words
+        if done != self.words[: len(done)]:
+            return True
+        if not partial or any(article.startswith(partial) for article in _ARTICLES):
+            return False
+        return not self.words[len(done)].startswith(partial)
+
+    def settled(self, prefix: str) -> bool:
+        """True once the verdict on `prefix` + anything is the verdict on `prefix`."""
+        if self.anywhere:
+            sentence = first_sentence(prefix)
+            closed = len(sentence) < len(prefix.strip())
+            done, _ = _settled_words(sentence if closed else prefix)
+            return closed or _holds(tuple(done), self.words)
+        done, _ = _settled_words(prefix)
+        return len(done) >= len(self.words)
+
+
+def first_sentence(text: str) -> str:
+    """The first sentence of a continuation (the rules' splitter; a line break ends it too)."""
+    text = text.strip()
+    spans = fact_rules.sentence_spans(text)
+    return text[spans[0][0] : spans[0][1]] if spans else text
+
+
+def _holds(tokens: tuple[str, ...], words: tuple[str, ...]) -> bool:
+    n = len(words)
+    return any(tokens[i : i + n] == words for i in range(len(tokens) - n + 1))
+
+
+def _settled_words(prefix: str) -> tuple[list[str], str]:
+    """The complete words of `prefix` (articles dropped) and the word still growing."""
+    folded = _fold(_stable_prefix(prefix), True)
+    words = folded.split()
+    partial = words.pop() if words and not folded[-1].isspace() else ""
+    return [w for w in words if w not in _ARTICLES], partial
