@@ -67,7 +67,7 @@ class FactMatcher:
             sentence = first_sentence(prefix)
             closed = len(sentence) < len(prefix.strip())
             done, _ = _settled_words(sentence if closed else prefix)
-            return closed or _holds(tuple(done), self.words)
+            return closed or _holds(done, self.words)
         done, _ = _settled_words(prefix)
         return len(done) >= len(self.words)
 
@@ -84,9 +84,9 @@ def _holds(tokens: tuple[str, ...], words: tuple[str, ...]) -> bool:
     return any(tokens[i : i + n] == words for i in range(len(tokens) - n + 1))
 
 
-def _settled_words(prefix: str) -> tuple[list[str], str]:
+def _settled_words(prefix: str) -> tuple[tuple[str, ...], str]:
     """The complete words of `prefix` (articles dropped) and the word still growing."""
     folded = _fold(_stable_prefix(prefix), True)
     words = folded.split()
     partial = words.pop() if words and not folded[-1].isspace() else ""
-    return [w for w in words if w not in _ARTICLES], partial
+    return tuple(w for w in words if w not in _ARTICLES), partial
