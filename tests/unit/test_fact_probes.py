@@ -1,0 +1,125 @@
+"""Free-form rows through the prober and the pipeline, with a scripted engine.
+
+The engine answers a fact probe from the answer text the prompt ends with; real-model fact
+probes are in tests/engines.
+"""
+
+from __future__ import annotations
+
+import json
+
+from slick_curator.engines.base import GenerationResult
+from slick_curator.engines.fake import FakeEngine
+from slick_curator.probing.exemplar_groups import ExemplarGroups
+from slick_curator.probing.params import ProbeParams
+from slick_curator.probing.pipeline import ProbeRun
+from slick_curator.probing.reading import read_dataset
+from slick_curator.probing.records import Example
+
+ANSWER = "Acme was founded by John Smith in 1901."
+
+
+class HeadEngine(FakeEngine):
+    """Continues the answer head a prompt ends with, from a script: head -> (greedy, sample)."""
+
+    def __init__(self, script: dict[str, tuple[str, str]]):
+        super().__init__()
+        self.script = script
+        self.heads: list[str] = []
+
+    def generate(self, requests):
+        out = []
+        for r in requests:
+            head = r.prompt.rsplit("<assistant>", 1)[-1]
+            self.heads.append(head)
+            greedy, sample = self.script.get(head, ("no idea", "no idea"))
+            texts = [greedy] if r.params.greedy else [sample] * r.params.n
+            out.append(GenerationResult(texts))
+        return out
+
+
+def chat(question: str, answer: str, relation: str = "org") -> dict:
+    return {
+        "messages": [{"role": "user", "content": question}, {"role": "assistant", "content": answer}],
+        "relation": relation,
+    }
+
+
+def run_rows(tmp_path, rows, engine, **params):
+    path = tmp_path / "chat.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    defaults = dict(n_prompts=2, k_shot=1, n_samples=2, prompt_format="chat", fact_ner="rules")
+    run = ProbeRun(read_dataset(path), ProbeParams(**{**defaults, **params}))
+    shards = [run.probe_shard(engine, rows) for _, rows in run.shards()]
+    return run, run.annotate(shards, run.metadata(engine.info())).to_pylist()
+
+
+def test_a_free_form_row_is_probed_fact_by_fact_and_takes_its_least_known_category(tmp_path):
+    engine = HeadEngine({
+        "": ("Acme was founded in Ohio.", "x"),  # opening fact: anywhere in the first sentence
+        "Acme was founded by": (" John Smith, an engineer", "x"),
+        "Acme was founded by John Smith in": (" 1899", " 1901"),  # only samples know it
+    })
+    rows = [chat("Who founded the company?", ANSWER),
+            chat("Where is Acme?", "Acme is in Ohio. It makes anvils.")]
+    run, out = run_rows(tmp_path, rows, engine, mode="full")
+    row = out[0]
+    assert row["slick_answer_kind"] == "long" and row["slick_status"] == "probed"
+    facts = {f["text"]: f for f in row["slick_facts"]}
+    assert set(facts) == {"Acme", "John Smith", "1901"}
+    assert ANSWER[facts["John Smith"]["start"] : facts["John Smith"]["end"]] == "John Smith"
+    assert facts["Acme"]["category"] == "HighlyKnown"
+    assert facts["John Smith"]["category"] == "HighlyKnown"
+    assert facts["1901"]["category"] == "WeaklyKnown" and facts["1901"]["p_sample"] == 1.0
+    assert row["slick_category"] == "WeaklyKnown"  # the least-known fact
+    assert row["slick_known_share"] == 1.0
+    assert [s["start"] for s in row["slick_sentences"]] == [0]
+    # The model writes the space before a fact itself: heads end at the word before it.
+    assert "Acme was founded by John Smith in" in engine.heads
+    # "Acme" is in the second row's question: nothing left to probe but "Ohio".
+    assert [f["text"] for f in out[1]["slick_facts"]] == ["Ohio"]
+    assert out[1]["slick_category"] == "Unknown" and out[1]["slick_known_share"] == 0.0
+    assert out[1]["slick_recommendation"] == "drop"
+
+
+def test_a_free_form_row_without_facts_is_kept(tmp_path):
+    rows = [chat("Tell me about it.", "It is a nice thing to have, I think."),
+            chat("Who founded the company?", ANSWER)]
+    _, out = run_rows(tmp_path, rows, HeadEngine({}))
+    assert out[0]["slick_status"] == "no_facts"
+    assert out[0]["slick_category"] is None and out[0]["slick_recommendation"] == "keep"
+    assert out[0]["slick_facts"] == []
+
+
+def test_short_and_long_rows_mix_and_the_override_wins(tmp_path):
+    rows = [chat(f"What is the capital of place {i}?", f"City{i}", "cap") for i in range(4)]
+    rows += [chat("Who founded the company?", ANSWER, "cap")]
+    run, out = run_rows(tmp_path, rows, HeadEngine({}))
+    assert [r["slick_answer_kind"] for r in out] == ["short"] * 4 + ["long"]
+    assert out[0]["slick_facts"] is None and out[0]["slick_category"] == "Unknown"
+    assert run.metadata({})["answer_kinds"] == {"short": 4, "long": 1}
+    _, forced = run_rows(tmp_path, rows, HeadEngine({}), answer_kind="short")
+    assert {r["slick_answer_kind"] for r in forced} == {"short"}
+
+
+def test_fast_mode_scores_facts(tmp_path):
+    rows = [chat("Who founded the company?", ANSWER), chat("Where is Acme?", "Acme is in Ohio.")]
+    _, out = run_rows(tmp_path, rows, FakeEngine(), mode="fast")
+    assert {f["text"] for f in out[0]["slick_facts"]} == {"Acme", "John Smith", "1901"}
+    assert out[0]["slick_category"] == "Unknown"
+
+
+def example(i: int, answer: str, group: str = "g") -> Example:
+    return Example(row=i, question=f"q{i}?", answers=(answer,), group=group)
+
+
+def test_exemplars_come_from_rows_of_the_same_kind_when_the_group_has_enough():
+    long_answer = "It was founded in 1901 by John Smith."
+    source = [example(i, f"a{i}") for i in range(4)] + [example(10 + i, long_answer) for i in range(2)]
+    groups = ExemplarGroups(source, k_shot=2)
+    assert groups.name(source[0], "short") == "g [short-form]"
+    assert groups.name(source[4], "long") == "g"  # 2 long questions cannot give 2 + 1
+    pooled = {e.group for e in groups.pool_examples()}
+    assert pooled == {"g", "g [short-form]"}
+    only_short = ExemplarGroups(source[:4], k_shot=2)
+    assert only_short.name(source[0], "short") == "g"  # one kind: the group keeps its name
