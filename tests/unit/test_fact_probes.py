@@ -123,3 +123,40 @@ def test_exemplars_come_from_rows_of_the_same_kind_when_the_group_has_enough():
     assert pooled == {"g", "g [short-form]"}
     only_short = ExemplarGroups(source[:4], k_shot=2)
     assert only_short.name(source[0], "short") == "g"  # one kind: the group keeps its name
+
+
+def test_a_short_row_among_long_exemplars_accepts_a_sentence_that_states_its_gold():
+    from slick_curator.probing.matching import SentenceMatcher
+
+    matcher = SentenceMatcher(["Nairobi"])
+    assert matcher("Nairobi") and matcher("The capital of Kenya is Nairobi.")
+    assert not matcher("Mombasa. Nairobi is larger.")  # only the first sentence counts
+    assert not matcher("Nairobi or Mombasa")  # a phrase is judged whole, as always
+    assert not matcher.hopeless("The capital of Kenya is Mom")
+
+
+def test_which_short_rows_may_get_long_exemplars():
+    long_answer = "It was founded in 1901 by John Smith."
+    mixed = [example(i, f"a{i}") for i in range(2)] + [example(10 + i, long_answer) for i in range(4)]
+    groups = ExemplarGroups(mixed, k_shot=2)
+    assert groups.long_exemplars(mixed[0], "short")  # 2 short questions: the whole group
+    split = ExemplarGroups([example(i, f"a{i}") for i in range(4)] + mixed[2:], k_shot=2)
+    assert not split.long_exemplars(mixed[0], "short")  # short exemplars only
+    assert not ExemplarGroups(mixed[:2], k_shot=1).long_exemplars(mixed[0], "short")
+
+
+def test_the_mixed_row_of_the_issue_is_judged_on_its_sentence(tmp_path):
+    """Three sentence rows and one capital: the capital's exemplars are sentences."""
+
+    class SentenceEngine(FakeEngine):
+        def generate(self, requests):
+            return [GenerationResult([" The capital of Kenya is Nairobi."] * r.params.n)
+                    for r in requests]
+
+    rows = [chat("Who founded the company?", ANSWER, "all"),
+            chat("Where is Acme?", "Acme is in Ohio. It makes anvils.", "all"),
+            chat("Who runs Acme?", "Acme is run by Jane Doe.", "all"),
+            chat("What is the capital of Kenya?", "Nairobi", "all")]
+    _, out = run_rows(tmp_path, rows, SentenceEngine())
+    assert out[3]["slick_answer_kind"] == "short"
+    assert out[3]["slick_category"] == "HighlyKnown"

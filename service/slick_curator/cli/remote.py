@@ -144,6 +144,12 @@ def remote() -> None:
               help=_default("prompt_format"))
 @click.option("--match", "match", type=click.Choice(["exact", "contains"]), default=None,
               help=_default("match"))
+@click.option("--answer-kind", type=click.Choice(["auto", "short", "long"]), default=None,
+              help=f"short: judge answers whole; long: fact by fact. [{_default('answer_kind')}]")
+@click.option("--fact-ner", type=click.Choice(["auto", "spacy", "rules"]), default=None,
+              help=_default("fact_ner"))
+@click.option("--fact-match", type=click.Choice(["position", "sentence"]), default=None,
+              help=_default("fact_match"))
 @click.option("--unknown-action", type=click.Choice(["drop", "relabel"]), default=None,
               help=_default("unknown_action"))
 @click.option("--keep-prompts/--no-keep-prompts", default=None,

@@ -6,7 +6,8 @@ answers a model states even a one-word capital as a sentence ("The capital of Ke
 A group whose source holds one kind only keeps its name (and so the exemplar sets of earlier
 releases). In a mixed group each kind draws from ``"<group> [short-form]"`` or
 ``"<group> [long-form]"`` when that part has at least k_shot + 1 distinct questions, else from
-the whole group.
+the whole group. A short-form row that may still get long exemplar answers is judged with
+`matching.SentenceMatcher`, which also accepts a sentence stating the gold.
 """
 
 from __future__ import annotations
@@ -37,12 +38,21 @@ class ExemplarGroups:
             if len(keys) > k_shot
         }
         self._source = source
+        self._kinds = {group: set(by_kind) for group, by_kind in questions.items()}
 
     def name(self, example: Example, kind: str) -> str:
         """The pool group of a row of this kind."""
         if (example.group, kind) in self._split:
             return f"{example.group} [{kind}-form]"
         return example.group
+
+    def long_exemplars(self, example: Example, kind: str) -> bool:
+        """Whether a row of this kind may get free-form exemplar answers (its pool mixes
+        kinds, or holds long answers only): its short answer may come back as a sentence."""
+        name = self.name(example, kind)
+        if name != example.group:
+            return kind == "long"
+        return "long" in self._kinds.get(example.group, {"long"})
 
     def pool_examples(self) -> list[Example]:
         """The exemplar source with each row under its pool group (and its whole group)."""

@@ -112,7 +112,10 @@ class ProbeRun:
         on_rows: Callable[[int], None] | None = None,
     ) -> pa.Table:
         """Probe one shard and return its results table (the unit that is checkpointed)."""
-        prober = Prober(engine, self.params, self.pool, self.groups.name, self._fact_extractor(shard))
+        prober = Prober(
+            engine, self.params, self.pool, self.groups.name, self._fact_extractor(shard),
+            long_exemplars=self.groups.long_exemplars,
+        )
         results = prober.probe(shard, on_generated, on_rows)
         return results_table(results, {e.row: e.group for e in shard})
 

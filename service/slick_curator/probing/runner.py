@@ -23,7 +23,7 @@ from slick_curator.probing.answer_kind import example_kind
 from slick_curator.probing.categories import Category, categorize
 from slick_curator.probing.fact_matching import FactMatcher
 from slick_curator.probing.facts import AnswerFacts, Fact, FactExtractor
-from slick_curator.probing.matching import Matcher
+from slick_curator.probing.matching import Matcher, SentenceMatcher
 from slick_curator.probing.params import ProbeParams
 from slick_curator.probing.prompts import ExemplarPool, RowPrompts, row_prompts
 from slick_curator.probing.records import Example
@@ -152,6 +152,8 @@ class Prober:
 
     `pool_group(example, kind)` names the exemplar pool group a row draws from (the pipeline
     keeps short- and free-form exemplars apart); by default the row's own group.
+    `long_exemplars(example, kind)`: True where a short row may get free-form exemplar answers
+    (then a sentence stating its gold counts too).
     """
 
     def __init__(
@@ -161,11 +163,14 @@ class Prober:
         pool: ExemplarPool,
         pool_group: Callable[[Example, str], str] | None = None,
         facts: FactExtractor | None = None,
+        long_exemplars: Callable[[Example, str], bool] | None = None,
     ) -> None:
         self.engine = engine
         self.params = params
         self.pool = pool
-        self.pool_group = pool_group or (lambda example, kind: example.group)
+        self.pool_group = pool_group or _own_group
+        # whether a short row's exemplars may be free-form answers (see SentenceMatcher)
+        self.long_exemplars = long_exemplars or _short_exemplars
         self._facts = facts
         self._greedy = SamplingParams(
             temperature=0.0, n=1, max_new_tokens=params.max_new_tokens, stop=("\n",)
@@ -245,8 +250,11 @@ class Prober:
             )
             stream = row_stream(self.params.seed, example)
             if kind == "short":
-                units = [_Unit(example, Matcher(example.answers, self.params.match),
-                               built.prompts, stream)]
+                sentences = self.long_exemplars(example, kind)
+                matcher = (SentenceMatcher if sentences else Matcher)(
+                    example.answers, self.params.match
+                )
+                units = [_Unit(example, matcher, built.prompts, stream)]
                 rows.append(_Row(example, kind, built, group, units))
                 continue
             analysis = analyses[example.row]
@@ -451,6 +459,14 @@ class Prober:
             sentences=sentences,
             **common,
         )
+
+
+def _own_group(example: Example, kind: str) -> str:
+    return example.group
+
+
+def _short_exemplars(example: Example, kind: str) -> bool:
+    return False
 
 
 def row_stream(seed: int, example: Example) -> int:
