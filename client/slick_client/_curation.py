@@ -92,7 +92,7 @@ class CuratedFile:
     """A curated dataset from `probes.curated`: in memory (`content`) or on disk (`path`).
 
     `format` is "jsonl", "json", "csv" or "parquet"; `rows` = `kept` + `dropped` +
-    `relabelled` are the policy's counts over the annotated rows.
+    `relabelled` + `trimmed` are the policy's counts over the annotated rows.
     """
 
     format: str
@@ -100,6 +100,7 @@ class CuratedFile:
     kept: int
     dropped: int
     relabelled: int
+    trimmed: int = 0
     content: bytes | None = None
     path: Path | None = None
 
@@ -113,7 +114,8 @@ class CuratedFile:
 
         return cls(format=h.get("x-slick-format", "jsonl"), rows=count("rows"),
                    kept=count("kept"), dropped=count("dropped"),
-                   relabelled=count("relabelled"), content=content, path=path)
+                   relabelled=count("relabelled"), trimmed=count("trimmed"),
+                   content=content, path=path)
 
     def data(self) -> bytes:
         """The file's bytes (read from `path` when it was saved to disk)."""

@@ -263,8 +263,10 @@ class Probes:
         """The curated dataset of a succeeded job under a policy, in the uploaded format.
 
         `policy` is "filter" (drop rows the model does not know), "relabel" (answer them with
-        `abstention`) or "keep"; `knobs` are the other `CurationParams` fields (unknown,
-        min_p_greedy, min_p_sample, max_share, caps, min_per_group, seed, abstention),
+        `abstention`), "keep", or "trim" (free-form answers lose the sentences whose facts the
+        model does not know, when the rest stands on its own); `knobs` are the other
+        `CurationParams` fields (unknown, min_p_greedy, min_p_sample, min_known_share,
+        max_share, caps, min_per_group, seed, abstention),
         validated here first (InvalidParamsError, nothing sent). `format` is "jsonl", "json",
         "csv" or "parquet" (default: the dataset's own). With `path` the file is streamed to
         disk (renamed into place when complete). The CuratedFile has the policy's counts and

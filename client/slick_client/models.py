@@ -185,8 +185,8 @@ class DatasetsPublic(BaseModel):
 # -- curation, reports and row queries --------------------------------------------------------
 
 Category = Literal["HighlyKnown", "MaybeKnown", "WeaklyKnown", "Unknown"]
-CurationPolicy = Literal["filter", "relabel", "keep"]
-CurationAction = Literal["keep", "drop", "relabel"]
+CurationPolicy = Literal["filter", "relabel", "keep", "trim"]
+CurationAction = Literal["keep", "drop", "relabel", "trim"]
 ExportFormat = Literal["jsonl", "json", "csv", "parquet"]
 EXPORT_FORMATS = ("jsonl", "json", "csv", "parquet")
 
@@ -195,18 +195,29 @@ class CurationParams(BaseModel):
     """How an annotated result becomes training data. Defaults: the paper's D_Known.
 
     `policy`: `filter` drops rows that count as unknown, `relabel` keeps their question and
-    replaces the answer with `abstention`, `keep` changes nothing (annotations only). A row
-    counts as unknown when its category is in `unknown`, or, when `min_p_greedy` and/or
+    replaces the answer with `abstention`, `keep` changes nothing (annotations only), `trim`
+    drops only the sentences of a free-form answer whose facts count as unknown when the rest
+    stands on its own (else the row is dropped; short-form rows are dropped as by `filter`). A
+    row counts as unknown when its category is in `unknown`, or, when `min_p_greedy` and/or
     `min_p_sample` are set, when it reaches neither threshold (a null P_sample, which adaptive
-    mode leaves on rows it did not fully sample, falls back to the category rule). `max_share`
-    and `caps` limit a category's share of the output (rows over it are dropped, picked with
-    `seed`); `min_per_group` then restores dropped rows, best known first, until each group
-    has that many where it can. Skipped (bad) rows are always dropped.
+    mode leaves on rows it did not fully sample, falls back to the category rule).
+
+    A free-form row is judged by its facts, each by that same rule: it counts as unknown when
+    any fact does (its least-known fact; with categories alone, its `slick_category`), or, with
+    `min_known_share`, when the share of its facts that count as known is below it. Free-form
+    rows without facts (status `no_facts`) are kept by every policy.
+
+    `max_share` and `caps` limit a category's share of the output (rows over it are dropped,
+    picked with `seed`); `min_per_group` then restores dropped rows, best known first, until
+    each group has that many where it can. Skipped (bad) rows are always dropped.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    policy: CurationPolicy = Field("filter", description="'filter', 'relabel' or 'keep'.")
+    policy: CurationPolicy = Field(
+        "filter", description="'filter', 'relabel', 'keep' or 'trim' (free-form answers lose "
+        "the sentences whose facts are unknown)."
+    )
     unknown: tuple[Category, ...] = Field(
         ("Unknown",), min_length=1, description="Categories that count as unknown."
     )
@@ -215,6 +226,11 @@ class CurationParams(BaseModel):
     )
     min_p_sample: float | None = Field(
         None, ge=0.0, le=1.0, description="Known if P_sample >= this (replaces `unknown`)."
+    )
+    min_known_share: float | None = Field(
+        None, ge=0.0, le=1.0,
+        description="Free-form rows: known if at least this share of their facts is known "
+        "(replaces the least-known fact rule).",
     )
     max_share: float | None = Field(
         None, gt=0.0, le=1.0, description="Most any one category may make of the output."
@@ -251,16 +267,19 @@ class CurationParams(BaseModel):
 
 
 class CurationSummary(BaseModel):
-    """What a policy did: rows in = kept + dropped + relabelled, per category and why."""
+    """What a policy did: rows in = kept + dropped + relabelled + trimmed, per category and
+    why."""
 
     params: CurationParams
     rows: int
     kept: int
     dropped: int
     relabelled: int
+    trimmed: int = Field(0, description="Free-form rows kept without their unknown sentences.")
     by_category: dict[str, dict[str, int]] = Field(
         default_factory=dict,
-        description="Per category ('skipped' for bad rows): action -> rows.",
+        description="Per category ('skipped' for bad rows, 'no_facts' for free-form rows "
+        "without facts): action -> rows.",
     )
     reasons: dict[str, int] = Field(default_factory=dict, description="Reason -> rows.")
     warnings: list[str] = Field(default_factory=list)

@@ -54,6 +54,17 @@ def test_curated_sends_validated_knobs_and_returns_counts(run: Runner, server: S
     assert "seed" not in query and "all_rows" not in query  # unset: server defaults
 
 
+def test_curated_with_the_trim_policy_and_a_known_share(run: Runner, server: Server):
+    server.route("GET", f"{BASE}/curated", httpx.Response(200, content=JSONL, headers={
+        **COUNTS, "x-slick-rows": "5", "x-slick-trimmed": "2"}))
+    curated = run(lambda c: c.probes.curated("p1", policy="trim", min_known_share=0.6))
+    assert (curated.rows, curated.kept, curated.dropped, curated.relabelled,
+            curated.trimmed) == (5, 1, 1, 1, 2)
+    query = server.requests[0].url.params
+    assert (query["policy"], query["min_known_share"]) == ("trim", "0.6")
+    assert "min_p_greedy" not in query
+
+
 def test_curated_to_a_path_streams_to_disk(run: Runner, server: Server, tmp_path):
     import io
 
@@ -73,7 +84,8 @@ def test_curated_to_a_path_streams_to_disk(run: Runner, server: Server, tmp_path
 
 @pytest.mark.parametrize(("kwargs", "param", "message"), [
     ({"polcy": "relabel"}, "polcy", "Did you mean 'policy'?"),
-    ({"policy": "shuffle"}, "policy", "'filter', 'relabel' or 'keep'"),
+    ({"policy": "shuffle"}, "policy", "'filter', 'relabel', 'keep' or 'trim'"),
+    ({"min_known_share": -0.1}, "min_known_share", "greater than or equal to 0"),
     ({"caps": {"Famous": 0.5}}, "caps.Famous.[key]", "HighlyKnown"),
     ({"max_share": 1.5}, "max_share", "less than or equal to 1"),
     ({"format": "xml"}, "format", "jsonl, json, csv, parquet"),

@@ -101,7 +101,8 @@ def test_curated_in_another_format(client, qa_probe, fmt):
 
 
 @pytest.mark.parametrize(("params", "param", "message"), [
-    ({"policy": "shuffle"}, "policy", "'filter', 'relabel' or 'keep'"),
+    ({"policy": "shuffle"}, "policy", "'filter', 'relabel', 'keep' or 'trim'"),
+    ({"min_known_share": "1.5"}, "min_known_share", "less than or equal to 1"),
     ({"cap": "Famous:0.2"}, "cap", "unknown category 'Famous'"),
     ({"cap": "Unknown:2"}, "cap", "must be in (0, 1]"),
     ({"unknown": "Unknown,Nope"}, "unknown", "unknown category 'Nope'"),
@@ -184,7 +185,7 @@ def test_rows_filters_and_paging(client, qa_probe):
     ({"group": "P36' OR '1'='1"}, "group", "no group"),
     ({"columns": "question,secret"}, "columns", "unknown column 'secret'"),
     ({"columns": 'question" FROM x; --'}, "columns", "unknown column"),
-    ({"status": "done"}, "status", "expected one of probed, skipped"),
+    ({"status": "done"}, "status", "expected one of probed, no_facts, skipped"),
 ])
 def test_rows_reject_unknown_filters_values_and_columns(client, qa_probe, params, param,
                                                         message):
@@ -208,3 +209,51 @@ def test_curation_routes_need_the_api_key_like_every_v1_route(client):
     for route in ("curated", "report", "report.json", "rows"):
         dependant = routes[f"/v1/probes/{{probe_id}}/{route}"].dependant
         assert require_key in [d.call for d in dependant.dependencies]
+
+
+# Free-form chat rows (user turns are scripted questions, so every fact probe of a row gets
+# that question's scripted answer): City1 is stated where the answer states it, the Zambezi
+# never is.
+FREE_FORM = [
+    ("What is the capital of region 1?",
+     "The capital of region 1 is City1. The Zambezi flows far from it."),
+    ("What is the capital of region 2?",
+     "The Zambezi flows through region 2. It has its capital at City2."),
+    ("What is the capital of region 4?", "I am not sure, sorry about that."),
+    ("What is the capital of region 5?", "City5"),
+]
+
+
+@pytest.fixture(scope="module")
+def free_form_probe(client):
+    rows = [{"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}],
+             "relation": "P36"} for q, a in FREE_FORM]
+    dataset = upload(client, rows, name="free.jsonl")
+    probe = wait_status(client, start_probe(client, dataset["id"], k_shot=1)["id"],
+                        "succeeded")
+    return probe["id"]
+
+
+def test_curated_trim_policy_cuts_unknown_sentences_of_chat_answers(client, free_form_probe):
+    url = f"/v1/probes/{free_form_probe}/curated"
+    response = client.get(url, params={"policy": "trim", "all_rows": "true"})
+    assert response.status_code == 200, response.text
+    assert [response.headers[f"x-slick-{n}"] for n in ("rows", "kept", "dropped", "relabelled",
+                                                        "trimmed")] == ["4", "2", "1", "0", "1"]
+    got = lines(response)
+    assert [r["slick_action"] for r in got] == ["trim", "drop", "keep", "keep"]
+    assert got[0]["messages"] == [{"role": "user", "content": FREE_FORM[0][0]},
+                                  {"role": "assistant",
+                                   "content": "The capital of region 1 is City1."}]
+    assert got[1]["slick_reason"].endswith("cannot trim: a kept sentence refers back to a "
+                                           "dropped one [It]")
+    assert (got[2]["slick_status"], got[2]["slick_reason"]) == (
+        "no_facts", "kept: free-form answer with no fact to probe")
+    # filter drops both free-form rows with an Unknown fact (each has 1 of 2 facts known);
+    # with min_known_share 0.5 they count as known.
+    filtered = client.get(url)
+    assert [r["messages"][0]["content"] for r in lines(filtered)] == [
+        FREE_FORM[2][0], FREE_FORM[3][0]]
+    assert filtered.headers["x-slick-trimmed"] == "0"
+    shared = lines(client.get(url, params={"min_known_share": "0.5"}))
+    assert len(shared) == 4 and shared[0]["slick_reason"] == "known: known share >= 0.5"

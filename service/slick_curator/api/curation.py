@@ -46,8 +46,8 @@ from slick_curator.report import CSP, build_report, render_html
 router = APIRouter(prefix="/v1/probes", tags=["curation"])
 log = logging.getLogger(__name__)
 
-_POLICY_PARAMS = ("policy", "unknown", "min_p_greedy", "min_p_sample", "max_share", "cap",
-                  "min_per_group", "seed", "abstention")
+_POLICY_PARAMS = ("policy", "unknown", "min_p_greedy", "min_p_sample", "min_known_share",
+                  "max_share", "cap", "min_per_group", "seed", "abstention")
 _CURATED_PARAMS = frozenset({*_POLICY_PARAMS, "format", "drop_annotations", "all_rows"})
 _REPORT_PARAMS = frozenset({*_POLICY_PARAMS, "examples"})
 _ROWS_PARAMS = frozenset({*FILTERS, "columns", "limit", "offset"})
@@ -63,7 +63,9 @@ def _only(request: Request, allowed: frozenset[str]) -> None:
 
 def curation_params(
     policy: Annotated[str, Query(description="filter (drop unknown rows), relabel (answer "
-                                             "them with the abstention) or keep.")] = "filter",
+                                             "them with the abstention), keep, or trim (drop "
+                                             "the sentences of free-form answers whose facts "
+                                             "are unknown).")] = "filter",
     unknown: Annotated[list[str] | None, Query(description="Categories that count as unknown "
                                                            "(repeat or comma-separate).")] = None,
     min_p_greedy: Annotated[float | None, Query(description="Known if P_greedy >= this.")]
@@ -71,6 +73,9 @@ def curation_params(
     min_p_sample: Annotated[float | None, Query(description="Known if P_sample >= this; null "
                                                             "P_sample uses the category.")]
     = None,
+    min_known_share: Annotated[float | None, Query(description="Free-form rows: known if at "
+                                                               "least this share of their "
+                                                               "facts is known.")] = None,
     max_share: Annotated[float | None, Query(description="Most any category may make of the "
                                                          "output.")] = None,
     cap: Annotated[list[str] | None, Query(description="CATEGORY:SHARE, e.g. "
@@ -82,7 +87,8 @@ def curation_params(
 ) -> CurationParams:
     try:
         return build_params(policy=policy, unknown=unknown, min_p_greedy=min_p_greedy,
-                            min_p_sample=min_p_sample, max_share=max_share, cap=cap,
+                            min_p_sample=min_p_sample, min_known_share=min_known_share,
+                            max_share=max_share, cap=cap,
                             min_per_group=min_per_group, seed=seed, abstention=abstention)
     except CurationParamsError as exc:
         raise BadRequest(exc.message, param=exc.param) from exc
@@ -164,7 +170,8 @@ def get_curated(
         raise
     s = curated.summary
     headers = {"X-Slick-Format": fmt, "X-Slick-Rows": str(s.rows), "X-Slick-Kept": str(s.kept),
-               "X-Slick-Dropped": str(s.dropped), "X-Slick-Relabelled": str(s.relabelled)}
+               "X-Slick-Dropped": str(s.dropped), "X-Slick-Relabelled": str(s.relabelled),
+               "X-Slick-Trimmed": str(s.trimmed)}
     return FileResponse(tmp, media_type=MEDIA_TYPES[fmt], headers=headers,
                         filename=f"{probe_id}.curated.{fmt}",
                         background=BackgroundTask(os.unlink, tmp))
@@ -207,7 +214,8 @@ def get_rows(
     category: Annotated[list[str] | None, Query(description="SliCK category (repeatable).")]
     = None,
     group: Annotated[list[str] | None, Query(description="Group (repeatable).")] = None,
-    status: Annotated[list[str] | None, Query(description="probed or skipped.")] = None,
+    status: Annotated[list[str] | None, Query(description="probed, no_facts or skipped.")]
+    = None,
     recommendation: Annotated[list[str] | None, Query(description="keep, drop or relabel.")]
     = None,
     columns: Annotated[list[str] | None, Query(description="Columns to return "

@@ -23,10 +23,11 @@ def fail(message: str) -> None:
 def policy_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """The policy knobs, shared by `slick curate` and `slick report`."""
     options = [
-        click.option("--policy", type=click.Choice(["filter", "relabel", "keep"]),
+        click.option("--policy", type=click.Choice(["filter", "relabel", "keep", "trim"]),
                      default="filter", show_default=True,
                      help="filter: drop unknown rows (D_Known); relabel: answer them with "
-                          "--abstention; keep: annotate only."),
+                          "--abstention; keep: annotate only; trim: drop only the sentences "
+                          "of free-form answers whose facts are unknown (else the row)."),
         click.option("--unknown", "unknown", multiple=True, metavar="CATEGORY",
                      help="Categories that count as unknown (repeat or comma-separate). "
                           "[Unknown]"),
@@ -35,6 +36,9 @@ def policy_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--min-p-sample", type=float, default=None,
                      help="Known if P_sample >= this; a null P_sample (adaptive mode) falls "
                           "back to the category."),
+        click.option("--min-known-share", type=float, default=None,
+                     help="Free-form rows: known if at least this share of their facts is "
+                          "known (instead of their least-known fact)."),
         click.option("--max-share", type=float, default=None,
                      help="Most any one category may make of the output (0-1)."),
         click.option("--cap", "cap", multiple=True, metavar="CATEGORY=SHARE",
@@ -65,7 +69,8 @@ def params_from(options: dict[str, Any]):
         return build_params(
             policy=options["policy"], unknown=options["unknown"],
             min_p_greedy=options["min_p_greedy"], min_p_sample=options["min_p_sample"],
-            max_share=options["max_share"], cap=options["cap"],
+            min_known_share=options["min_known_share"], max_share=options["max_share"],
+            cap=options["cap"],
             min_per_group=options["min_per_group"], seed=options["seed"],
             abstention=options["abstention"])
     except CurationParamsError as exc:
@@ -84,8 +89,9 @@ def open_annotated(path: Path, options: dict[str, Any]):
 
 
 def echo_summary(summary) -> None:
+    trimmed = f" + {summary.trimmed} trimmed" if summary.params.policy == "trim" else ""
     click.echo(f"{summary.rows} rows in = {summary.kept} kept + {summary.dropped} dropped + "
-               f"{summary.relabelled} relabelled", err=True)
+               f"{summary.relabelled} relabelled{trimmed}", err=True)
     for reason, n in summary.reasons.items():
         click.echo(f"  {n:>7}  {reason}", err=True)
     for warning in summary.warnings:
@@ -109,8 +115,9 @@ def curate(annotated: Path, output: Path | None, fmt: str | None, drop_annotatio
     """Apply a curation policy to an annotated Parquet file and write the training set.
 
     Rows keep every input column, in the format the dataset came in (chat rows stay chat rows;
-    relabelled ones get the abstention as their final assistant turn). Unless
-    --drop-annotations, each row carries slick_action (keep/relabel) and slick_reason.
+    relabelled ones get the abstention as their final assistant turn, trimmed ones the trimmed
+    answer). Unless --drop-annotations, each row carries slick_action (keep/relabel/trim) and
+    slick_reason.
     """
     from slick_curator.curation import curate as apply_policy
     from slick_curator.curation import export_format, write_export

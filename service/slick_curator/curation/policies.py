@@ -13,6 +13,13 @@ Each policy comes from a finding:
   the model cannot answer); Gekhman et al. report that relabelling Unknown examples with
   "I don't know" removes most of their harm.
 - `keep` changes nothing: annotate only, and decide later or elsewhere.
+- `trim` (free-form answers) drops only the sentences whose facts the model does not know,
+  when the rest of the answer stands on its own (`curation.trim`), else the whole row; the
+  same finding at the level of facts: what stays teaches only what the model knows.
+
+Free-form rows are judged by their facts (least-known fact, or the share of known facts with
+`min_known_share`: `curation.known`); free-form rows without facts are kept by every policy
+(nothing in them was found to teach new knowledge, and dropping them would drop most chat).
 
 Knobs: which categories count as unknown; P_greedy / P_sample thresholds instead of
 categories; share caps (the paper's best single-category set was D_MaybeKnown, and an
@@ -23,6 +30,7 @@ relation vanishes from the data.
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,33 +39,51 @@ import numpy as np
 import pyarrow as pa
 from slick_client.models import CATEGORIES, CurationParams, CurationSummary
 
+from slick_curator.curation.known import is_known, judge_free_form
+from slick_curator.curation.trim import Trim, trim_answer
+
 __all__ = ["Decisions", "decide"]
 
 # Most to least known: the order in which dropped rows are restored for a group minimum.
 _RANK = {c: i for i, c in enumerate(CATEGORIES)}
+_DETAIL = re.compile(r" \[[^\]]*\]$")
 
 
 @dataclass
 class Decisions:
-    """One action ("keep", "drop" or "relabel") and one reason per input row."""
+    """One action ("keep", "drop", "relabel" or "trim") and one reason per input row.
+
+    `trimmed` holds the trim of each row the trim policy trimmed (by row; it applies while the
+    row's action is "trim"); `no_facts` the free-form rows without facts.
+    """
 
     actions: list[str]
     reasons: list[str]
     categories: list[str | None]
     warnings: list[str] = field(default_factory=list)
+    trimmed: dict[int, Trim] = field(default_factory=dict)
+    no_facts: set[int] = field(default_factory=set)
+
+    def add(self, action: str, reason: str) -> None:
+        self.actions.append(action)
+        self.reasons.append(reason)
 
     def summary(self, params: CurationParams) -> CurationSummary:
         counts = Counter(self.actions)
+        # The trim column only where the policy can trim, so other summaries keep their shape.
+        actions = ("keep", "drop", "relabel", *(("trim",) if params.policy == "trim" else ()))
         by_category: dict[str, dict[str, int]] = {}
-        for category, action in zip(self.categories, self.actions, strict=True):
-            row = by_category.setdefault(category or "skipped",
-                                         {"keep": 0, "drop": 0, "relabel": 0})
+        for i, (category, action) in enumerate(zip(self.categories, self.actions,
+                                                   strict=True)):
+            key = category or ("no_facts" if i in self.no_facts else "skipped")
+            row = by_category.setdefault(key, dict.fromkeys(actions, 0))
             row[action] += 1
-        ordered = {c: by_category[c] for c in (*CATEGORIES, "skipped") if c in by_category}
+        ordered = {c: by_category[c] for c in (*CATEGORIES, "no_facts", "skipped")
+                   if c in by_category}
         reasons = Counter(_reason_key(r) for r in self.reasons)
         return CurationSummary(
             params=params, rows=len(self.actions), kept=counts["keep"], dropped=counts["drop"],
-            relabelled=counts["relabel"], by_category=ordered,
+            relabelled=counts["relabel"], trimmed=counts["trim"], by_category=ordered,
             reasons=dict(reasons.most_common()), warnings=list(self.warnings))
 
 
@@ -65,46 +91,66 @@ def _reason_key(reason: str) -> str:
     # Skipped rows carry their own error text; the summary groups them by the field at fault.
     if reason.startswith("skipped: "):
         return "skipped: " + reason[len("skipped: "):].split(":", 1)[0]
-    return reason
+    # Trim reasons end in a per-row detail ("[2 of 5]", "[He]") that the summary leaves out.
+    return _DETAIL.sub("", reason)
 
 
-def decide(table: pa.Table, params: CurationParams) -> Decisions:
+def decide(table: pa.Table, params: CurationParams, *,
+           answers: Sequence[str | None] | None = None) -> Decisions:
     """The action and reason of every row of an annotated table under `params`.
 
-    Order: skipped rows are dropped; each probed row is known or unknown (categories or
-    thresholds) and the policy acts on the unknown ones; share caps drop rows of categories
-    over their share of the output (a seeded, deterministic pick); the group minimum restores
-    dropped probed rows, best known first. Rows in = kept + dropped + relabelled, always.
+    Order: skipped rows are dropped and free-form rows without facts kept; each probed row is
+    known or unknown (categories or thresholds; free-form rows by their facts, see
+    `curation.known`) and the policy acts on the unknown ones; share caps drop rows of
+    categories over their share of the output (a seeded, deterministic pick); the group
+    minimum restores dropped probed rows, best known first. Rows in = kept + dropped +
+    relabelled + trimmed, always. `trim` needs `answers`, each row's probed answer
+    (`curation.answers.probed_answers`), to cut sentences from.
     """
+    if params.policy == "trim" and answers is None:
+        raise ValueError("the trim policy needs the rows' answers (probed_answers)")
     col = table.column
     categories: list[str | None] = col("slick_category").to_pylist()
     status = col("slick_status").to_pylist()
-    errors = (col("slick_error").to_pylist() if "slick_error" in table.column_names
-              else [None] * table.num_rows)
+    errors, p_sample, kinds, facts, sentences = (
+        _optional(table, name) for name in ("slick_error", "slick_p_sample",
+                                            "slick_answer_kind", "slick_facts",
+                                            "slick_sentences"))
     p_greedy = col("slick_p_greedy").to_pylist()
-    p_sample = (col("slick_p_sample").to_pylist() if "slick_p_sample" in table.column_names
-                else [None] * table.num_rows)
     groups = col("slick_group").to_pylist()
 
-    actions: list[str] = []
-    reasons: list[str] = []
-    unknown_action = {"filter": "drop", "relabel": "relabel", "keep": "keep"}[params.policy]
+    decisions = Decisions([], [], categories)
+    unknown_action = {"filter": "drop", "relabel": "relabel", "keep": "keep",
+                      "trim": "drop"}[params.policy]
     for i, category in enumerate(categories):
-        if status[i] != "probed" or category is None:
-            actions.append("drop")
-            reasons.append(f"skipped: {errors[i] or 'row was not probed'}")
+        if status[i] == "no_facts":
+            decisions.add("keep", "kept: free-form answer with no fact to probe")
+            decisions.no_facts.add(i)
             continue
-        known, why = _known(category, p_greedy[i], p_sample[i], params)
-        if known:
-            actions.append("keep")
-            reasons.append(f"known: {why}")
+        if status[i] != "probed" or category is None:
+            decisions.add("drop", f"skipped: {errors[i] or 'row was not probed'}")
+            continue
+        free_form = kinds[i] == "long" and bool(facts[i])
+        if free_form:
+            verdict = judge_free_form(category, facts[i], params)
+            known, why = verdict.known, verdict.why
         else:
-            actions.append(unknown_action)
-            reasons.append(f"unknown: {why}" + (" (policy keep)" if params.policy == "keep"
-                                                else ""))
-    decisions = Decisions(actions, reasons, categories)
+            known, why = is_known(category, p_greedy[i], p_sample[i], params)
+        if known:
+            decisions.add("keep", f"known: {why}")
+        elif params.policy == "trim" and free_form:
+            cut = trim_answer(answers[i] or "", sentences[i] or [], facts[i],  # type: ignore[index]
+                              verdict.unknown_facts)
+            if cut.text is None:
+                decisions.add("drop", f"unknown: {why}; cannot trim: {cut.reason}")
+            else:
+                decisions.add("trim", f"trimmed: {cut.reason}")
+                decisions.trimmed[i] = cut
+        else:
+            decisions.add(unknown_action, f"unknown: {why}" + (
+                " (policy keep)" if params.policy == "keep" else ""))
     order = np.random.default_rng(params.seed).permutation(table.num_rows)
-    before_caps = list(actions)
+    before_caps = list(decisions.actions)
     _apply_caps(decisions, params, order)
     if params.min_per_group:
         _apply_group_minimum(decisions, params, before_caps, status, groups, p_greedy,
@@ -114,30 +160,11 @@ def decide(table: pa.Table, params: CurationParams) -> Decisions:
     return decisions
 
 
-def _known(category: str, p_greedy: float | None, p_sample: float | None,
-           params: CurationParams) -> tuple[bool, str]:
-    """Whether a probed row counts as known, and the rule that said so."""
-    by_category = category not in params.unknown
-    if not params.thresholds:
-        return by_category, category
-    passed, checks = False, []
-    if params.min_p_greedy is not None:
-        ok = (p_greedy or 0.0) >= params.min_p_greedy
-        passed |= ok
-        checks.append(f"P_greedy {'>=' if ok else '<'} {params.min_p_greedy:g}")
-    if params.min_p_sample is not None:
-        if p_sample is None:
-            # Adaptive mode leaves P_sample null when it skipped sampling (a greedy answer was
-            # right) or stopped at the first correct sample: no estimate to compare, so the
-            # row's category decides (it is exact in adaptive mode).
-            passed |= by_category
-            checks.append(f"P_sample not measured, {category}")
-        else:
-            ok = p_sample >= params.min_p_sample
-            passed |= ok
-            checks.append(f"P_sample {'>=' if ok else '<'} {params.min_p_sample:g}")
-    joiner = " or " if passed else " and "
-    return passed, joiner.join(checks)
+def _optional(table: pa.Table, name: str) -> list:
+    """A column's values, or nulls for a column older files lack."""
+    if name in table.column_names:
+        return table.column(name).to_pylist()
+    return [None] * table.num_rows
 
 
 def _apply_caps(d: Decisions, params: CurationParams, order: np.ndarray) -> None:
@@ -147,9 +174,10 @@ def _apply_caps(d: Decisions, params: CurationParams, order: np.ndarray) -> None
     if not any(v is not None for v in caps.values()):
         return
 
-    def allowed(total: int) -> dict[str, int]:
-        return {c: n if caps[c] is None else min(n, math.floor(caps[c] * total + 1e-9))
-                for c, n in included.items() if c is not None}
+    # Rows without a category (free-form rows without facts) are in the output, uncapped.
+    def allowed(total: int) -> dict[str | None, int]:
+        return {c: n if caps.get(c) is None else min(n, math.floor(caps[c] * total + 1e-9))
+                for c, n in included.items()}
 
     # The largest output size N whose per-category limits add up to at least N: g(N) is
     # monotone and never above N at the start, so iterating N <- g(N) lands on it exactly.
@@ -186,11 +214,11 @@ def _apply_group_minimum(d: Decisions, params: CurationParams, before_caps: Sequ
     have: Counter[str] = Counter()
     candidates: dict[str, list[int]] = {}
     for i, group in enumerate(groups):
-        if group is None or status[i] != "probed":
+        if group is None or status[i] not in ("probed", "no_facts"):
             continue
         if d.actions[i] != "drop":
             have[group] += 1
-        else:
+        elif status[i] == "probed":
             candidates.setdefault(group, []).append(i)
     for group in sorted({g for g in groups if g is not None}):
         need = minimum - have[group]

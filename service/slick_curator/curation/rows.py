@@ -22,7 +22,7 @@ __all__ = ["FILTERS", "RowQueryError", "query_rows"]
 FILTERS: dict[str, tuple[str, tuple[str, ...] | None]] = {
     "category": ("slick_category", CATEGORIES),
     "group": ("slick_group", None),
-    "status": ("slick_status", ("probed", "skipped")),
+    "status": ("slick_status", ("probed", "no_facts", "skipped")),
     "recommendation": ("slick_recommendation", ("keep", "drop", "relabel")),
 }
 ROW = "slick_row"
