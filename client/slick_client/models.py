@@ -319,6 +319,47 @@ class ExamplePublic(BaseModel):
     error: str | None = None
 
 
+class FactPublic(BaseModel):
+    """One fact of a free-form answer: `answer[start:end] == text` (character offsets)."""
+
+    text: str
+    start: int
+    end: int
+    label: str
+    category: str
+    p_greedy: float | None = None
+    p_sample: float | None = None
+
+
+class FreeFormExamplePublic(BaseModel):
+    """One free-form row as the report shows it: its answer with the facts in it, and what
+    the report's policy does with it (`action`, `reason`)."""
+
+    row: int
+    id: str | None = None
+    group: str | None = None
+    category: str | None = Field(None, description="The row's: its least-known fact's.")
+    question: str | None = None
+    answer: str | None = Field(None, description="The answer as probed (stripped).")
+    facts: list[FactPublic] = Field(default_factory=list)
+    known_share: float | None = None
+    action: str | None = None
+    reason: str | None = None
+
+
+class FactsReportPublic(BaseModel):
+    """Free-form rows, judged fact by fact: facts per category and per label, and examples."""
+
+    rows: int = Field(description="Free-form rows (answer kind long), with or without facts.")
+    no_facts: int = Field(description="Free-form rows in which no fact was found.")
+    facts: int = Field(description="Facts probed in all.")
+    categories: dict[str, int] = Field(description="Facts per category.")
+    by_label: dict[str, dict[str, int]] = Field(
+        description="Fact label (PERSON, GPE, DATE, …) -> category -> facts; most facts first.")
+    examples: dict[str, list[FreeFormExamplePublic]] = Field(
+        description="Row category (and 'no_facts') -> example free-form rows.")
+
+
 class RunPublic(BaseModel):
     """How the annotated file was made: model, engine, parameters, input."""
 
@@ -381,6 +422,12 @@ class ReportPublic(BaseModel):
     tokens: dict[str, int] = Field(default_factory=dict)
     curation: CurationSummary
     examples: dict[str, list[ExamplePublic]] = Field(description="Category -> example rows.")
+    no_facts: int = Field(0, description="Free-form rows without facts (kept, uncategorised).")
+    answer_kinds: dict[str, int] = Field(
+        default_factory=dict, description="Probed and no_facts rows per answer kind (short, "
+                                          "long); empty for files without the column.")
+    facts: FactsReportPublic | None = Field(
+        None, description="The fact view, for files with free-form rows.")
     skipped_rows: list[ExamplePublic] = Field(default_factory=list)
     exemplar_sets: list[ExemplarSetPublic] = Field(
         default_factory=list,

@@ -65,6 +65,25 @@ def test_curated_with_the_trim_policy_and_a_known_share(run: Runner, server: Ser
     assert "min_p_greedy" not in query
 
 
+def test_a_report_with_free_form_rows_has_a_typed_fact_view(run: Runner, server: Server):
+    fact = {"text": "Nairobi", "start": 24, "end": 31, "label": "GPE",
+            "category": "HighlyKnown", "p_greedy": 1.0}
+    body = {**report_body(), "no_facts": 1, "answer_kinds": {"long": 2},
+            "curation": {**report_body()["curation"], "params": {"policy": "trim"},
+                         "trimmed": 1},
+            "facts": {"rows": 2, "no_facts": 1, "facts": 1,
+                      "categories": {"HighlyKnown": 1}, "by_label": {"GPE": {"HighlyKnown": 1}},
+                      "examples": {"HighlyKnown": [{
+                          "row": 0, "answer": "The capital of Kenya is Nairobi.",
+                          "facts": [fact], "action": "keep"}]}}}
+    server.route("GET", f"{BASE}/report.json", httpx.Response(200, json=body))
+    report = run(lambda c: c.probes.report_json("p1", policy="trim"))
+    assert report.curation.trimmed == 1 and report.no_facts == 1
+    shown = report.facts.examples["HighlyKnown"][0]
+    assert shown.answer[shown.facts[0].start:shown.facts[0].end] == "Nairobi"
+    assert server.requests[0].url.params["policy"] == "trim"
+
+
 def test_curated_to_a_path_streams_to_disk(run: Runner, server: Server, tmp_path):
     import io
 

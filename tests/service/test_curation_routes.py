@@ -257,3 +257,22 @@ def test_curated_trim_policy_cuts_unknown_sentences_of_chat_answers(client, free
     assert filtered.headers["x-slick-trimmed"] == "0"
     shared = lines(client.get(url, params={"min_known_share": "0.5"}))
     assert len(shared) == 4 and shared[0]["slick_reason"] == "known: known share >= 0.5"
+
+
+def test_report_json_of_free_form_rows_has_the_fact_view(client, free_form_probe):
+    report = client.get(f"/v1/probes/{free_form_probe}/report.json",
+                        params={"policy": "trim"}).json()
+    assert (report["probed"], report["no_facts"], report["skipped"]) == (3, 1, 0)
+    assert report["answer_kinds"] == {"short": 1, "long": 3}
+    assert report["curation"]["trimmed"] == 1
+    facts = report["facts"]
+    assert (facts["rows"], facts["no_facts"]) == (3, 1)
+    assert facts["categories"]["Unknown"] >= 2 and facts["categories"]["HighlyKnown"] >= 2
+    assert sum(sum(c.values()) for c in facts["by_label"].values()) == facts["facts"]
+    shown = {e["row"]: e for e in facts["examples"]["Unknown"]}
+    assert shown[0]["action"] == "trim" and shown[1]["action"] == "drop"
+    assert all(e["answer"][f["start"]:f["end"]] == f["text"]
+               for e in shown.values() for f in e["facts"])
+    no_facts = client.get(f"/v1/probes/{free_form_probe}/rows",
+                          params={"status": "no_facts"}).json()
+    assert no_facts["count"] == 1 and no_facts["data"][0]["slick_recommendation"] == "keep"

@@ -16,8 +16,8 @@ __all__ = ["COLORS", "Bar", "Segment", "bars", "histogram", "stacked"]
 
 COLORS = {
     "HighlyKnown": "#2b8a3e", "MaybeKnown": "#82c91e", "WeaklyKnown": "#f59f00",
-    "Unknown": "#e03131", "skipped": "#adb5bd",
-    "keep": "#2b8a3e", "relabel": "#3b5bdb", "drop": "#c92a2a",
+    "Unknown": "#e03131", "skipped": "#adb5bd", "no_facts": "#74c0fc",
+    "keep": "#2b8a3e", "relabel": "#3b5bdb", "drop": "#c92a2a", "trim": "#ae3ec9",
 }
 _TEXT = "#212529"
 _MUTED = "#868e96"

@@ -1,6 +1,7 @@
 """The numbers behind a report: categories overall and per group, P_greedy / P_sample
 histograms, examples per category, the policy's effect, exemplar-set health (greedy accuracy
-per exemplar set, outliers flagged: see `report.exemplar_sets`) and how the file was made."""
+per exemplar set, outliers flagged: see `report.exemplar_sets`), the fact view of free-form
+rows (`report.facts`) and how the file was made."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from slick_client.models import (
 
 from slick_curator.curation import AnnotatedFile, curate, question_and_gold
 from slick_curator.report.exemplar_sets import exemplar_set_health
+from slick_curator.report.facts import fact_report
 
 __all__ = ["BINS", "MAX_GROUPS", "build_report"]
 
@@ -54,6 +56,10 @@ def build_report(annotated: AnnotatedFile, params: CurationParams | None = None,
     categories = table.column("slick_category").to_pylist()
     status = table.column("slick_status").to_pylist()
     probed = [i for i, s in enumerate(status) if s == "probed" and categories[i] is not None]
+    no_facts = sum(1 for s in status if s == "no_facts")
+    kinds = _column(table, "slick_answer_kind")
+    counted = {*probed, *(i for i, s in enumerate(status) if s == "no_facts")}
+    answer_kinds = Counter(kinds[i] for i in counted if kinds[i] is not None)
     counts = Counter(categories[i] for i in probed)
     by_category = {c: counts.get(c, 0) for c in CATEGORIES}
     shares = {c: (n / len(probed) if probed else 0.0) for c, n in by_category.items()}
@@ -71,14 +77,21 @@ def build_report(annotated: AnnotatedFile, params: CurationParams | None = None,
     tokens = {name: int(sum(v or 0 for v in _column(table, f"slick_{name}_tokens")))
               for name in ("prompt", "generated") if f"slick_{name}_tokens" in table.column_names}
     health = exemplar_set_health(table, probed, annotated.metadata)
+    curated = curate(annotated, params)
+    actions = curated.table.column("slick_action").to_pylist()
+    reasons = curated.table.column("slick_reason").to_pylist()
     return ReportPublic(
         run=_run(annotated, probe_id), rows=table.num_rows, probed=len(probed),
-        skipped=table.num_rows - len(probed), categories=by_category, shares=shares,
+        skipped=table.num_rows - len(probed) - no_facts, categories=by_category, shares=shares,
         groups=group_rows, groups_total=len(per_group),
         p_greedy=_histogram(probed, categories, _column(table, "slick_p_greedy")),
         p_sample=_histogram(probed, categories, p_sample), tokens=tokens,
-        curation=curate(annotated, params).summary,
+        curation=curated.summary,
         examples=_examples(annotated, probed, categories, examples, params.seed),
+        no_facts=no_facts, answer_kinds={k: answer_kinds[k] for k in ("short", "long")
+                                         if answer_kinds[k]},
+        facts=fact_report(annotated, actions=actions, reasons=reasons, examples=examples,
+                          seed=params.seed),
         skipped_rows=_skipped(annotated, status, categories),
         exemplar_sets=health.sets, exemplar_sets_total=health.total,
         exemplar_sets_flagged=health.flagged, exemplar_sets_min_z=health.min_z,
@@ -145,7 +158,8 @@ def _examples(annotated: AnnotatedFile, probed: list[int], categories: list[str 
 
 def _skipped(annotated: AnnotatedFile, status: list[str | None],
              categories: list[str | None]) -> list[ExamplePublic]:
-    rows = [i for i, s in enumerate(status) if s != "probed" or categories[i] is None]
+    rows = [i for i, s in enumerate(status)
+            if s != "no_facts" and (s != "probed" or categories[i] is None)]
     picked = rows[:MAX_SKIPPED]
     if not picked:
         return []

@@ -1,9 +1,11 @@
 """Exemplar-set health: greedy accuracy per few-shot exemplar set, and which sets are outliers.
 
 Every prompt of a row is built from one exemplar set of the row's group (`slick_exemplar_sets`
-names it per prompt, the file metadata lists each set's exemplar ids). A set that teaches the
-wrong answer format ("City, State", "… in der Oberpfalz") pulls down the greedy accuracy of
-every row's prompt built from it, and with it P_greedy and the categories of the whole group.
+names it per prompt, the file metadata lists each set's exemplar ids per exemplar pool,
+`slick_exemplar_pool`: a group's short-form and free-form rows draw from pools of their own,
+and sets are told apart by pool). A set that teaches the wrong answer format ("City, State",
+"… in der Oberpfalz") pulls down the greedy accuracy of every row's prompt built from it, and
+with it P_greedy and the categories of the whole group.
 
 The outlier rule (`flag_outliers`), per group: a set is an outlier when its accuracy differs
 from that of the group's other, unflagged sets (their prompts pooled) by more than `MIN_POINTS`
@@ -144,14 +146,21 @@ def exemplar_set_health(table: pa.Table, rows: Sequence[int], metadata: Mapping[
     needed = ("slick_exemplar_sets", "slick_greedy_correct", "slick_group")
     if not rows or any(name not in table.column_names for name in needed):
         return ExemplarSetHealth()
-    picked = table.select(list(needed)).take(pa.array(rows, pa.int64()))
+    # The metadata lists sets per exemplar pool ("P36", "P36 [long-form]"); files from
+    # before pools had one pool per group.
+    wanted = [*needed, *(["slick_exemplar_pool"] if "slick_exemplar_pool" in table.column_names
+                        else [])]
+    picked = table.select(wanted).take(pa.array(rows, pa.int64()))
     sets = picked.column("slick_exemplar_sets").combine_chunks()
     correct = picked.column("slick_greedy_correct").combine_chunks()
     # One answer per prompt: a row whose lists disagree in length cannot be attributed.
     same = pc.fill_null(pc.equal(pc.list_value_length(sets), pc.list_value_length(correct)),
                         False)
     sets, correct = sets.filter(same), correct.filter(same)
-    groups = pc.fill_null(picked.column("slick_group").combine_chunks().filter(same), "")
+    group = picked.column("slick_group").combine_chunks()
+    if "slick_exemplar_pool" in picked.column_names:
+        group = pc.coalesce(picked.column("slick_exemplar_pool").combine_chunks(), group)
+    groups = pc.fill_null(group.filter(same), "")
     encoded = pc.dictionary_encode(groups)
     names = encoded.dictionary.to_pylist()
 

@@ -18,7 +18,8 @@ __all__ = ["CSP", "render_html"]
 # The policy a page carries in its <meta>; services send the same as a header.
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
 _TICKS = ["0", *(f"≤.{i}" for i in range(1, 10)), "<1", "1"]
-_ACTIONS = (("keep", "kept"), ("relabel", "relabelled"), ("drop", "dropped"))
+_ACTIONS = (("keep", "kept"), ("relabel", "relabelled"), ("trim", "trimmed"),
+            ("drop", "dropped"))
 
 _env = Environment(loader=PackageLoader("slick_curator.report", "templates"),
                    autoescape=select_autoescape(default=True, default_for_string=True),
@@ -42,8 +43,27 @@ def _tally(example: Any) -> list[tuple[str, int, bool]]:
     return sorted(((a, n, ok) for a, (n, ok) in seen.items()), key=lambda t: -t[1])
 
 
+def _highlight(example: Any) -> list[tuple[str, Any]]:
+    """A free-form answer cut into (text, fact or None) pieces, facts in answer order; a fact
+    whose offsets do not fit the answer (or overlap an earlier one) is left unmarked."""
+    answer = example.answer or ""
+    pieces: list[tuple[str, Any]] = []
+    at = 0
+    for fact in sorted(example.facts, key=lambda f: (f.start, f.end)):
+        if fact.start < at or fact.end > len(answer) or answer[fact.start:fact.end] != fact.text:
+            continue
+        if fact.start > at:
+            pieces.append((answer[at:fact.start], None))
+        pieces.append((fact.text, fact))
+        at = fact.end
+    if at < len(answer):
+        pieces.append((answer[at:], None))
+    return pieces
+
+
 _env.filters["fmt"] = _fmt
 _env.filters["tally"] = _tally
+_env.filters["highlight"] = _highlight
 _env.filters["pct"] = lambda v: f"{100 * v:.1f}%"
 
 
@@ -81,9 +101,11 @@ def render_html(report: ReportPublic, *, title: str | None = None) -> str:
         for name, hist, label in (("p_greedy", report.p_greedy, "P_greedy"),
                                   ("p_sample", report.p_sample, "P_sample"))}
     curation = report.curation
+    shown_actions = [(a, label) for a, label in _ACTIONS
+                     if a != "trim" or curation.params.policy == "trim"]
     effect_chart = charts.stacked(
         "policy", [(cat, [Segment(label, actions.get(action, 0), COLORS[action])
-                          for action, label in _ACTIONS])
+                          for action, label in shown_actions])
                    for cat, actions in curation.by_category.items()],
         label="What the policy does per category")
     defaults = type(curation.params)()
@@ -94,7 +116,7 @@ def render_html(report: ReportPublic, *, title: str | None = None) -> str:
         r=report, run=report.run, curation=curation, title=title or f"SliCK report · {source}",
         source=source, categories=CATEGORIES, colors=COLORS, csp=CSP,
         category_chart=category_chart, group_chart=group_chart, histograms=histograms,
-        effect_chart=effect_chart, changed=changed,
+        effect_chart=effect_chart, changed=changed, actions=shown_actions,
         exemplar_groups=_exemplar_groups(report),
         flagged_sets=[s for s in report.exemplar_sets if s.outlier],
         generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
