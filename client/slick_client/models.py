@@ -456,11 +456,12 @@ class RowsPublic(BaseModel):
 
 # -- fine-tune and verify -----------------------------------------------------------------------
 
-FinetuneVariant = Literal["original", "filter", "relabel"]
+FinetuneVariant = Literal["original", "filter", "relabel", "trim"]
 FinetuneMethod = Literal["lora", "full"]
 TrainableGroup = Literal["all", "attention", "mlp"]
 EvalPromptStyle = Literal["zero-shot", "few-shot"]
-FINETUNE_VARIANTS = ("original", "filter", "relabel")
+FINETUNE_VARIANTS = ("original", "filter", "relabel")  # the default comparison
+ALL_FINETUNE_VARIANTS = (*FINETUNE_VARIANTS, "trim")
 CHECKPOINTS = ("early_stop", "convergence")
 
 
@@ -468,8 +469,11 @@ class FinetuneParams(BaseModel):
     """How each variant is trained and evaluated. Every variant gets the same settings.
 
     Variants: `original` trains on every probed row, `filter` drops the rows whose category is
-    in `unknown`, `relabel` keeps them with `abstention` as the answer. Training uses the probe's
-    prompt format (plain `Q: …\\nA:` or the chat template) with the loss on the answer only.
+    in `unknown`, `relabel` keeps them with `abstention` as the answer, `trim` trains on
+    free-form answers without their unknown sentences (the curation policy of that name). Each
+    is its curation policy: free-form rows count as unknown by their least-known fact, or by
+    `min_known_share`. Training uses the probe's prompt format (plain `Q: …\\nA:` or the chat
+    template) with the loss on the answer only.
     Dev accuracy is measured after every epoch; the best-dev epoch (`early_stop`) and the last
     one (`convergence`) are both evaluated on the evaluation set.
     """
@@ -502,6 +506,9 @@ class FinetuneParams(BaseModel):
                                         "accuracy (default: train every epoch).")
     unknown: tuple[Category, ...] = Field(
         ("Unknown",), min_length=1, description="Categories `filter` drops / `relabel` relabels.")
+    min_known_share: float | None = Field(
+        None, ge=0.0, le=1.0, description="Free-form rows count as known when at least this "
+                                         "share of their facts is (default: every fact).")
     abstention: str = Field(
         "I don't know.", min_length=1, max_length=200, description="Answer of relabelled rows.")
     abstention_phrases: tuple[str, ...] = Field(
@@ -533,7 +540,8 @@ class FinetuneCreate(BaseModel):
     eval_probe_id: str | None = Field(
         None, description="Instead of eval_dataset_id: a succeeded probe of the held-out set.")
     variants: list[FinetuneVariant] = Field(
-        default_factory=lambda: list(FINETUNE_VARIANTS), min_length=1, max_length=3,
+        default_factory=lambda: list(FINETUNE_VARIANTS), min_length=1,
+        max_length=len(ALL_FINETUNE_VARIANTS),
         description="Variants to train and compare.")
     params: FinetuneParams = Field(default_factory=FinetuneParams)
 

@@ -18,7 +18,7 @@ import click
 
 from slick_curator.cli.curate import fail
 
-_VARIANTS = ("original", "filter", "relabel")
+_VARIANTS = ("original", "filter", "relabel", "trim")
 
 
 def _params(options: dict[str, Any]):
@@ -87,7 +87,8 @@ def _probe_eval(path: Path, train, model_path: str, model: str, device: str | No
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path),
               required=True, help="Folder for report.html, report.json, predictions.parquet.")
 @click.option("--variants", default="original,filter,relabel", show_default=True,
-              help="Comma-separated: original, filter, relabel.")
+              help="Comma-separated: original, filter, relabel, trim (free-form answers "
+                   "without their unknown sentences).")
 @click.option("--model", default=None, help="Model to fine-tune. [the probe's model]")
 @click.option("--device", default=None, help="Torch device (cpu, cuda). [auto]")
 @click.option("--method", type=click.Choice(["lora", "full"]), default=None, help="[lora]")
@@ -107,6 +108,9 @@ def _probe_eval(path: Path, train, model_path: str, model: str, device: str | No
               help="Self-distillation: weight of KL(base || tuned). [0]")
 @click.option("--unknown", multiple=True, metavar="CATEGORY",
               help="Categories filter drops / relabel relabels. [Unknown]")
+@click.option("--min-known-share", type=float, default=None,
+              help="Free-form rows count as known when at least this share of their facts "
+                   "is. [every fact]")
 @click.option("--abstention", default=None, help="Answer of relabelled rows. [I don't know.]")
 @click.option("--abstention-phrase", "abstention_phrases", multiple=True,
               help="Another answer that counts as abstaining (repeatable).")

@@ -9,7 +9,10 @@ From an annotated training Parquet and an annotated evaluation Parquet (both mad
   questions and are scored against the original gold answers;
 - the variants come from the curation policies (`slick_curator.curation.decide`): `original`
   is every probed row (policy keep), `filter` drops the rows whose category is in `unknown`,
-  `relabel` keeps them with the abstention phrase as the answer.
+  `relabel` keeps them with the abstention phrase as the answer, `trim` trains free-form
+  answers on their known sentences only (and drops the rest, with short-form unknown rows).
+  Free-form rows are unknown by their least-known fact, or below `min_known_share`. Free-form
+  rows without facts are in no variant: they carry no category to compare by.
 
 A subject is the entity a question asks about: a `subject` column when the data has one, else
 recovered from EntityQuestions' question templates (e.g. "What is the capital of [X]?").
@@ -26,6 +29,7 @@ from dataclasses import dataclass, field
 from slick_client.models import CurationParams
 
 from slick_curator.curation import AnnotatedFile, question_and_gold
+from slick_curator.curation.answers import probed_answers
 from slick_curator.curation.policies import decide
 from slick_curator.finetune.config import FinetuneParams
 from slick_curator.probing.matching import normalize
@@ -33,7 +37,7 @@ from slick_curator.probing.matching import normalize
 __all__ = ["EvalRow", "FinetunePlan", "TrainRow", "VariantError", "build_plan", "eval_rows",
            "subject_of"]
 
-_POLICY = {"original": "keep", "filter": "filter", "relabel": "relabel"}
+_POLICY = {"original": "keep", "filter": "filter", "relabel": "relabel", "trim": "trim"}
 
 # EntityQuestions' relation templates ([X] is the subject), as published with the dataset.
 TEMPLATES = {
@@ -72,8 +76,9 @@ class TrainRow:
     """One SFT example: the question, the answer it is trained to give, and what it was.
 
     `answers` are the original gold aliases (dev scoring, few-shot exemplars); `target` is
-    the answer trained on (the abstention phrase for relabelled rows); `known` is whether the
-    row's category counts as known under the plan's `unknown` setting.
+    the answer trained on (the abstention phrase for relabelled rows, the known sentences for
+    trimmed ones); `known` is whether the row's category counts as known under the plan's
+    `unknown` setting (a trimmed row is known: only its known facts are left).
     """
 
     row: int
@@ -84,6 +89,7 @@ class TrainRow:
     category: str
     known: bool
     relabelled: bool = False
+    trimmed: bool = False
 
 
 @dataclass(frozen=True)
@@ -203,11 +209,10 @@ def build_plan(train: AnnotatedFile, evaluation: AnnotatedFile | Sequence[EvalRo
     dev = _dev_rows(usable, groups, params)
 
     unknown = set(params.unknown)
-    actions: dict[str, list[str]] = {}
-    for name in variants:
-        curation = CurationParams(policy=_POLICY[name], unknown=params.unknown,
-                                  abstention=params.abstention)
-        actions[name] = decide(train.table, curation).actions
+    answers = probed_answers(train) if "trim" in variants else None
+    decisions = {name: decide(train.table, CurationParams(
+        policy=_POLICY[name], unknown=params.unknown, abstention=params.abstention,
+        min_known_share=params.min_known_share), answers=answers) for name in variants}
 
     plan_variants: dict[str, list[TrainRow]] = {}
     for name in variants:
@@ -216,15 +221,17 @@ def build_plan(train: AnnotatedFile, evaluation: AnnotatedFile | Sequence[EvalRo
             if i in dev:
                 continue
             row, record, question, golds = records[i]
-            action = actions[name][row]
+            action = decisions[name].actions[row]
             if action == "drop":
                 continue
             category = record["slick_category"]
-            relabel = action == "relabel"
-            rows.append(TrainRow(row=row, question=question,
-                                 target=params.abstention if relabel else golds[0],
+            relabel, trim = action == "relabel", action == "trim"
+            target = (params.abstention if relabel
+                      else decisions[name].trimmed[row].text if trim else golds[0])
+            rows.append(TrainRow(row=row, question=question, target=target or golds[0],
                                  answers=tuple(golds), group=groups[i], category=category,
-                                 known=category not in unknown, relabelled=relabel))
+                                 known=trim or category not in unknown, relabelled=relabel,
+                                 trimmed=trim))
         if not rows:
             raise VariantError(_empty_message(name, records, usable, dev, unknown),
                                variant=name)
