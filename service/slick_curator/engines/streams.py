@@ -16,29 +16,17 @@ Every product is (x < 2**32) * (c < 2**31) < 2**63, so nothing overflows.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 
 import torch
 
+from slick_curator.engines.stream_keys import sample_words, stream_key
+
+__all__ = ["gumbel", "key_tensor", "sample_tokens", "sample_words", "stream_key", "uniforms"]
+
 _MASK32 = 0xFFFFFFFF
 _MUL = 0x045D9F3B  # odd, < 2**31: the multiplier of a well-mixing 32-bit finaliser
 _SALT = 0x9E3779B9
-
-
-def stream_key(*parts: object) -> int:
-    """A 64-bit stream key from any parts (seed, row identity, prompt index, …), stable across
-    processes and Python versions (unlike `hash`)."""
-    text = "\x1f".join(str(p) for p in parts).encode("utf-8")
-    return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "little")
-
-
-def sample_words(key: int, sample: int) -> tuple[int, int]:
-    """The two 32-bit key words of sample `sample` of the stream `key`."""
-    digest = hashlib.blake2b(
-        key.to_bytes(8, "little") + sample.to_bytes(4, "little"), digest_size=8
-    ).digest()
-    return int.from_bytes(digest[:4], "little"), int.from_bytes(digest[4:], "little")
 
 
 def key_tensor(words: Iterable[tuple[int, int]], device: torch.device | str = "cpu") -> torch.Tensor:

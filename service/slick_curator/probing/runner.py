@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from slick_curator.engines.base import Engine, GenerationRequest, SamplingParams, ScoreRequest
-from slick_curator.engines.streams import stream_key
+from slick_curator.engines.stream_keys import stream_key
 from slick_curator.probing.aggregate import least_known
 from slick_curator.probing.answer_kind import example_kind
 from slick_curator.probing.categories import Category, categorize
