@@ -3,8 +3,10 @@
 Per answer: `abstained` when it is empty or matches an abstention phrase (the relabel phrase,
 or a configured one; normalised exact match), `correct` when it is not an abstention and
 matches a gold alias (the probe's match mode), `answered` = not abstained, `hallucinated` =
-answered and wrong. Per set: accuracy = correct / n, hallucination = hallucinated / n,
-abstention = abstained / n, precision = correct / answered.
+answered and wrong. A model trained on free-form answers answers in sentences; its answers
+are judged by `sentence_judge` instead (the first sentence states the gold). Per set:
+accuracy = correct / n, hallucination = hallucinated / n, abstention = abstained / n,
+precision = correct / answered.
 
 Intervals are percentile bootstrap 95% intervals over questions (`resamples` draws, seeded).
 Comparisons with `original` are paired: the same resampled questions for both variants. The
@@ -21,6 +23,7 @@ import pyarrow as pa
 from slick_client.models import CATEGORIES, CheckpointMetrics, EvalMetrics, Interval
 
 from slick_curator.finetune.data import EvalRow
+from slick_curator.finetune.sentence_judge import SentenceJudge
 from slick_curator.probing.matching import Matcher
 
 __all__ = ["PREDICTION_SCHEMA", "Scorer", "checkpoint_metrics", "difference", "metrics",
@@ -46,13 +49,22 @@ PREDICTION_SCHEMA = pa.schema([
 
 @dataclass(frozen=True)
 class Scorer:
-    """Judges answers: abstention phrases, and the probe's match mode for gold aliases."""
+    """Judges answers: abstention phrases, and the probe's match mode for gold aliases; with
+    `sentences`, the sentence judge (answers of a model trained on free-form answers)."""
 
     phrases: tuple[str, ...]
     match: str = "exact"
+    sentences: bool = False
 
-    def __call__(self, prediction: str, golds: Sequence[str]) -> tuple[bool, bool]:
-        """(correct, abstained) for one answer."""
+    def __post_init__(self) -> None:
+        judge = SentenceJudge(self.phrases) if self.sentences else None
+        object.__setattr__(self, "_judge", judge)  # frozen: built once, caches gold facts
+
+    def __call__(self, prediction: str, golds: Sequence[str], question: str = ""
+                 ) -> tuple[bool, bool]:
+        """(correct, abstained) for one answer to `question`."""
+        if self._judge is not None:
+            return self._judge(prediction, golds, question)
         abstained = not prediction.strip() or Matcher(self.phrases, "exact")(prediction)
         correct = not abstained and Matcher(list(golds), self.match)(prediction)
         return correct, abstained
@@ -63,7 +75,7 @@ def prediction_table(variant: str, checkpoint: str, epoch: int, rows: Sequence[E
     """One row per evaluation question: the answer and how it was judged."""
     columns: dict[str, list] = {f.name: [] for f in PREDICTION_SCHEMA}
     for row, answer in zip(rows, answers, strict=True):
-        correct, abstained = scorer(answer, row.answers)
+        correct, abstained = scorer(answer, row.answers, row.question)
         values = {"variant": variant, "checkpoint": checkpoint, "epoch": epoch,
                   "eval_row": row.row, "id": row.id, "group": row.group,
                   "category": row.category, "question": row.question,

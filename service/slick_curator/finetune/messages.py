@@ -26,6 +26,7 @@ class VariantJob:
     k_shot: int
     out_dir: str
     exemplars: list[TrainRow] = field(default_factory=list)
+    sentences: bool = False  # answers in sentences: judged by finetune.sentence_judge
     device: str | None = None
     log_level: str | None = None
     log_json: bool = False

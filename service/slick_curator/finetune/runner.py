@@ -40,6 +40,7 @@ from slick_curator.finetune.messages import (
 )
 from slick_curator.finetune.process import run_in_process
 from slick_curator.finetune.report import build_report, render_html
+from slick_curator.finetune.sentence_judge import answers_in_sentences
 
 __all__ = ["FinetuneSpec", "run_finetune"]
 
@@ -72,6 +73,7 @@ class FinetuneSpec:
             rows=plan.variants[variant], dev=plan.dev, eval=plan.eval,
             prompt_format=plan.prompt_format, match=plan.match, k_shot=plan.k_shot,
             out_dir=str(self.out_dir / "variants" / variant), exemplars=plan.exemplars,
+            sentences=answers_in_sentences(plan.exemplars),
             device=self.device, log_level=self.log_level, log_json=self.log_json,
             job_id=self.finetune_id)
 

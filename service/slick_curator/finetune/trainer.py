@@ -139,7 +139,7 @@ class _Run:
         self.emit = emit
         self.cancelled = cancelled
         self.params = FinetuneParams(**job.params)
-        self.scorer = Scorer(abstention_phrases(self.params), job.match)
+        self.scorer = Scorer(abstention_phrases(self.params), job.match, job.sentences)
 
     def check(self) -> None:
         if self.cancelled():
@@ -197,7 +197,8 @@ class _Run:
         answers = greedy_answers(model, tokenizer, prompts,
                                  max_new_tokens=self.params.max_new_tokens, check=self.check,
                                  add_special_tokens=self.job.prompt_format != "chat")
-        judged = [self.scorer(a, r.answers) for a, r in zip(answers, self.job.dev, strict=True)]
+        judged = [self.scorer(a, r.answers, r.question)
+                  for a, r in zip(answers, self.job.dev, strict=True)]
         n = len(judged)
         return sum(c for c, _ in judged) / n, sum(a for _, a in judged) / n
 
