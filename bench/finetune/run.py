@@ -20,45 +20,16 @@ reused when it exists, so an interrupted run continues where it stopped.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
-import platform
-import random
 import shlex
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-DATA = ROOT.parent / "shared" / "data" / "entityquestions"
+from results_markdown import header, results, training_line
+from steps import sample, slick, write_jsonl
+
 HERE = Path(__file__).resolve().parent
-
-
-def sample(split: str, relations: list[str], n: int, seed: int) -> list[dict]:
-    rows = []
-    for relation in relations:
-        data = json.loads((DATA / split / f"{relation}.{split}.json").read_text())
-        data = [d for d in data if len(d["answers"]) == 1]  # as the study did
-        random.Random(f"{seed}:{split}:{relation}").shuffle(data)
-        rows += [{"question": d["question"], "answers": d["answers"], "relation": relation}
-                 for d in data[:n]]
-    return rows
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return path
-
-
-def slick(*args: str, log: list[tuple[str, float]]) -> None:
-    command = [str(ROOT / ".venv" / "bin" / "slick"), *args]
-    shown = " ".join(shlex.quote(a.replace(f"{ROOT}/", "")) for a in ["slick", *args])
-    print(f"$ {shown}", flush=True)
-    started = time.monotonic()
-    subprocess.run(command, check=True)
-    log.append((shown, time.monotonic() - started))
 
 
 def main() -> None:
@@ -100,37 +71,8 @@ def main() -> None:
     print(f"wrote {args.results}")
 
 
-def pct(interval: dict | None) -> str:
-    if not interval or interval.get("value") is None:
-        return "–"
-    text = f"{100 * interval['value']:.1f}"
-    if interval.get("low") is not None:
-        text += f" [{100 * interval['low']:.1f}, {100 * interval['high']:.1f}]"
-    return text
-
-
-def write_results(args, report: dict, log: list[tuple[str, float]], command: str) -> None:
-    import torch
-
-    lines = [
-        "# Fine-tune-and-verify benchmark",
-        "",
-        f"Run on {dt.date.today().isoformat()} (UTC "
-        f"{dt.datetime.now(dt.UTC).strftime('%H:%M')}), CPU only: "
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores (shared with "
-        f"other work), torch {torch.__version__}, model {report['model']}.",
-        "",
-        "Command (from the repository root):",
-        "",
-        "```",
-        f".venv/bin/{command}" if command.startswith("python ") else command,
-        "```",
-        "",
-        "Steps it ran (seconds; skipped steps were reused from an earlier run):",
-        "",
-    ]
-    lines += [f"- `{shown}` — {seconds:.0f} s" for shown, seconds in log] or ["- (all reused)"]
-    p = report["params"]
+def write_results(args, report: dict, log, command: str) -> None:
+    lines = header("Fine-tune-and-verify benchmark", report, command, log)
     lines += [
         "",
         "## Setup",
@@ -139,58 +81,14 @@ def write_results(args, report: dict, log: list[tuple[str, float]], command: str
         f"training rows and {args.per_relation} test rows per relation; exemplars for the probe "
         "from the dev split. Both sets probed in adaptive mode (the paper's categories: 10 "
         "few-shot prompts, greedy + 16 samples each).",
-        f"Fine-tuning: {p['method']} (r={p['lora_r']}, alpha={p['lora_alpha']}, all linear "
-        f"layers), lr {p['learning_rate']}, batch {p['batch_size']}, {p['epochs']} epochs, "
-        f"seed {p['seed']}; dev split {report['dev_rows']} rows (10% per relation, held out of "
-        f"every variant); {report['excluded_rows']} training rows left out for sharing a "
-        f"subject with a test question. Evaluation: greedy answers to {report['eval_rows']} "
-        f"test questions, zero-shot in the training format; "
-        f"{p['bootstrap']} bootstrap resamples.",
+        training_line(report),
         "",
         "Test questions by category (of the base model): " + ", ".join(
             f"{c} {n}" for c, n in report["eval_categories"].items()) + ".",
         "",
-        "## Results",
-        "",
     ]
-    for checkpoint, title in (("convergence", "At convergence (last epoch)"),
-                              ("early_stop", "At early stopping (best dev epoch)")):
-        lines += [f"### {title}", "",
-                  "| variant | train rows | epoch | accuracy % | hallucination % | "
-                  "abstention % | precision % | wrong answers vs original % |",
-                  "|---|---|---|---|---|---|---|---|"]
-        for v in report["variants"]:
-            c = v[checkpoint]
-            m = c["overall"]
-            lines.append(f"| {v['variant']} | {v['train_rows']} | {c['epoch']} | "
-                         f"{pct(m['accuracy'])} | {pct(m['hallucination'])} | "
-                         f"{pct(m['abstention'])} | {pct(m['precision'])} | "
-                         f"{pct(c['wrong_change'])} |")
-        lines.append("")
-    lines += ["### Findings (paired bootstrap 95% intervals of the difference)", ""]
-    lines += [f"- {f}" for f in report["findings"]]
-    lines += ["", "### Accuracy at convergence per category of the test question", "",
-              "| variant | " + " | ".join(report["eval_categories"]) + " |",
-              "|---|" + "---|" * len(report["eval_categories"])]
-    for v in report["variants"]:
-        cells = [pct(v["convergence"]["by_category"].get(c, {}).get("accuracy"))
-                 for c in report["eval_categories"]]
-        lines.append(f"| {v['variant']} | " + " | ".join(cells) + " |")
-    lines += ["", "### Learning curves (train fit known / unknown, dev accuracy; %)", ""]
-    for v in report["variants"]:
-        points = "; ".join(
-            f"{e['epoch']}: {_p(e['train_fit_known'])}/{_p(e['train_fit_unknown'])}/"
-            f"{_p(e['dev_accuracy'])}" for e in v["curve"])
-        lines.append(f"- {v['variant']} ({v['train_rows']} rows, {v['relabelled_rows']} "
-                     f"relabelled, best epoch {v['best_epoch']}, {v['train_seconds']:.0f} s): "
-                     f"{points}")
-    lines += ["", "The full report (HTML with the learning-curve plots) is "
-              f"`{(args.work / 'finetune' / 'report.html').relative_to(ROOT)}` after a run.", ""]
+    lines += results(report, args.work)
     args.results.write_text("\n".join(lines))
-
-
-def _p(value: float | None) -> str:
-    return "–" if value is None else f"{100 * value:.0f}"
 
 
 if __name__ == "__main__":
