@@ -30,7 +30,16 @@ Every step's output lands in `--work` (default bench/longform/work/finetune, not
 and is reused when it exists, so an interrupted run continues where it stopped (`slick
 finetune` itself skips the variants already trained).
 
-Runtime on the shared 2-core CPU: see FINETUNE.md (the defaults: about 2 h).
+Expected runtime with the defaults (216 training rows, 469 facts; 240 test questions; four
+variants x 8 epochs) on this 2-core CPU when it is otherwise idle: about 2 h -- the fact-level
+probe ~50 min (the tiny run below took 342 s for 19 facts at load 5, i.e. ~18 s a fact on
+~0.7 core), the test probe ~6 min, the fine-tune ~60 min (bench/finetune took 36 min for three
+short-form variants; answers here are 3-5x longer). Several times that while other work
+shares the CPU. Tiny end-to-end check (~9 min under load):
+
+    .venv/bin/python bench/longform/finetune.py --relations P17 --per-relation 8 \
+        --test-per-relation 8 --epochs 1 --work bench/longform/work/ft-tiny \
+        --results bench/longform/work/ft-tiny/FINETUNE.md
 """
 
 from __future__ import annotations
