@@ -248,3 +248,11 @@ def test_rules_offsets_are_sound_on_any_text(text):
         assert text[sentence.start : sentence.end] == sentence.text and sentence.text.strip()
         assert sentence.start >= previous
         previous = sentence.end
+
+
+def test_a_hedge_before_a_date_or_number_is_not_part_of_the_fact():
+    answer = "He wrote it early in his career, around 1595. The town has about 3 million people."
+    facts = {f.text for f in FactExtractor(backend="rules").extract(answer)}
+    spacy_facts = {f.text for f in FactExtractor().extract(answer)}
+    assert "1595" in facts and "around 1595" not in spacy_facts
+    assert "around 1595" not in facts | spacy_facts

@@ -31,7 +31,8 @@ and ``CONCEPT``. Two labels are narrowed:
 
 Every span is trimmed of whitespace, edge quotes and brackets, a leading lower-case article
 ("the United States" -> "United States", so the fact starts at its first content word; "The
-Beatles" keeps its "The"), and a possessive "'s". Then two kinds of span are dropped,
+Beatles" keeps its "The"), a leading hedge of a date or number ("around 1595" -> "1595",
+"about 3 million" -> "3 million"), and a possessive "'s". Then two kinds of span are dropped,
 comparing normalised text (`slick_curator.probing.matching.normalize`, whole words):
 
 * spans copied from the user's turn: the question "What is the capital of Kenya?" makes
@@ -85,6 +86,13 @@ _MONTH = re.compile(
     re.IGNORECASE,
 )
 _ARTICLE = re.compile(r"(?:the|a|an)\s+")  # lower-case only: "The Beatles" keeps "The"
+# Lower-case hedges spaCy puts inside dates and numbers ("around 1595", "about 3 million"):
+# the number is the fact a model can state; "around" is the writer's.
+_HEDGE = re.compile(
+    r"(?:around|about|approximately|roughly|nearly|almost|over|some|circa|ca\.|c\.|"
+    r"more than|less than|fewer than|at least|at most|up to|since|until|by|in|on)\s+"
+)
+_NUMERIC = frozenset({"DATE", "CARDINAL", "QUANTITY", "MONEY", "PERCENT"})
 _EDGE = "\"'“”‘’«»()[]{},;:!?"
 
 
@@ -282,7 +290,7 @@ def _finish(
     for start, end, label in spans:
         if label not in FACT_LABELS:
             continue
-        start, end = _clean(answer, start, end)
+        start, end = _clean(answer, start, end, label)
         text = answer[start:end]
         words = normalize(text)
         if not words or not _plausible(label, text, words):
@@ -298,11 +306,14 @@ def _finish(
     return AnswerFacts(answer, tuple(facts), tuple(sentences))
 
 
-def _clean(answer: str, start: int, end: int) -> tuple[int, int]:
+def _clean(answer: str, start: int, end: int, label: str = "") -> tuple[int, int]:
     start, end = _strip(answer, start, end, _EDGE + " \t\r\n")
     article = _ARTICLE.match(answer, start, end)
     if article and article.end() < end:
         start = article.end()
+    hedge = _HEDGE.match(answer, start, end) if label in _NUMERIC else None
+    if hedge and hedge.end() < end:
+        start = hedge.end()
     for suffix in ("'s", "’s"):
         if answer.endswith(suffix, start, end):
             end -= len(suffix)
