@@ -94,7 +94,9 @@ def main() -> None:
     write_jsonl(work / "test.jsonl", sample("test", relations, args.test_per_relation, seed))
     write_jsonl(work / "dev-qa.jsonl", sample("dev", relations, args.qa_exemplars_per_relation,
                                               seed))
-    log: list[tuple[str, float]] = []
+    # Step times survive a resumed run, so the results show what every step cost.
+    times = work / "steps.json"
+    log = [tuple(x) for x in json.loads(times.read_text())] if times.exists() else []
     probes = {
         "train": ("train-long.jsonl", "dev-long.jsonl", ["--answer-kind", "long",
                                                          "--prompt-format", "chat"]),
@@ -105,6 +107,7 @@ def main() -> None:
         if not target.exists():
             slick("probe", str(work / source), "--exemplars", str(work / exemplars), *options,
                   "-o", str(target), "--seed", str(seed), "--no-progress", log=log)
+            times.write_text(json.dumps(log))
     out = work / "finetune"
     if not (out / "report.json").exists():
         slick("finetune", str(work / "train.annotated.parquet"), "--eval",
@@ -112,6 +115,7 @@ def main() -> None:
               args.variants, "--epochs", str(args.epochs), "--lr", str(args.lr),
               "--batch-size", str(args.batch_size), "--seed", str(seed), "--no-progress",
               log=log)
+        times.write_text(json.dumps(log))
     command = " ".join(["python"] + [shlex.quote(a) for a in sys.argv])
     report = json.loads((out / "report.json").read_text())
     args.work = work
