@@ -83,7 +83,7 @@ def test_original_and_relabel_need_no_known_rows(client, ids):
     ({"params": {"method": "qlora"}}, "params.method", "'lora' or 'full'"),
     ({"params": {"learning_rate": 5e9}}, "params.learning_rate", "less than or equal"),
     ({"params": {"typo": 1}}, "params.typo", "Extra inputs"),
-    ({"variants": ["bogus"]}, "variants.0", "'original', 'filter' or 'relabel'"),
+    ({"variants": ["bogus"]}, "variants.0", "'original', 'filter', 'relabel' or 'trim'"),
     ({"variants": ["filter", "filter"]}, "variants", "distinct"),
     ({"variants": []}, "variants", "at least 1"),
 ])
