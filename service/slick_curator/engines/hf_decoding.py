@@ -3,14 +3,18 @@
 `generate` already wastes little on big GPUs; on a CPU every token costs. So:
 - prompts are clustered by shared token prefix (a group's few-shot exemplars) and each
   prefix is prefilled once, then copied to the rows that share it;
+- inside a cluster, prompts that share a longer prefix (the fact probes of one answer: one
+  prompt, answer heads that extend each other) branch the KV cache: the shared part is
+  prefilled once and each prompt prefills only its own tokens (`hf_branches`);
 - each prompt's own tokens are prefilled once, then the cache is expanded to the n samples;
-- a sequence leaves the batch the step it finishes: stop string, EOS, token limit, or the
-  request's `hopeless` hint saying its text can no longer be a correct answer.
+- a sequence leaves the batch the step it finishes: stop string, EOS, token limit, the
+  request's `hopeless` hint saying its text can no longer be a correct answer, or its
+  `settled` hint saying its verdict is fixed.
 Every sample draws its tokens from its own random stream (`streams`), so dropping a sequence
 from the batch never changes what the others draw.
-Suffixes of different lengths are padded *between* prefix and suffix; the attention mask
-hides the padding and explicit position ids keep every token at its true position, so each
-sequence computes what it would compute alone.
+Prompts of different lengths are padded *between* their cached prefix and their own tokens;
+the attention mask hides the padding and explicit position ids keep every token at its true
+position, so each sequence computes what it would compute alone.
 """
 
 from __future__ import annotations
@@ -21,9 +25,16 @@ from dataclasses import dataclass, field
 import torch
 from transformers import DynamicCache
 
+from slick_curator.engines.hf_branches import (
+    MIN_BRANCH_TOKENS,
+    Branches,
+    cluster_by_prefix,
+    plan_branches,
+    stack,
+)
 from slick_curator.engines.streams import key_tensor, sample_tokens, sample_words
 
-MIN_SHARED_PREFIX = 8
+__all__ = ["DecodeStats", "PrefixDecoder", "Prefilled", "Sequence_", "cluster_by_prefix"]
 
 
 @dataclass
@@ -39,51 +50,42 @@ class Sequence_:
 
 @dataclass
 class DecodeStats:
-    """Tokens the model actually computed (the cost that matters on CPU)."""
+    """Tokens the model actually computed (the cost that matters on CPU), and tokens sharing
+    saved: prompt tokens no forward pass computed because another prompt's prefill served
+    them, through a cluster's shared prefix or a KV branch inside a cluster."""
 
     prefill_tokens: int = 0
     decode_tokens: int = 0
     forward_calls: int = 0
+    prefix_shared_tokens: int = 0
+    branch_shared_tokens: int = 0
 
 
-def cluster_by_prefix(
-    token_lists: Sequence[list[int]],
-    min_prefix: int = MIN_SHARED_PREFIX,
-    limits: Sequence[int] | None = None,
-):
-    """Groups of prompt indices that share a token prefix, with that prefix's length.
+@dataclass
+class Prefilled:
+    """A batch after its prefill: the cache, its mask, each row's next position, the logits
+    (the last `keep` positions of every row, right-aligned: [rows, keep, vocab])."""
 
-    Sorting puts prompts with long common prefixes next to each other; a cluster grows while
-    the shared prefix stays at least `min_prefix` tokens. A prefix never covers more than
-    `limits[i]` tokens of item i (default: all but the last token, whose logits are needed).
-    """
-    limits = limits or [len(t) - 1 for t in token_lists]
-    order = sorted(range(len(token_lists)), key=lambda i: token_lists[i])
-    clusters: list[tuple[int, list[int]]] = []
-    for i in order:
-        tokens = token_lists[i]
-        if clusters:
-            shared, members = clusters[-1]
-            head = token_lists[members[0]]
-            common = 0
-            limit = min(shared, limits[i])
-            while common < limit and head[common] == tokens[common]:
-                common += 1
-            if common >= min_prefix:
-                clusters[-1] = (common, members + [i])
-                continue
-        clusters.append((limits[i], [i]))
-    return clusters
+    cache: DynamicCache
+    mask: torch.Tensor
+    next_pos: list[int]
+    logits: torch.Tensor
 
 
 class PrefixDecoder:
-    """Runs the loop for one model and tokenizer; see the module docstring."""
+    """Runs the loop for one model and tokenizer; see the module docstring.
 
-    def __init__(self, model, tokenizer, eos_ids: set[int], max_sequences: int = 256) -> None:
+    `branch_tokens`: the fewest tokens a KV branch shares (None: no branches, only cluster
+    prefixes are shared; for measuring what branches save).
+    """
+
+    def __init__(self, model, tokenizer, eos_ids: set[int], max_sequences: int = 256,
+                 branch_tokens: int | None = MIN_BRANCH_TOKENS) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.eos_ids = eos_ids
         self.max_sequences = max_sequences
+        self.branch_tokens = branch_tokens
         self.stats = DecodeStats()
         self.device = next(model.parameters()).device
 
@@ -115,75 +117,101 @@ class PrefixDecoder:
             for i in range(len(token_lists))
         ]
         for prefix_len, members in cluster_by_prefix(token_lists):
-            prefix = token_lists[members[0]][:prefix_len]
-            prefix_cache = self._prefill_prefix(prefix)
+            root = self.prefill_prefix(token_lists[members[0]][:prefix_len], len(members))
             rows_per_chunk = max(1, self.max_sequences // n)
             for start in range(0, len(members), rows_per_chunk):
                 chunk = members[start : start + rows_per_chunk]
-                suffixes = [token_lists[i][prefix_len:] for i in chunk]
+                prefilled = self.prefill(root, [token_lists[i][prefix_len:] for i in chunk])
                 sequences = self._decode_chunk(
-                    prefix_cache, prefix_len, suffixes, chunk, n, greedy, temperature, top_k,
-                    max_new_tokens, stops, hints, stream_keys,
+                    prefilled, chunk, n, greedy, temperature, top_k, max_new_tokens, stops,
+                    hints, stream_keys,
                 )
                 for seq in sequences:
                     out[seq.request].append(seq)
         return out
 
-    def _prefill_prefix(self, prefix: list[int]):
+    def prefill_prefix(self, prefix: list[int], sharers: int = 1) -> Branches:
+        """The cache of a prefix that `sharers` prompts share: one row."""
         if not prefix:
-            return None
+            return Branches([], torch.zeros((1, 0), dtype=torch.long, device=self.device), [0])
         cache = DynamicCache()
         ids = torch.tensor([prefix], device=self.device)
         # Only the KV cache is wanted: the LM head over every prefix position would cost about
         # a fifth of the prefill (vocab 49k x hidden), so keep the minimum of one position.
         self.model(input_ids=ids, past_key_values=cache, use_cache=True, logits_to_keep=1)
         self.stats.prefill_tokens += len(prefix)
+        self.stats.prefix_shared_tokens += len(prefix) * (sharers - 1)
         self.stats.forward_calls += 1
-        return [(layer.keys, layer.values) for layer in cache.layers]
+        mask = torch.ones((1, len(prefix)), dtype=torch.long, device=self.device)
+        return Branches.from_cache(cache, mask, [len(prefix)])
 
-    def _prefill_chunk(self, prefix_kv, prefix_len, suffixes, last: int | None = None):
-        """Prefill the suffixes after a shared prefix; returns (cache, mask, logits).
+    def prefill(
+        self,
+        root: Branches,
+        suffixes: Sequence[list[int]],
+        *,
+        keep: int = 1,
+        limits: Sequence[int] | None = None,
+    ) -> Prefilled:
+        """Prefill prompts that continue `root` (one cached row) by `suffixes`.
 
-        logits are [rows, vocab] for the last position, or [rows, last, vocab] for the
-        `last` positions (suffixes are left-padded, so every row ends at the right edge).
+        Suffixes sharing a longer prefix branch the cache (`hf_branches.plan_branches`): each
+        trie level is one batched forward, then one forward computes every prompt's own
+        tokens, with logits for its last `keep` positions. `limits[i]`: the most tokens of
+        suffix i a branch may cover (default all but the last); no logits come from inside one.
         """
-        rows = len(suffixes)
-        width = max(len(s) for s in suffixes)
+        no_branches = 1 << 30  # no run of tokens is this long
+        plan = plan_branches(suffixes, limits, self.branch_tokens or no_branches)
+        self.stats.branch_shared_tokens += plan.saved
+        where: list[tuple[Branches, int]] = [(root, 0)] * len(plan.nodes)  # node's cache, row
+        for depth in range(plan.depth):
+            level = [k for k, node in enumerate(plan.nodes) if node.depth == depth]
+            base = stack([where[plan.nodes[k].parent] if plan.nodes[k].parent >= 0
+                          else (root, 0) for k in level])
+            segments = [suffixes[plan.nodes[k].member][plan.nodes[k].start : plan.nodes[k].end]
+                        for k in level]
+            done = self._extend(base, segments, keep=1)
+            cached = Branches.from_cache(done.cache, done.mask, done.next_pos)
+            for row, k in enumerate(level):
+                where[k] = (cached, row)
+        base = stack([where[p] if p >= 0 else (root, 0) for p in plan.parent])
+        return self._extend(base, [s[plan.start[i]:] for i, s in enumerate(suffixes)], keep)
+
+    def _extend(self, base: Branches, segments: Sequence[list[int]], keep: int) -> Prefilled:
+        """One forward of `segments` (one per row) after the rows of `base`, left-padded."""
+        rows = len(segments)
+        width = max(len(s) for s in segments)
         pad = self.tokenizer.pad_token_id or 0
         ids = torch.full((rows, width), pad, dtype=torch.long)
-        mask = torch.zeros((rows, prefix_len + width), dtype=torch.long)
-        mask[:, :prefix_len] = 1
-        positions = torch.full((rows, width), prefix_len, dtype=torch.long)
-        for r, suffix in enumerate(suffixes):
-            offset = width - len(suffix)
-            ids[r, offset:] = torch.tensor(suffix)
-            mask[r, prefix_len + offset :] = 1
-            positions[r, offset:] = torch.arange(prefix_len, prefix_len + len(suffix))
+        own = torch.zeros((rows, width), dtype=torch.long)
+        positions = torch.zeros((rows, width), dtype=torch.long)
+        for r, segment in enumerate(segments):
+            offset = width - len(segment)
+            ids[r, offset:] = torch.tensor(segment)
+            own[r, offset:] = 1
+            positions[r, :] = base.length[r]
+            positions[r, offset:] = torch.arange(base.length[r], base.length[r] + len(segment))
         cache = DynamicCache()
-        if prefix_kv is not None:
-            for layer, (k, v) in enumerate(prefix_kv):
-                cache.update(k.expand(rows, -1, -1, -1).contiguous(),
-                             v.expand(rows, -1, -1, -1).contiguous(), layer)
-        ids, mask, positions = (t.to(self.device) for t in (ids, mask, positions))
+        for layer, (k, v) in enumerate(base.kv):
+            cache.update(k, v, layer)
+        mask = torch.cat([base.mask, own.to(self.device)], dim=1)
+        ids, positions = ids.to(self.device), positions.to(self.device)
         logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions,
-                            past_key_values=cache, use_cache=True,
-                            logits_to_keep=last or 1).logits
-        self.stats.prefill_tokens += sum(len(s) for s in suffixes)
+                            past_key_values=cache, use_cache=True, logits_to_keep=keep).logits
+        self.stats.prefill_tokens += sum(len(s) for s in segments)
         self.stats.forward_calls += 1
-        return cache, mask, (logits if last else logits[:, -1, :])
+        next_pos = [length + len(s) for length, s in zip(base.length, segments, strict=True)]
+        return Prefilled(cache, mask, next_pos, logits)
 
-    def _decode_chunk(self, prefix_kv, prefix_len, suffixes, requests, n, greedy, temperature,
-                      top_k, max_new_tokens, stops, hints, stream_keys) -> list[Sequence_]:
-        rows = len(suffixes)
-        cache, mask, logits = self._prefill_chunk(prefix_kv, prefix_len, suffixes)
-
+    def _decode_chunk(self, prefilled: Prefilled, requests, n, greedy, temperature, top_k,
+                      max_new_tokens, stops, hints, stream_keys) -> list[Sequence_]:
+        rows = len(requests)
+        cache, mask, logits = prefilled.cache, prefilled.mask, prefilled.logits[:, -1, :]
         if n > 1:  # expand after the prefill: the samples share it
             cache.batch_repeat_interleave(n)
             mask = mask.repeat_interleave(n, dim=0)
             logits = logits.repeat_interleave(n, dim=0)
-        next_pos = torch.tensor(
-            [prefix_len + len(s) for s in suffixes], device=self.device
-        ).repeat_interleave(n)
+        next_pos = torch.tensor(prefilled.next_pos, device=self.device).repeat_interleave(n)
         sequences = [Sequence_(request=requests[r]) for r in range(rows) for _ in range(n)]
         keys = None if greedy else key_tensor(
             (sample_words(stream_keys[requests[r]], j) for r in range(rows) for j in range(n)),
@@ -251,75 +279,3 @@ def _without_partial_stop(text: str, stops: Sequence[str]) -> str:
             if text.endswith(stop[:k]):
                 return text[: -k]
     return text
-
-
-class ContinuationScorer:
-    """Fast mode: one forward pass over prompt + gold continuation, no sampling.
-
-    For each (prompt, continuation) it reports whether greedy decoding reproduces the
-    continuation and then ends the answer, and the probability that one sample at the given
-    temperature and top-k does the same.
-    """
-
-    def __init__(self, decoder: PrefixDecoder, max_rows: int = 32) -> None:
-        self.decoder = decoder
-        self.max_rows = max_rows
-        self._end_ids: torch.Tensor | None = None
-        self._end_stop: str | None = None
-
-    def end_ids(self, stop: str) -> torch.Tensor:
-        """Token ids that end an answer: EOS, and tokens whose text starts with `stop`."""
-        if self._end_ids is None or self._end_stop != stop:
-            tokenizer = self.decoder.tokenizer
-            ids = [i for i in range(len(tokenizer))
-                   if tokenizer.decode([i], clean_up_tokenization_spaces=False).startswith(stop)]
-            ids += sorted(self.decoder.eos_ids)
-            self._end_ids = torch.tensor(sorted(set(ids)), device=self.decoder.device)
-            self._end_stop = stop
-        return self._end_ids
-
-    @torch.inference_mode()
-    def score(self, items, *, temperature: float, top_k: int, stop: str, ends: bool = True):
-        """items: (prompt tokens, continuation tokens) pairs -> (greedy, probability) each.
-
-        `ends` False: the continuation's tokens alone, not followed by an end of answer.
-        """
-        full = [p + c for p, c in items]
-        limits = [len(p) - 1 for p, _ in items]
-        end = self.end_ids(stop)
-        out: list[tuple[bool, float] | None] = [None] * len(items)
-        for prefix_len, members in cluster_by_prefix(full, limits=limits):
-            prefix_kv = self.decoder._prefill_prefix(full[members[0]][:prefix_len])
-            for start in range(0, len(members), self.max_rows):
-                chunk = members[start : start + self.max_rows]
-                suffixes = [full[i][prefix_len:] for i in chunk]
-                # Logits only where they are judged: the positions predicting each
-                # continuation token, then the end of the answer (the LM head is ~20% of
-                # a forward pass; the question tokens need none).
-                last = max(len(items[i][1]) for i in chunk) + 1
-                _, _, logits = self.decoder._prefill_chunk(prefix_kv, prefix_len, suffixes,
-                                                           last)
-                for r, i in enumerate(chunk):
-                    n_cont = len(items[i][1])
-                    rows = logits[r, last - n_cont - 1 :, :].float()
-                    out[i] = self._judge(rows, items[i][1], end if ends else None,
-                                         temperature, top_k)
-        return out
-
-    @staticmethod
-    def _judge(logits, continuation, end, temperature, top_k):
-        greedy_tokens = logits.argmax(dim=-1)
-        target = torch.tensor(continuation, device=logits.device)
-        greedy = bool((greedy_tokens[:-1] == target).all()) and (
-            end is None or bool(torch.isin(greedy_tokens[-1:], end).item())
-        )
-        scores = logits / temperature
-        if top_k and top_k < scores.shape[-1]:
-            kth = torch.topk(scores, top_k, dim=-1).values[:, -1:]
-            scores = scores.masked_fill(scores < kth, float("-inf"))
-        logp = torch.log_softmax(scores, dim=-1)
-        token_logp = logp[:-1].gather(1, target[:, None]).sum()
-        if end is None:
-            return greedy, float(torch.exp(token_logp))
-        end_logp = torch.logsumexp(logp[-1, end], dim=0)
-        return greedy, float(torch.exp(token_logp + end_logp))

@@ -1,7 +1,9 @@
 """The transformers engine: the embedded default, on CPU (or a GPU when one is present).
 
 Decoding runs through `hf_decoding.PrefixDecoder`, which shares few-shot prefixes between
-prompts, prefills each prompt once for all its samples, and drops finished sequences.
+prompts, branches the KV cache where prompts share more (the fact probes of one answer),
+prefills each prompt once for all its samples, and drops finished sequences. Fast mode runs
+through `hf_scoring.ContinuationScorer`.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from slick_curator.engines.base import (
     SamplingParams,
     ScoreRequest,
 )
-from slick_curator.engines.hf_decoding import ContinuationScorer, PrefixDecoder
+from slick_curator.engines.hf_decoding import PrefixDecoder
+from slick_curator.engines.hf_scoring import ContinuationScorer
 from slick_curator.engines.streams import stream_key
 
 
