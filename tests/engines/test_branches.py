@@ -7,6 +7,7 @@ import torch
 
 from slick_curator.engines import hf_branches
 from slick_curator.engines.hf_branches import Branches, plan_branches, stack
+from slick_curator.engines.transformers_engine import token_span
 
 QUESTION = list(range(100, 160))  # one row's prompt after the cluster prefix: 60 tokens
 
@@ -81,3 +82,23 @@ def test_stack_of_one_source_copies_its_rows():
     assert out.kv[0][0].shape == (4, 2, 5, 3) and out.length == [5] * 4
     out.kv[0][0][0].zero_()  # a copy: the shared prefix is never written through a row
     assert root.kv[0][0].eq(3).all()
+
+
+# "The is Nairobi." as "The" " is" " Nairobi" ".", with their character offsets
+OFFSETS = [(0, 3), (3, 6), (6, 14), (14, 15)]
+
+
+@pytest.mark.parametrize("start, end, expected", [
+    (7, 14, (2, 3)),  # "Nairobi": the token " Nairobi" straddles the start, so it belongs
+    (6, 14, (2, 3)),  # the same with its space
+    (0, 3, (0, 1)),
+    (7, 15, (2, 4)),
+    (4, 5, (1, 2)),  # a span ending inside a token takes the whole token
+])
+def test_token_span_takes_the_tokens_that_overlap_the_characters(start, end, expected):
+    assert token_span(OFFSETS, start, end) == expected
+
+
+def test_token_span_of_no_token_is_an_error():
+    with pytest.raises(ValueError, match="no token"):
+        token_span(OFFSETS, 15, 16)

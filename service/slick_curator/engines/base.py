@@ -108,9 +108,46 @@ class ScoreRequest:
 
 
 @dataclass(frozen=True)
+class SpanScoreRequest:
+    """Teacher-force `text` after `prompt` once and score `spans` of it (fast mode on facts).
+
+    `spans` are (start, end) character offsets into `text`. A span is scored given all of
+    `text` before it, as the answer going on: its tokens alone, with no end of answer after
+    them. A token that straddles a span's start (" Nairobi" with its space) belongs to the
+    span; so does one that straddles its end (then the span is scored as that whole token).
+    """
+
+    prompt: str
+    text: str
+    spans: tuple[tuple[int, int], ...]
+    temperature: float
+    top_k: int = 0
+    add_special_tokens: bool = True
+
+    def __post_init__(self) -> None:
+        for start, end in self.spans:
+            if not 0 <= start < end <= len(self.text):
+                raise ValueError(f"span ({start}, {end}) is not inside a text of {len(self.text)}")
+
+    def as_score_requests(self) -> list[ScoreRequest]:
+        """One `ScoreRequest` per span: the text up to the span joins the prompt (its trailing
+        whitespace left to the span, as a model writes the space before a word)."""
+        out = []
+        for start, end in self.spans:
+            head = self.text[:start].rstrip()
+            out.append(ScoreRequest(
+                self.prompt + head, (self.text[len(head) : end],),
+                temperature=self.temperature, top_k=self.top_k,
+                add_special_tokens=self.add_special_tokens, ends=False,
+            ))
+        return out
+
+
+@dataclass(frozen=True)
 class ContinuationScore:
-    """`greedy`: greedy decoding would produce exactly this continuation and then stop.
-    `probability`: the chance one sample (temperature, top-k) produces it and then stops."""
+    """`greedy`: greedy decoding would produce exactly this continuation (and then stop, where
+    the request scores an end of answer). `probability`: the chance one sample (temperature,
+    top-k) does the same."""
 
     greedy: bool
     probability: float
@@ -138,6 +175,16 @@ class Engine(abc.ABC):
     def score(self, requests: Sequence[ScoreRequest]) -> list[list[ContinuationScore]]:
         """Score every continuation of every request (one list per request, in order)."""
         raise NotImplementedError(f"engine {self.name!r} cannot score continuations (fast mode)")
+
+    def score_spans(self, requests: Sequence[SpanScoreRequest]) -> list[list[ContinuationScore]]:
+        """Score every span of every request (one list per request, in span order).
+
+        Engines that can teacher-force a text once for all its spans override this; the
+        default scores each span on its own through `score` (`as_score_requests`).
+        """
+        flat = [r for request in requests for r in request.as_score_requests()]
+        scores = iter(self.score(flat) if flat else [])
+        return [[next(scores)[0] for _ in request.spans] for request in requests]
 
     def render_chat(self, messages: Sequence[dict[str, str]]) -> str:
         """Render chat messages with the model's template, ending with the assistant's turn."""

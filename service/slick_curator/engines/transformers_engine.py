@@ -21,9 +21,10 @@ from slick_curator.engines.base import (
     GenerationResult,
     SamplingParams,
     ScoreRequest,
+    SpanScoreRequest,
 )
 from slick_curator.engines.hf_decoding import PrefixDecoder
-from slick_curator.engines.hf_scoring import ContinuationScorer
+from slick_curator.engines.hf_scoring import ContinuationScorer, SpanItem
 from slick_curator.engines.streams import stream_key
 
 
@@ -152,8 +153,42 @@ class TransformersEngine(Engine):
             out[owner].append(scored[k])
         return out
 
+    def score_spans(self, requests: Sequence[SpanScoreRequest]) -> list[list[ContinuationScore]]:
+        """One teacher-forced pass per request scores all its spans (`SpanScoreRequest`)."""
+        if not self.tokenizer.is_fast:  # no offset mapping: score span by span
+            return super().score_spans(requests)
+        items = [self._span_item(r) for r in requests]
+        out: list[list[ContinuationScore] | None] = [None] * len(requests)
+        by_settings: dict[tuple, list[int]] = defaultdict(list)
+        for i, request in enumerate(requests):
+            by_settings[(request.temperature, request.top_k)].append(i)
+        for (temperature, top_k), indices in by_settings.items():
+            results = self.scorer.score_spans([items[i] for i in indices],
+                                              temperature=temperature, top_k=top_k)
+            for i, scores in zip(indices, results, strict=True):
+                out[i] = [ContinuationScore(greedy, p) for greedy, p in scores]
+        return out  # type: ignore[return-value]
+
+    def _span_item(self, request: SpanScoreRequest) -> SpanItem:
+        encoded = self.tokenizer(request.prompt + request.text, return_offsets_mapping=True,
+                                 add_special_tokens=request.add_special_tokens)
+        base = len(request.prompt)
+        return SpanItem(encoded.input_ids, [
+            token_span(encoded.offset_mapping, base + start, base + end)
+            for start, end in request.spans
+        ])
+
     def close(self) -> None:
         self.decoder = None  # type: ignore[assignment]
         self.model = None
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
+
+
+def token_span(offsets: Sequence[tuple[int, int]], start: int, end: int) -> tuple[int, int]:
+    """The tokens [a, b) whose characters overlap [start, end): a token straddling either edge
+    belongs to the span (" Nairobi" starts one character before the fact "Nairobi")."""
+    inside = [i for i, (s, e) in enumerate(offsets) if s < end and e > start]
+    if not inside:
+        raise ValueError(f"no token covers characters [{start}, {end})")
+    return inside[0], inside[-1] + 1

@@ -16,7 +16,13 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from slick_curator.engines.base import Engine, GenerationRequest, SamplingParams, ScoreRequest
+from slick_curator.engines.base import (
+    Engine,
+    GenerationRequest,
+    SamplingParams,
+    ScoreRequest,
+    SpanScoreRequest,
+)
 from slick_curator.engines.stream_keys import stream_key
 from slick_curator.probing.aggregate import least_known
 from slick_curator.probing.answer_kind import example_kind
@@ -126,7 +132,6 @@ class _Unit:
     prompts: list[str]
     stream: int  # prompt i's samples draw from stream_key(stream, i)
     fact: Fact | None = None
-    continuation: str = ""  # fast mode: the answer's text the fact probe teacher-forces
     greedy_answers: list[str] = field(default_factory=list)
     greedy_correct: list[bool] = field(default_factory=list)
     n_sample_correct: int = 0
@@ -204,7 +209,7 @@ class Prober:
         rows = self._prepare(examples)
         units = [unit for row in rows for unit in row.units]
         if self.params.mode == "fast":
-            self._run_scoring(units)
+            self._run_scoring(rows)
             if on_rows:
                 on_rows(len(rows))
             return [self._finish(row) for row in rows]
@@ -274,7 +279,6 @@ class Prober:
             [prompt + (lead + head if head else "") for prompt in prompts],
             stream_key(stream, "fact", fact.start, fact.end),
             fact=fact,
-            continuation=answer[len(head) : fact.end] if head else lead + fact.text,
         )
 
     def _request(
@@ -342,27 +346,38 @@ class Prober:
             on_generated(len(requests) * self._sampling.n)
         return True
 
-    def _run_scoring(self, units: list[_Unit]) -> None:
-        """Fast mode: teacher-force every alias (or the fact) under every prompt, in one call."""
-        lead = " " if self.params.prompt_format == "plain" else ""
-        requests = [
-            ScoreRequest(
-                prompt,
-                tuple(lead + alias for alias in u.example.answers)
-                if u.fact is None
-                else (u.continuation,),
-                temperature=self.params.temperature,
-                top_k=self.params.top_k,
-                add_special_tokens=self.params.prompt_format != "chat",
-                # a fact is followed by the rest of the answer, not by the end of it
-                ends=u.fact is None,
-            )
-            for u in units
-            for prompt in u.prompts
-        ]
-        scores = iter(self.engine.score(requests))
-        for unit in units:
-            self._score_fast(unit, [next(scores) for _ in unit.prompts])
+    def _run_scoring(self, rows: list[_Row]) -> None:
+        """Fast mode, one engine call per answer kind: every alias of a short-form row under
+        every prompt (`score`), and every fact of a free-form row from one teacher-forced pass
+        of its answer per prompt (`score_spans`)."""
+        lead = " " if self.params.prompt_format == "plain" else ""  # plain prompts end "A:"
+        special = self.params.prompt_format != "chat"
+        short = [row.units[0] for row in rows if row.kind == "short"]
+        if short:
+            scores = iter(self.engine.score([
+                ScoreRequest(prompt, tuple(lead + alias for alias in u.example.answers),
+                             temperature=self.params.temperature, top_k=self.params.top_k,
+                             add_special_tokens=special)
+                for u in short
+                for prompt in u.prompts
+            ]))
+            for unit in short:
+                self._score_fast(unit, [next(scores) for _ in unit.prompts])
+        long_rows = [row for row in rows if row.kind == "long" and row.units]
+        if long_rows:
+            scores = iter(self.engine.score_spans([
+                SpanScoreRequest(prompt, lead + row.example.answers[0],
+                                 tuple(_fact_span(u.fact, row.example.answers[0], lead)
+                                       for u in row.units),
+                                 temperature=self.params.temperature, top_k=self.params.top_k,
+                                 add_special_tokens=special)
+                for row in long_rows
+                for prompt in row.prompts.prompts
+            ]))
+            for row in long_rows:
+                per_prompt = [next(scores) for _ in row.prompts.prompts]
+                for f, unit in enumerate(row.units):
+                    self._score_fast(unit, [[facts[f]] for facts in per_prompt])
 
     def _score_fast(self, unit: _Unit, per_prompt) -> None:
         """Fast-mode categories: greedy-correct prompts decide as usual; with none, the unit is
@@ -473,3 +488,10 @@ def row_stream(seed: int, example: Example) -> int:
     """A row's random stream, keyed by the seed and the row's content (group, question, gold
     answers), never its position: `--limit`, shards and resumes leave it unchanged."""
     return stream_key("slick-row", seed, example.group, example.question, *example.answers)
+
+
+def _fact_span(fact: Fact, answer: str, lead: str) -> tuple[int, int]:
+    """A fact's span in `lead + answer`, as its fact probe sees it: a fact that opens the
+    answer is scored as the answer beginning with it, lead and leading spaces included."""
+    opening = not answer[: fact.start].rstrip()
+    return (0 if opening else len(lead) + fact.start, len(lead) + fact.end)
