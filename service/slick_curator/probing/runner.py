@@ -35,6 +35,15 @@ from slick_curator.probing.prompts import ExemplarPool, RowPrompts, row_prompts
 from slick_curator.probing.records import Example
 
 
+def _p_sample(result: FactResult | RowResult) -> float | None:
+    """The paper's P_sample, or fast mode's estimate; None where sampling stopped early."""
+    if result.p_sample_estimate is not None:
+        return result.p_sample_estimate
+    if not result.sampling_complete or result.n_samples == 0:
+        return None
+    return result.n_sample_correct / result.n_samples
+
+
 @dataclass
 class FactResult:
     """What the probe found for one fact of a free-form answer (offsets into the answer)."""
@@ -58,11 +67,7 @@ class FactResult:
 
     @property
     def p_sample(self) -> float | None:
-        if self.p_sample_estimate is not None:
-            return self.p_sample_estimate
-        if not self.sampling_complete or self.n_samples == 0:
-            return None
-        return self.n_sample_correct / self.n_samples
+        return _p_sample(self)
 
 
 @dataclass
@@ -112,15 +117,7 @@ class RowResult:
 
     @property
     def p_sample(self) -> float | None:
-        if self.p_sample_estimate is not None:
-            return self.p_sample_estimate
-        if not self.sampling_complete or self.n_samples == 0:
-            return None
-        return self.n_sample_correct / self.n_samples
-
-    @property
-    def status(self) -> str:
-        return "no_facts" if self.answer_kind == "long" and not self.facts else "probed"
+        return _p_sample(self)
 
 
 @dataclass
