@@ -23,12 +23,12 @@ from slick_client._base import (
 )
 from slick_client._curation import CuratedFile, curated_query, report_query, rows_query
 from slick_client._errors import JobFailedError, SlickError, TransportError
+from slick_client._parquet import table_from_bytes
 from slick_client._probes import (
     atomic_file,
     job_of,
     list_params,
     stream_broke,
-    table_from_bytes,
 )
 from slick_client._progress import ProgressBar
 from slick_client._sse import HEARTBEAT, ServerSentEvent, SSEDecoder

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from slick_client._errors import InvalidParamsError
+from slick_client._parquet import table_from_bytes
 from slick_client.models import EXPORT_FORMATS, CurationParams
 
 if TYPE_CHECKING:
@@ -138,8 +139,7 @@ class CuratedFile:
     def table(self) -> pa.Table:
         """The rows as a pyarrow Table (Parquet exactly; other formats via their records)."""
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
         if self.format == "parquet":
-            return pq.read_table(pa.BufferReader(self.data()))
+            return table_from_bytes(self.data())
         return pa.Table.from_pylist(self.records())

@@ -14,7 +14,8 @@ from pydantic import ValidationError
 from slick_client import _retry
 from slick_client._base import TERMINAL_STATUSES, parse, path_id
 from slick_client._errors import InvalidParamsError, JobFailedError, WaitTimeoutError
-from slick_client._probes import list_params, table_from_bytes
+from slick_client._parquet import table_from_bytes
+from slick_client._probes import list_params
 from slick_client._progress import ProgressBar
 from slick_client.models import (
     FinetuneCreate,

@@ -30,6 +30,7 @@ from slick_client._errors import (
     SlickError,
     TransportError,
 )
+from slick_client._parquet import table_from_bytes
 from slick_client._progress import ProgressBar
 from slick_client._sse import HEARTBEAT, ServerSentEvent, SSEDecoder
 from slick_client.models import (
@@ -75,13 +76,6 @@ def stream_broke(exc: SlickError) -> bool:
     return isinstance(exc, (TransportError, APIError)) and not isinstance(
         exc, AuthenticationError
     )
-
-
-def table_from_bytes(data: bytes) -> pa.Table:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    return pq.read_table(pa.BufferReader(data))
 
 
 @contextlib.contextmanager
