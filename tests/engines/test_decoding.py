@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from slick_curator.engines.base import GenerationRequest, SamplingParams
-from slick_curator.engines.hf_decoding import cluster_by_prefix
+from slick_curator.engines.hf_decoding import batch_chunks, cluster_by_prefix
 from slick_curator.probing.matching import Matcher
 from slick_curator.probing.prompts import ExemplarPool, build_prompts
 
@@ -15,6 +15,40 @@ def test_cluster_by_prefix_groups_shared_prefixes_and_keeps_last_token():
     clusters = cluster_by_prefix([a, b, c], min_prefix=8)
     assert sorted((p, sorted(m)) for p, m in clusters) == [(2, [2]), (10, [0, 1])]
     assert cluster_by_prefix([[5, 6]], min_prefix=1) == [(1, [0])]
+
+
+def test_batch_chunks_bound_sequences_and_cached_tokens():
+    members, widths = [0, 1, 2, 3, 4], [100, 100, 300, 100, 900]
+    # Sequences only: 4 samples each, at most 8 sequences a batch.
+    assert batch_chunks(members, widths, 4, 8, 10**9) == [[0, 1], [2, 3], [4]]
+    # Tokens: a batch holds samples x its widest member; 2 x 300 x 4 > 2000 splits 1 from 2.
+    assert batch_chunks(members, widths, 4, 256, 2000) == [[0, 1], [2], [3], [4]]
+    # A member over the budget alone still gets its own batch; order is kept.
+    assert batch_chunks([7, 8], [5000, 10], 1, 256, 1000) == [[7], [8]]
+    assert batch_chunks([], [], 16, 256, 1000) == []
+
+
+@pytest.mark.model
+def test_a_small_cache_budget_splits_batches_without_changing_a_sample(model_path, p36_20,
+                                                                       p36_dev):
+    from slick_curator.engines import create_engine
+
+    pool = ExemplarPool(p36_dev.examples, n_prompts=2, k_shot=4, seed=0)
+    prompts = [p for e in p36_20.examples[:3] for p in build_prompts(e, pool)[0]]
+    sampled = SamplingParams(temperature=0.5, top_k=40, n=4, max_new_tokens=10)
+    greedy = SamplingParams(temperature=0.0, max_new_tokens=10)
+    requests = [GenerationRequest(p, s, seed=i) for i, p in enumerate(prompts)
+                for s in (sampled, greedy)]
+    outputs, calls = [], []
+    for budget in (65_536, 600):  # 600 tokens: about one sequence a batch
+        engine = create_engine("transformers", model=model_path, seed=0, max_cache_tokens=budget)
+        try:
+            outputs.append([r.texts for r in engine.generate(requests)])
+            calls.append(engine.stats.forward_calls)
+        finally:
+            engine.close()
+    assert outputs[0] == outputs[1]
+    assert calls[1] > calls[0]  # the budget did split the batches
 
 
 @pytest.mark.model

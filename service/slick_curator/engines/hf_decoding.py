@@ -34,7 +34,12 @@ from slick_curator.engines.hf_branches import (
 )
 from slick_curator.engines.streams import key_tensor, sample_tokens, sample_words
 
-__all__ = ["DecodeStats", "PrefixDecoder", "Prefilled", "Sequence_", "cluster_by_prefix"]
+# ~3 GB of fp32 KV cache for SmolLM2-135M (46 KB a token), and the copy a decoding step makes.
+MAX_CACHE_TOKENS = 65_536
+
+__all__ = [
+    "DecodeStats", "PrefixDecoder", "Prefilled", "Sequence_", "batch_chunks", "cluster_by_prefix",
+]
 
 
 @dataclass
@@ -75,16 +80,22 @@ class Prefilled:
 class PrefixDecoder:
     """Runs the loop for one model and tokenizer; see the module docstring.
 
+    `max_sequences` and `max_cache_tokens` bound one decoding batch: its sequences, and the
+    tokens their KV caches hold at most (sequences x (longest prompt + max_new_tokens)). The
+    second matters for long prompts: 256 samples of 700-token fact probes would hold 180k
+    tokens (8 GB of fp32 cache for a 135M model; more while a step copies it).
     `branch_tokens`: the fewest tokens a KV branch shares (None: no branches, only cluster
     prefixes are shared; for measuring what branches save).
     """
 
     def __init__(self, model, tokenizer, eos_ids: set[int], max_sequences: int = 256,
-                 branch_tokens: int | None = MIN_BRANCH_TOKENS) -> None:
+                 branch_tokens: int | None = MIN_BRANCH_TOKENS,
+                 max_cache_tokens: int = MAX_CACHE_TOKENS) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.eos_ids = eos_ids
         self.max_sequences = max_sequences
+        self.max_cache_tokens = max_cache_tokens
         self.branch_tokens = branch_tokens
         self.stats = DecodeStats()
         self.device = next(model.parameters()).device
@@ -118,9 +129,9 @@ class PrefixDecoder:
         ]
         for prefix_len, members in cluster_by_prefix(token_lists):
             root = self.prefill_prefix(token_lists[members[0]][:prefix_len], len(members))
-            rows_per_chunk = max(1, self.max_sequences // n)
-            for start in range(0, len(members), rows_per_chunk):
-                chunk = members[start : start + rows_per_chunk]
+            widths = [len(token_lists[i]) + max_new_tokens for i in members]
+            for chunk in batch_chunks(members, widths, n, self.max_sequences,
+                                      self.max_cache_tokens):
                 prefilled = self.prefill(root, [token_lists[i][prefix_len:] for i in chunk])
                 sequences = self._decode_chunk(
                     prefilled, chunk, n, greedy, temperature, top_k, max_new_tokens, stops,
@@ -266,6 +277,27 @@ class PrefixDecoder:
             seq.done = True
         elif settled is not None and settled(_without_partial_stop(seq.text, stops)):
             seq.done = True
+
+
+def batch_chunks(members: list[int], widths: list[int], n: int, max_sequences: int,
+                 max_tokens: int) -> list[list[int]]:
+    """Consecutive runs of `members` whose n samples each fit one batch: at most
+    `max_sequences` sequences and sequences x widest member (`widths`: prompt + new tokens)
+    at most `max_tokens`. A member over the token budget alone still gets a batch of its own.
+    Results do not depend on the split: every sample has its own random stream."""
+    chunks: list[list[int]] = []
+    chunk: list[int] = []
+    widest = 0
+    for member, width in zip(members, widths, strict=True):
+        rows = (len(chunk) + 1) * n
+        if chunk and (rows > max_sequences or rows * max(widest, width) > max_tokens):
+            chunks.append(chunk)
+            chunk, widest = [], 0
+        chunk.append(member)
+        widest = max(widest, width)
+    if chunk:
+        chunks.append(chunk)
+    return chunks
 
 
 def _without_partial_stop(text: str, stops: Sequence[str]) -> str:

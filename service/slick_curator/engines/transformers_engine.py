@@ -23,7 +23,7 @@ from slick_curator.engines.base import (
     ScoreRequest,
     SpanScoreRequest,
 )
-from slick_curator.engines.hf_decoding import PrefixDecoder
+from slick_curator.engines.hf_decoding import MAX_CACHE_TOKENS, PrefixDecoder
 from slick_curator.engines.hf_scoring import ContinuationScorer, SpanItem
 from slick_curator.engines.streams import stream_key
 
@@ -37,6 +37,8 @@ class TransformersEngine(Engine):
         dtype: torch dtype name; default float32 on CPU, bfloat16 on GPU.
         seed: base seed of requests that bring no stream key of their own (`request.seed`).
         max_sequences: most sequences decoded together (bounds KV-cache memory).
+        max_cache_tokens: most tokens the KV caches of one decoding batch hold (bounds it for
+            long prompts: fact probes, chat exemplars).
     """
 
     name = "transformers"
@@ -50,6 +52,7 @@ class TransformersEngine(Engine):
         dtype: str | None = None,
         seed: int = 0,
         max_sequences: int = 256,
+        max_cache_tokens: int = MAX_CACHE_TOKENS,
         **_: object,
     ) -> None:
         self.model_name = model
@@ -63,7 +66,8 @@ class TransformersEngine(Engine):
         self.model.to(self.device).eval()
         eos = self.model.generation_config.eos_token_id
         eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
-        self.decoder = PrefixDecoder(self.model, self.tokenizer, eos_ids, max_sequences)
+        self.decoder = PrefixDecoder(self.model, self.tokenizer, eos_ids, max_sequences,
+                                     max_cache_tokens=max_cache_tokens)
         self.scorer = ContinuationScorer(self.decoder)
 
     @property
