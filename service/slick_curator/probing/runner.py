@@ -423,17 +423,7 @@ class Prober:
             exemplar_pool=row.pool_group,
         )
         if row.kind == "short":
-            unit = row.units[0]
-            return RowResult(
-                category=self._category(unit),
-                greedy_answers=unit.greedy_answers,
-                greedy_correct=unit.greedy_correct,
-                n_sample_correct=unit.n_sample_correct,
-                n_samples=unit.n_samples,
-                sampling_complete=unit.fast_category is None and self._complete(unit),
-                p_sample_estimate=unit.p_sample_estimate,
-                **common,
-            )
+            return RowResult(**self._outcome(row.units[0]), **common)
         analysis = row.analysis
         facts = [
             FactResult(
@@ -442,35 +432,35 @@ class Prober:
                 end=u.fact.end,
                 label=u.fact.label,
                 sentence=analysis.sentence_of(u.fact),
-                category=self._category(u),
-                greedy_answers=u.greedy_answers,
-                greedy_correct=u.greedy_correct,
-                n_sample_correct=u.n_sample_correct,
-                n_samples=u.n_samples,
-                sampling_complete=u.fast_category is None and self._complete(u),
-                p_sample_estimate=u.p_sample_estimate,
+                **self._outcome(u),
             )
             for u in row.units
         ]
-        sentences = [(s.start, s.end) for s in analysis.sentences]
+        common.update(facts=facts, sentences=[(s.start, s.end) for s in analysis.sentences])
         least = least_known(facts)
         if least is None:
             return RowResult(
                 category=None, greedy_answers=[], greedy_correct=[], n_sample_correct=0,
-                n_samples=0, sampling_complete=False, facts=facts, sentences=sentences, **common,
+                n_samples=0, sampling_complete=False, **common,
             )
-        return RowResult(
-            category=least.category,
-            greedy_answers=least.greedy_answers,
-            greedy_correct=least.greedy_correct,
-            n_sample_correct=least.n_sample_correct,
-            n_samples=least.n_samples,
-            sampling_complete=least.sampling_complete,
-            p_sample_estimate=least.p_sample_estimate,
-            facts=facts,
-            sentences=sentences,
-            **common,
+        # A free-form row reads as its least-known fact.
+        return RowResult(**{name: getattr(least, name) for name in _OUTCOME}, **common)
+
+    def _outcome(self, unit: _Unit) -> dict:
+        """What one probed unit (a short row, or a fact) concluded, by `_OUTCOME` name."""
+        return dict(
+            category=self._category(unit),
+            greedy_answers=unit.greedy_answers,
+            greedy_correct=unit.greedy_correct,
+            n_sample_correct=unit.n_sample_correct,
+            n_samples=unit.n_samples,
+            sampling_complete=unit.fast_category is None and self._complete(unit),
+            p_sample_estimate=unit.p_sample_estimate,
         )
+
+
+_OUTCOME = ("category", "greedy_answers", "greedy_correct", "n_sample_correct", "n_samples",
+            "sampling_complete", "p_sample_estimate")
 
 
 def _own_group(example: Example, kind: str) -> str:
