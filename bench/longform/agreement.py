@@ -25,6 +25,7 @@ import datetime as dt
 import io
 import json
 import platform
+import resource
 import sys
 import time
 from collections import Counter
@@ -66,8 +67,11 @@ def fact_for(gold: dict, facts: list[dict] | None) -> dict | None:
     return None
 
 
-def compare(long_rows: list[dict], long_out: list[dict], qa_out: list[dict]) -> dict:
+def compare(long_rows: list[dict], long_out: list[dict], qa_out: list[dict],
+            retest_out: list[dict] | None = None) -> dict:
     qa = {r["id"]: r["slick_category"] for r in qa_out}
+    retest = {r["id"]: r["slick_category"] for r in retest_out or []}
+    qa_answers = {r["id"]: r["slick_greedy_answers"] for r in qa_out}
     pairs, missing = [], Counter()
     for source, result in zip(long_rows, long_out, strict=True):
         for gold in source["golds"]:
@@ -83,6 +87,12 @@ def compare(long_rows: list[dict], long_out: list[dict], qa_out: list[dict]) -> 
                 "asked": gold["asked"],
                 "where": where,
                 "relation": source["relation"],
+                "question": gold["question"],
+                "gold": gold["answer"],
+                "answer": source["messages"][1]["content"],
+                "qa_greedy": qa_answers[gold["qa_id"]],
+                "fact_greedy": fact["greedy_answers"],
+                "qa_retest": retest.get(gold["qa_id"]),
             })
     return {"pairs": pairs, "missing": missing}
 
@@ -107,13 +117,25 @@ def report(result: dict, args, seconds: dict, extractor: str) -> str:
         f"{_cpu_name()}; SmolLM2-135M-Instruct (Q4_1 GGUF, dequantised), seed {args.seed}, "
         f"mode {args.mode}; fact level: prompt format {args.prompt_format}, "
         f"fact match {args.fact_match}, facts by {extractor}.  ",
-        f"Time: QA level {seconds['qa']:.0f} s, fact level {seconds['fact']:.0f} s.",
+        f"Time: QA level {seconds['qa']:.0f} s, fact level {seconds['fact']:.0f} s; peak RSS "
+        f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.1f} GB.",
         "",
         f"**Known-vs-Unknown agreement: {binary:.1%}** of {n} golds probed as facts; "
         f"4-way agreement: {four:.1%}.  ",
         f"Golds that were no fact (not probed): {sum(result['missing'].values())} "
         f"({dict(result['missing'])}).",
         "",
+    ]
+    if pairs and pairs[0]["qa_retest"] is not None:
+        again = [{"qa": p["qa"], "fact": p["qa_retest"]} for p in pairs]
+        b, f, _ = agreement(again)
+        lines += [
+            f"The ceiling -- the QA level against itself, probed again with seed "
+            f"{args.seed + 1} (other exemplars, other samples), on the same golds: "
+            f"Known-vs-Unknown {b:.1%}, 4-way {f:.1%}.",
+            "",
+        ]
+    lines += [
         "Confusion (rows: QA level, columns: fact level):",
         "",
         "| QA \\ fact | " + " | ".join(CATEGORIES) + " | total |",
@@ -161,6 +183,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fact-match", default="position", choices=("position", "sentence"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--write", action="store_true", help="append to RESULTS.md")
+    parser.add_argument("--retest", action="store_true",
+                        help="also probe the QA rows with seed+1: the QA level's own agreement")
+    parser.add_argument("--dump", type=Path,
+                        help="write every compared gold (categories, greedy answers) as JSONL")
     args = parser.parse_args(argv)
 
     from slick_curator.engines import create_engine
@@ -179,6 +205,11 @@ def main(argv: list[str] | None = None) -> int:
         qa_out = probe(engine, jsonl_dataset(qa_rows, "qa.jsonl"),
                        jsonl_dataset(dev_qa, "dev_qa.jsonl"), qa_params)
         seconds["qa"] = time.perf_counter() - start
+        retest_out = None
+        if args.retest:
+            retest_params = ProbeParams(mode=args.mode, seed=args.seed + 1, answer_kind="short")
+            retest_out = probe(engine, jsonl_dataset(qa_rows, "qa.jsonl"),
+                               jsonl_dataset(dev_qa, "dev_qa.jsonl"), retest_params)
         start = time.perf_counter()
         fact_params = ProbeParams(mode=args.mode, seed=args.seed, answer_kind="long",
                                   prompt_format=args.prompt_format, fact_match=args.fact_match)
@@ -189,8 +220,10 @@ def main(argv: list[str] | None = None) -> int:
         engine.close()
     from slick_curator.probing.facts import FactExtractor
 
-    text = report(compare(long_rows, long_out, qa_out), args, seconds,
-                  FactExtractor().describe())
+    compared = compare(long_rows, long_out, qa_out, retest_out)
+    if args.dump:
+        args.dump.write_text("".join(json.dumps(p) + "\n" for p in compared["pairs"]))
+    text = report(compared, args, seconds, FactExtractor().describe())
     print(text)
     if args.write:
         with open(HERE / "RESULTS.md", "a") as out:
