@@ -15,7 +15,9 @@ Each gold is compared with the fact found at its offsets (a fact overlapping the
 counts; a gold that is no fact -- missed by the extractor, or copied from the question -- is
 counted apart). Known = HighlyKnown, MaybeKnown or WeaklyKnown. Writes the agreement, the
 4-way agreement, the confusion table and breakdowns to stdout and, with `--write`, appends a
-dated section to bench/longform/RESULTS.md.
+dated section to bench/longform/RESULTS.md. `--retest` probes the QA rows again with seed+1
+(the QA level's agreement with itself: the ceiling); `--dump` writes every compared gold with
+both levels' greedy answers as JSONL.
 """
 
 from __future__ import annotations
@@ -202,14 +204,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         start = time.perf_counter()
         qa_params = ProbeParams(mode=args.mode, seed=args.seed, answer_kind="short")
-        qa_out = probe(engine, jsonl_dataset(qa_rows, "qa.jsonl"),
-                       jsonl_dataset(dev_qa, "dev_qa.jsonl"), qa_params)
+        qa_dataset = jsonl_dataset(qa_rows, "qa.jsonl")
+        qa_exemplars = jsonl_dataset(dev_qa, "dev_qa.jsonl")
+        qa_out = probe(engine, qa_dataset, qa_exemplars, qa_params)
         seconds["qa"] = time.perf_counter() - start
         retest_out = None
         if args.retest:
             retest_params = ProbeParams(mode=args.mode, seed=args.seed + 1, answer_kind="short")
-            retest_out = probe(engine, jsonl_dataset(qa_rows, "qa.jsonl"),
-                               jsonl_dataset(dev_qa, "dev_qa.jsonl"), retest_params)
+            retest_out = probe(engine, qa_dataset, qa_exemplars, retest_params)
         start = time.perf_counter()
         fact_params = ProbeParams(mode=args.mode, seed=args.seed, answer_kind="long",
                                   prompt_format=args.prompt_format, fact_match=args.fact_match)

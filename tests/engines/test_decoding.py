@@ -21,7 +21,7 @@ def test_batch_chunks_bound_sequences_and_cached_tokens():
     members, widths = [0, 1, 2, 3, 4], [100, 100, 300, 100, 900]
     # Sequences only: 4 samples each, at most 8 sequences a batch.
     assert batch_chunks(members, widths, 4, 8, 10**9) == [[0, 1], [2, 3], [4]]
-    # Tokens: a batch holds samples x its widest member; 2 x 300 x 4 > 2000 splits 1 from 2.
+    # Tokens: a batch holds samples x its widest member; 3 x 4 x 300 > 2000 splits 1 from 2.
     assert batch_chunks(members, widths, 4, 256, 2000) == [[0, 1], [2], [3], [4]]
     # A member over the budget alone still gets its own batch; order is kept.
     assert batch_chunks([7, 8], [5000, 10], 1, 256, 1000) == [[7], [8]]
@@ -40,7 +40,7 @@ def test_a_small_cache_budget_splits_batches_without_changing_a_sample(model_pat
     requests = [GenerationRequest(p, s, seed=i) for i, p in enumerate(prompts)
                 for s in (sampled, greedy)]
     outputs, calls = [], []
-    for budget in (65_536, 600):  # 600 tokens: about one sequence a batch
+    for budget in (65_536, 600):  # 600 tokens: one sampled prompt (4 sequences) a batch
         engine = create_engine("transformers", model=model_path, seed=0, max_cache_tokens=budget)
         try:
             outputs.append([r.texts for r in engine.generate(requests)])
