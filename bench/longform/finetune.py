@@ -12,8 +12,9 @@ questions of the same relations -- the very rows bench/finetune/run.py evaluates
 1. Writes the train long-form rows (`--per-relation` a relation), their exemplar pool (dev
    long-form rows), the test QA rows (`--test-per-relation`, sampled as bench/finetune does)
    and theirs (dev QA rows).
-2. Probes the training rows fact by fact (`slick probe --answer-kind long`, chat prompts:
-   every fact at its position; a row's category is its least-known fact's) and the test rows
+2. Probes the training rows fact by fact (`slick probe --answer-kind long`, plain prompts --
+   the default, and the format that agrees best with the QA level in RESULTS.md: every fact
+   at its position; a row's category is its least-known fact's) and the test rows
    the paper's way (`--answer-kind short`: whole answers, plain Q:/A: prompts, exact match).
 3. `slick finetune` with the variants of the fact-level policies: `original` (every probed
    row), `filter` (drops the rows whose least-known fact is Unknown), `trim` (drops only the
@@ -98,8 +99,7 @@ def main() -> None:
     times = work / "steps.json"
     log = [tuple(x) for x in json.loads(times.read_text())] if times.exists() else []
     probes = {
-        "train": ("train-long.jsonl", "dev-long.jsonl", ["--answer-kind", "long",
-                                                         "--prompt-format", "chat"]),
+        "train": ("train-long.jsonl", "dev-long.jsonl", ["--answer-kind", "long"]),
         "test": ("test.jsonl", "dev-qa.jsonl", ["--answer-kind", "short"]),
     }
     for name, (source, exemplars, options) in probes.items():
@@ -189,7 +189,7 @@ def write_results(args, report: dict, train: list[dict], log, command: str) -> N
         f"Training: {len(train)} long-form EntityQuestions rows (make_data.py, train split, "
         f"relations {args.relations}, {args.per_relation} a relation; {kinds['single']} "
         f"single-sentence, {kinds['joined']} joining 2-3 sentences; {golds} golds), probed "
-        f"fact by fact (adaptive mode, chat prompts, facts at their positions; exemplars from "
+        f"fact by fact (adaptive mode, plain prompts, facts at their positions; exemplars from "
         f"{args.exemplars_per_relation} dev long-form rows a relation). Probe status: {status} "
         "(rows without a fact to probe -- the gold copied from the question -- are not "
         "trained on by any variant).",

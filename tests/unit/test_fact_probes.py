@@ -82,6 +82,21 @@ def test_a_free_form_row_is_probed_fact_by_fact_and_takes_its_least_known_catego
     assert out[1]["slick_recommendation"] == "drop"
 
 
+def test_a_fact_opening_a_later_sentence_counts_anywhere_in_the_continuations_first_sentence(
+    tmp_path,
+):
+    # After "Acme makes anvils." nothing says the next sentence will open with the place: the
+    # model that goes on "Acme is based in Ohio." states it, as for a fact opening the answer.
+    engine = HeadEngine({"Acme makes anvils.": (" Acme is based in Ohio.", " It is old.")})
+    rows = [chat("Where is Acme based?", "Acme makes anvils. Ohio is where Acme is based."),
+            chat("Who founded the company?", ANSWER)]
+    _, out = run_rows(tmp_path, rows, engine, mode="full")
+    facts = {f["text"]: f for f in out[0]["slick_facts"]}
+    assert set(facts) == {"Ohio"}  # "Acme" is copied from the question
+    assert facts["Ohio"]["category"] == "HighlyKnown"
+    assert facts["Ohio"]["p_greedy"] == 1.0 and facts["Ohio"]["p_sample"] == 0.0
+
+
 def test_a_free_form_row_without_facts_is_kept(tmp_path):
     rows = [chat("Tell me about it.", "It is a nice thing to have, I think."),
             chat("Who founded the company?", ANSWER)]

@@ -6,10 +6,11 @@ punctuation and articles do not count):
 
 * ``position`` (the rule we keep, measured in bench/longform/RESULTS.md): a fact inside the
   answer is stated when the continuation *begins* with the fact's words, whole words only
-  ("Nairobi, the largest city" states "Nairobi"; "Nairobian" does not). A fact that opens the
-  answer has nothing before it to pin it down -- "Oslo is the capital of Norway." may come back
-  as "The capital of Norway is Oslo." -- so it is stated when the continuation's first
-  sentence holds the fact's words anywhere, in order.
+  ("Nairobi, the largest city" states "Nairobi"; "Nairobian" does not). A fact that opens a
+  sentence has nothing before it to pin it down -- "Oslo is the capital of Norway." may come
+  back as "The capital of Norway is Oslo.", after the answer's first sentence as well as at
+  its start -- so it is stated when the continuation's first sentence holds the fact's words
+  anywhere, in order.
 * ``sentence``: every fact is stated when the first sentence of the continuation holds it
   anywhere (a looser rule, kept for the measurement).
 
@@ -32,6 +33,7 @@ class FactMatcher:
     """Judges continuations of a fact probe; plain attributes only, so it pickles."""
 
     def __init__(self, fact: str, *, opening: bool, rule: FactRule = "position") -> None:
+        """`opening`: the fact opens a sentence of the answer (its first or a later one)."""
         if rule not in ("position", "sentence"):
             raise ValueError(f"rule must be 'position' or 'sentence', got {rule!r}")
         words = _tokens(fact) or _tokens(fact, articles=False) or _tokens(fact, False, False)

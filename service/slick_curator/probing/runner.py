@@ -260,19 +260,22 @@ class Prober:
                 rows.append(_Row(example, kind, built, group, units))
                 continue
             analysis = analyses[example.row]
-            units = [self._fact_unit(example, built.prompts, stream, fact)
+            starts = {sentence.start for sentence in analysis.sentences}
+            units = [self._fact_unit(example, built.prompts, stream, fact, fact.start in starts)
                      for fact in analysis.facts]
             rows.append(_Row(example, kind, built, group, units, analysis))
         return rows
 
-    def _fact_unit(self, example: Example, prompts: list[str], stream: int, fact: Fact) -> _Unit:
+    def _fact_unit(self, example: Example, prompts: list[str], stream: int, fact: Fact,
+                   opens_sentence: bool) -> _Unit:
         answer = example.answers[0]
         # The model writes the space before the fact itself (BPE words carry it).
         head = answer[: fact.start].rstrip()
         lead = " " if self.params.prompt_format == "plain" else ""  # plain prompts end "A:"
         return _Unit(
             example,
-            FactMatcher(fact.text, opening=not head, rule=self.params.fact_match),
+            FactMatcher(fact.text, opening=opens_sentence or not head,
+                        rule=self.params.fact_match),
             [prompt + (lead + head if head else "") for prompt in prompts],
             stream_key(stream, "fact", fact.start, fact.end),
             fact=fact,
