@@ -113,3 +113,32 @@ def test_sample_text_is_decoded_without_clean_up_so_prefixes_stay_prefixes(model
     assert all(texts[-1].startswith(t) for t in texts)  # every step's text is a prefix
     matcher = Matcher(["McDonald 's"])
     assert matcher(texts[-1]) and not any(matcher.hopeless(t) for t in texts)
+
+
+# After a complete sentence the model ends the answer; a fact probe at the next sentence asks
+# what it says when the answer goes on (`continues`).
+FINISHED = ("Q: What is the capital of Kenya?\nA: The capital of Kenya is Nairobi.\n"
+            "Q: What is the capital of France?\nA: The capital of France is Paris.")
+
+
+@pytest.mark.model
+def test_a_continuing_request_cannot_end_at_its_first_token(hf_engine):
+    from slick_curator.engines.ending_tokens import ending_token_ids
+
+    greedy = SamplingParams(temperature=0.0, max_new_tokens=8)
+    sampled = SamplingParams(temperature=0.5, top_k=40, n=16, max_new_tokens=8)
+    plain, going = hf_engine.generate([GenerationRequest(FINISHED, greedy),
+                                       GenerationRequest(FINISHED, greedy, continues=True)])
+    assert plain.texts == [""]  # the model stops after the sentence: the case at hand
+    assert going.texts[0].strip() and "\n" not in going.texts[0]
+    ending = set(ending_token_ids(hf_engine.tokenizer, ("\n",), {hf_engine.tokenizer.eos_token_id}))
+    first = hf_engine.tokenizer(going.texts[0], add_special_tokens=False).input_ids[0]
+    assert first not in ending
+    # Sampled: no continuing sample is empty; a request without the flag in the same batch
+    # comes out as it does alone.
+    mixed = hf_engine.generate([GenerationRequest(FINISHED, sampled, seed=7, continues=True),
+                                GenerationRequest(FINISHED, sampled, seed=8)])
+    alone = hf_engine.generate([GenerationRequest(FINISHED, sampled, seed=8)])
+    assert all(t.strip() for t in mixed[0].texts)
+    assert mixed[1].texts == alone[0].texts
+    assert "" in alone[0].texts

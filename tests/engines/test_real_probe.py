@@ -59,6 +59,20 @@ def test_vllm_gives_the_same_greedy_answers(vllm_engine, hf_adaptive, p36_20, p3
             == hf_adaptive.column("slick_exemplar_ids").to_pylist())
 
 
+def test_vllm_does_not_end_a_continuing_answer_at_its_first_token(vllm_engine, hf_engine):
+    from slick_curator.engines.base import GenerationRequest, SamplingParams
+
+    # After a complete sentence the model ends the answer; `continues` says it goes on.
+    finished = ("Q: What is the capital of Kenya?\nA: The capital of Kenya is Nairobi.\n"
+                "Q: What is the capital of France?\nA: The capital of France is Paris.")
+    greedy = SamplingParams(temperature=0.0, max_new_tokens=8)
+    requests = [GenerationRequest(finished, greedy),
+                GenerationRequest(finished, greedy, continues=True)]
+    vllm_texts = [r.texts for r in vllm_engine.generate(requests)]
+    assert vllm_texts[0] == [""] and vllm_texts[1][0].strip()
+    assert vllm_texts == [r.texts for r in hf_engine.generate(requests)]
+
+
 def test_adaptive_agrees_with_full(hf_engine, hf_adaptive, p36_20, p36_dev):
     full = probe(hf_engine, p36_20, p36_dev, mode="full")
     check_thresholds(full)

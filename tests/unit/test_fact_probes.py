@@ -26,12 +26,15 @@ class HeadEngine(FakeEngine):
         super().__init__()
         self.script = script
         self.heads: list[str] = []
+        self.going_on: set[str] = set()  # heads asked with `continues`
 
     def generate(self, requests):
         out = []
         for r in requests:
             head = r.prompt.rsplit("<assistant>", 1)[-1]
             self.heads.append(head)
+            if r.continues:
+                self.going_on.add(head)
             greedy, sample = self.script.get(head, ("no idea", "no idea"))
             texts = [greedy] if r.params.greedy else [sample] * r.params.n
             out.append(GenerationResult(texts))
@@ -95,6 +98,9 @@ def test_a_fact_opening_a_later_sentence_counts_anywhere_in_the_continuations_fi
     assert set(facts) == {"Ohio"}  # "Acme" is copied from the question
     assert facts["Ohio"]["category"] == "HighlyKnown"
     assert facts["Ohio"]["p_greedy"] == 1.0 and facts["Ohio"]["p_sample"] == 0.0
+    # The answer goes on after "Acme makes anvils.": the engine is told so (only there: the
+    # other row's facts open no later sentence).
+    assert engine.going_on == {"Acme makes anvils."}
 
 
 def test_a_free_form_row_without_facts_is_kept(tmp_path):

@@ -65,6 +65,11 @@ class GenerationRequest:
     `settled`, like `hopeless`, is a hint: it returns True once nothing generated after the
     text so far can change whether the text is correct (a fact probe has read the fact and the
     word after it). An engine may stop that sequence there; the text is returned, not pruned.
+
+    `continues` True: the text goes on after the prompt (a fact probe at a sentence inside an
+    answer: the answer before it is complete, yet it has more to say). The first token may then
+    not end the answer -- EOS and tokens that write a stop string are masked at that step -- so
+    the probe reads what the model says next rather than whether it would stop there.
     """
 
     prompt: str
@@ -73,6 +78,7 @@ class GenerationRequest:
     seed: int | None = None
     add_special_tokens: bool = True
     settled: Callable[[str], bool] | None = None
+    continues: bool = False
 
 
 @dataclass

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import torch
 from transformers import DynamicCache
 
+from slick_curator.engines.ending_tokens import ending_token_ids
 from slick_curator.engines.hf_branches import (
     MIN_BRANCH_TOKENS,
     Branches,
@@ -99,6 +100,7 @@ class PrefixDecoder:
         self.branch_tokens = branch_tokens
         self.stats = DecodeStats()
         self.device = next(model.parameters()).device
+        self._ending: dict[tuple[str, ...], list[int]] = {}
 
     @torch.inference_mode()
     def decode(
@@ -114,11 +116,13 @@ class PrefixDecoder:
         hopeless: Sequence[Callable[[str], bool] | None],
         stream_keys: Sequence[int] | None = None,
         settled: Sequence[Callable[[str], bool] | None] | None = None,
+        continues: Sequence[bool] | None = None,
     ) -> list[list[Sequence_]]:
         """The n decoded sequences of every prompt, in prompt order.
 
         Sample j of prompt i draws from the stream (stream_keys[i], j) (see `streams`), so it
-        does not depend on which other prompts are decoded with it.
+        does not depend on which other prompts are decoded with it. `continues[i]`: prompt i's
+        first token may not end it (`GenerationRequest.continues`).
         """
         if not greedy and stream_keys is None:
             raise ValueError("sampling needs a stream key per prompt")
@@ -127,6 +131,7 @@ class PrefixDecoder:
             (hopeless[i], settled[i] if settled is not None else None)
             for i in range(len(token_lists))
         ]
+        goes_on = list(continues) if continues is not None else [False] * len(token_lists)
         for prefix_len, members in cluster_by_prefix(token_lists):
             root = self.prefill_prefix(token_lists[members[0]][:prefix_len], len(members))
             widths = [len(token_lists[i]) + max_new_tokens for i in members]
@@ -135,7 +140,7 @@ class PrefixDecoder:
                 prefilled = self.prefill(root, [token_lists[i][prefix_len:] for i in chunk])
                 sequences = self._decode_chunk(
                     prefilled, chunk, n, greedy, temperature, top_k, max_new_tokens, stops,
-                    hints, stream_keys,
+                    hints, stream_keys, [goes_on[i] for i in chunk],
                 )
                 for seq in sequences:
                     out[seq.request].append(seq)
@@ -215,9 +220,15 @@ class PrefixDecoder:
         return Prefilled(cache, mask, next_pos, logits)
 
     def _decode_chunk(self, prefilled: Prefilled, requests, n, greedy, temperature, top_k,
-                      max_new_tokens, stops, hints, stream_keys) -> list[Sequence_]:
+                      max_new_tokens, stops, hints, stream_keys,
+                      goes_on: list[bool]) -> list[Sequence_]:
         rows = len(requests)
         cache, mask, logits = prefilled.cache, prefilled.mask, prefilled.logits[:, -1, :]
+        if any(goes_on):
+            logits = logits.clone()
+            ending = torch.tensor(self.ending_ids(tuple(stops)), device=self.device)
+            going = torch.tensor([r for r, g in enumerate(goes_on) if g], device=self.device)
+            logits[going[:, None], ending[None, :]] = float("-inf")
         if n > 1:  # expand after the prefill: the samples share it
             cache.batch_repeat_interleave(n)
             mask = mask.repeat_interleave(n, dim=0)
@@ -258,6 +269,12 @@ class PrefixDecoder:
             self.stats.decode_tokens += len(active)
             self.stats.forward_calls += 1
         return sequences
+
+    def ending_ids(self, stops: tuple[str, ...]) -> list[int]:
+        """`ending_token_ids` for these stops (the vocabulary is read once per set)."""
+        if stops not in self._ending:
+            self._ending[stops] = ending_token_ids(self.tokenizer, stops, self.eos_ids)
+        return self._ending[stops]
 
     def _advance(self, seq: Sequence_, token: int, stops, hopeless, settled=None) -> None:
         if token in self.eos_ids:

@@ -35,7 +35,8 @@ class RemoteEngineError(RuntimeError):
 
 
 class OpenAIEngine(Engine):
-    """Completions from an OpenAI-compatible server.
+    """Completions from an OpenAI-compatible server. `GenerationRequest.continues` is not
+    honoured (the protocol cannot mask tokens for one step): such a probe may end at once.
 
     Args:
         model: the model name the server serves (its `--served-model-name`), sent as `model`.

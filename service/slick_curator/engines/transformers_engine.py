@@ -109,6 +109,7 @@ class TransformersEngine(Engine):
                 hopeless=[requests[i].hopeless for i in indices],
                 stream_keys=keys,
                 settled=[requests[i].settled for i in indices],
+                continues=[requests[i].continues for i in indices],
             )
             for i, prompt_tokens, sequences in zip(indices, tokens, decoded, strict=True):
                 results[i] = GenerationResult(

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from slick_curator.engines.base import Engine, GenerationRequest, GenerationResult, SamplingParams
+from slick_curator.engines.ending_tokens import ending_token_ids
 
 
 def _on_cpu() -> bool:
@@ -72,6 +73,7 @@ class VLLMEngine(Engine):
             tensor_parallel_size=tensor_parallel_size,
         )
         self.device = "cpu" if cpu else "cuda"
+        self._ending: dict[tuple[str, ...], list[int]] = {}
 
     def info(self) -> dict[str, str]:
         import vllm
@@ -89,10 +91,14 @@ class VLLMEngine(Engine):
             list(messages), tokenize=False, add_generation_prompt=True
         )
 
-    @staticmethod
-    def _convert(params: SamplingParams, seed: int | None = None):
+    def _convert(self, params: SamplingParams, seed: int | None = None,
+                 continues: bool = False):
         from vllm import SamplingParams as VllmSamplingParams
 
+        # vLLM masks EOS and `stop_token_ids` until `min_tokens` are out: the first token
+        # cannot end the answer. Later a token holding a stop ends it, as the stop string does.
+        going_on = {"min_tokens": 1, "stop_token_ids": self._ending_ids(params.stop)} \
+            if continues else {}
         return VllmSamplingParams(
             seed=seed,
             n=params.n,
@@ -101,16 +107,25 @@ class VLLMEngine(Engine):
             top_p=1.0,
             max_tokens=params.max_new_tokens,
             stop=list(params.stop),
+            **going_on,
         )
+
+    def _ending_ids(self, stops: tuple[str, ...]) -> list[int]:
+        if stops not in self._ending:
+            tokenizer = self.llm.get_tokenizer()
+            eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+            self._ending[stops] = ending_token_ids(tokenizer, stops, eos)
+        return self._ending[stops]
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
         if not requests:
             return []
-        converted: dict[SamplingParams, object] = {}
+        converted: dict[tuple[SamplingParams, bool], object] = {}
         params = [
-            self._convert(r.params, _seed63(r.seed))
+            self._convert(r.params, _seed63(r.seed), r.continues)
             if self.replayable and not r.params.greedy and r.seed is not None
-            else converted.setdefault(r.params, self._convert(r.params))
+            else converted.setdefault((r.params, r.continues),
+                                      self._convert(r.params, continues=r.continues))
             for r in requests
         ]
         outputs = self.llm.generate([self._prompt(r) for r in requests], params, use_tqdm=False)

@@ -129,6 +129,7 @@ class _Unit:
     prompts: list[str]
     stream: int  # prompt i's samples draw from stream_key(stream, i)
     fact: Fact | None = None
+    continues: bool = False  # a fact opening a later sentence: the answer goes on there
     greedy_answers: list[str] = field(default_factory=list)
     greedy_correct: list[bool] = field(default_factory=list)
     n_sample_correct: int = 0
@@ -279,6 +280,8 @@ class Prober:
             [prompt + (lead + head if head else "") for prompt in prompts],
             stream_key(stream, "fact", fact.start, fact.end),
             fact=fact,
+            # After a complete sentence the model may end the answer; it does not end here.
+            continues=opens_sentence and bool(head),
         )
 
     def _request(
@@ -292,6 +295,7 @@ class Prober:
             # a chat template writes the special tokens (BOS) itself
             add_special_tokens=self.params.prompt_format != "chat",
             settled=getattr(unit.matcher, "settled", None),
+            continues=unit.continues,
         )
 
     def _run_greedy(self, units: list[_Unit], on_generated) -> None:
