@@ -123,15 +123,13 @@ FINISHED = ("Q: What is the capital of Kenya?\nA: The capital of Kenya is Nairob
 
 @pytest.mark.model
 def test_a_continuing_request_cannot_end_at_its_first_token(hf_engine):
-    from slick_curator.engines.ending_tokens import ending_token_ids
-
     greedy = SamplingParams(temperature=0.0, max_new_tokens=8)
     sampled = SamplingParams(temperature=0.5, top_k=40, n=16, max_new_tokens=8)
     plain, going = hf_engine.generate([GenerationRequest(FINISHED, greedy),
                                        GenerationRequest(FINISHED, greedy, continues=True)])
     assert plain.texts == [""]  # the model stops after the sentence: the case at hand
     assert going.texts[0].strip() and "\n" not in going.texts[0]
-    ending = set(ending_token_ids(hf_engine.tokenizer, ("\n",), {hf_engine.tokenizer.eos_token_id}))
+    ending = set(hf_engine.decoder.ending_tokens(("\n",)))
     first = hf_engine.tokenizer(going.texts[0], add_special_tokens=False).input_ids[0]
     assert first not in ending
     # Sampled: no continuing sample is empty; a request without the flag in the same batch

@@ -55,7 +55,8 @@ def _fail(message: str) -> None:
 @click.option("--fact-match", type=click.Choice(["position", "sentence"]), default="position",
               show_default=True,
               help="position: a fact probe must begin with the fact (a fact opening a "
-                   "sentence: anywhere in the first sentence); sentence: anywhere in the first sentence.")
+                   "sentence: anywhere in the first sentence); sentence: anywhere in the "
+                   "first sentence.")
 @click.option("--unknown-action", type=click.Choice(["drop", "relabel"]), default="drop",
               show_default=True, help="Recommendation for Unknown rows.")
 @click.option("--keep-prompts", is_flag=True, help="Store the exact prompts (slick_prompts).")

@@ -21,3 +21,18 @@ def ending_token_ids(tokenizer: Any, stops: Iterable[str], eos_ids: Iterable[int
     ending = {t for t, text in zip(vocab, texts, strict=True)
               if not text.strip() or any(s in text for s in stops)}
     return sorted(ending | set(eos_ids))
+
+
+class EndingTokens:
+    """`ending_token_ids` of one tokenizer, the vocabulary read once per set of stops."""
+
+    def __init__(self, tokenizer: Any, eos_ids: Iterable[int]) -> None:
+        self.tokenizer = tokenizer
+        self.eos_ids = tuple(eos_ids)
+        self._by_stops: dict[tuple[str, ...], list[int]] = {}
+
+    def __call__(self, stops: Iterable[str]) -> list[int]:
+        stops = tuple(stops)
+        if stops not in self._by_stops:
+            self._by_stops[stops] = ending_token_ids(self.tokenizer, stops, self.eos_ids)
+        return self._by_stops[stops]

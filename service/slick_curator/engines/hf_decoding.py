@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import torch
 from transformers import DynamicCache
 
-from slick_curator.engines.ending_tokens import ending_token_ids
+from slick_curator.engines.ending_tokens import EndingTokens
 from slick_curator.engines.hf_branches import (
     MIN_BRANCH_TOKENS,
     Branches,
@@ -100,7 +100,7 @@ class PrefixDecoder:
         self.branch_tokens = branch_tokens
         self.stats = DecodeStats()
         self.device = next(model.parameters()).device
-        self._ending: dict[tuple[str, ...], list[int]] = {}
+        self.ending_tokens = EndingTokens(tokenizer, eos_ids)
 
     @torch.inference_mode()
     def decode(
@@ -226,7 +226,7 @@ class PrefixDecoder:
         cache, mask, logits = prefilled.cache, prefilled.mask, prefilled.logits[:, -1, :]
         if any(goes_on):
             logits = logits.clone()
-            ending = torch.tensor(self.ending_ids(tuple(stops)), device=self.device)
+            ending = torch.tensor(self.ending_tokens(stops), device=self.device)
             going = torch.tensor([r for r, g in enumerate(goes_on) if g], device=self.device)
             logits[going[:, None], ending[None, :]] = float("-inf")
         if n > 1:  # expand after the prefill: the samples share it
@@ -269,12 +269,6 @@ class PrefixDecoder:
             self.stats.decode_tokens += len(active)
             self.stats.forward_calls += 1
         return sequences
-
-    def ending_ids(self, stops: tuple[str, ...]) -> list[int]:
-        """`ending_token_ids` for these stops (the vocabulary is read once per set)."""
-        if stops not in self._ending:
-            self._ending[stops] = ending_token_ids(self.tokenizer, stops, self.eos_ids)
-        return self._ending[stops]
 
     def _advance(self, seq: Sequence_, token: int, stops, hopeless, settled=None) -> None:
         if token in self.eos_ids:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from slick_curator.engines.base import Engine, GenerationRequest, GenerationResult, SamplingParams
-from slick_curator.engines.ending_tokens import ending_token_ids
+from slick_curator.engines.ending_tokens import EndingTokens
 
 
 def _on_cpu() -> bool:
@@ -73,7 +73,9 @@ class VLLMEngine(Engine):
             tensor_parallel_size=tensor_parallel_size,
         )
         self.device = "cpu" if cpu else "cuda"
-        self._ending: dict[tuple[str, ...], list[int]] = {}
+        tokenizer = self.llm.get_tokenizer()
+        eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+        self.ending_tokens = EndingTokens(tokenizer, eos)
 
     def info(self) -> dict[str, str]:
         import vllm
@@ -97,7 +99,7 @@ class VLLMEngine(Engine):
 
         # vLLM masks EOS and `stop_token_ids` until `min_tokens` are out: the first token
         # cannot end the answer. Later a token holding a stop ends it, as the stop string does.
-        going_on = {"min_tokens": 1, "stop_token_ids": self._ending_ids(params.stop)} \
+        going_on = {"min_tokens": 1, "stop_token_ids": self.ending_tokens(params.stop)} \
             if continues else {}
         return VllmSamplingParams(
             seed=seed,
@@ -109,13 +111,6 @@ class VLLMEngine(Engine):
             stop=list(params.stop),
             **going_on,
         )
-
-    def _ending_ids(self, stops: tuple[str, ...]) -> list[int]:
-        if stops not in self._ending:
-            tokenizer = self.llm.get_tokenizer()
-            eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
-            self._ending[stops] = ending_token_ids(tokenizer, stops, eos)
-        return self._ending[stops]
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
         if not requests:
