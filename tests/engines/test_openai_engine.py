@@ -15,10 +15,10 @@ import pytest
 from openai_test_server import OpenAITestServer
 from slick_curator.engines import create_engine
 from slick_curator.engines.base import GenerationRequest, SamplingParams
+from slick_curator.engines.factory import load_engine
 from slick_curator.engines.fake import FakeEngine
 from slick_curator.engines.openai_engine import OpenAIEngine, RemoteEngineError
 from slick_curator.jobs.messages import EngineKey, WorkerSpec
-from slick_curator.jobs.worker import load_engine
 from slick_curator.probing.params import ProbeParams
 from slick_curator.probing.pipeline import ProbeRun
 from slick_curator.probing.prompts import build_prompts
@@ -175,7 +175,7 @@ def test_registered_and_loaded_by_the_worker_with_the_served_name(fake_server):
     spec = WorkerSpec(key=EngineKey("openai", "served-fake"), device=None, cache_dir="/nonexistent",
                       engine_options={"base_url": fake_server.base_url.removesuffix("/v1")},
                       parent_pid=0)
-    with load_engine(spec) as engine:
+    with load_engine(spec.engine_spec()) as engine:
         assert isinstance(engine, OpenAIEngine)
         assert engine.info()["model"] == "served-fake"
         assert engine.base_url == fake_server.base_url  # "/v1" added to a bare host

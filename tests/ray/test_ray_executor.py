@@ -24,9 +24,10 @@ from slick_curator.app import create_app
 from slick_curator.engines import create_engine
 from slick_curator.engines.fake import FakeEngine
 from slick_curator.executors import RayOptions
+from slick_curator.executors.base import LocalExecutor
 from slick_curator.jobs.execute import run_job
 from slick_curator.jobs.messages import DatasetSource, EngineKey, JobSpec, ShardDone, WorkerSpec
-from slick_curator.jobs.worker import load_engine
+from slick_curator.jobs.worker import load_executor
 from slick_curator.models import default_cache_dir
 from slick_curator.probing.params import ProbeParams
 from slick_curator.probing.pipeline import ProbeRun
@@ -127,9 +128,9 @@ def _job(job_dir: Path, sources) -> JobSpec:
                    model="smollm2-135m", dataset_id="ds_p36", exemplar_dataset_id="ds_dev")
 
 
-def _run(engine, job: JobSpec) -> list:
+def _run(executor, job: JobSpec) -> list:
     messages: list = []
-    finished = run_job(engine, job, messages.append, lambda: False, lambda: True, 0.0)
+    finished = run_job(executor, job, messages.append, lambda: False, lambda: True, 0.0)
     assert finished.status == "succeeded", finished
     return messages
 
@@ -145,7 +146,7 @@ def test_a_ray_run_equals_the_single_process_run(ray_address, model_path, p36_si
     torch.set_num_threads(1)
     try:
         with create_engine("transformers", model=model_path, device="cpu", seed=0) as engine:
-            _run(engine, _job(local_dir, p36_six))
+            _run(LocalExecutor(engine), _job(local_dir, p36_six))
     finally:
         torch.set_num_threads(threads)
     local_shards = sorted(p.name for p in (local_dir / "shards").iterdir())
@@ -159,10 +160,9 @@ def test_a_ray_run_equals_the_single_process_run(ray_address, model_path, p36_si
     spec = WorkerSpec(key=EngineKey("transformers", "smollm2-135m"), device="cpu",
                       cache_dir=str(default_cache_dir()), engine_options={}, parent_pid=0,
                       executor=RayOptions(address=ray_address, workers=2, gpus_per_worker=0))
-    executor = load_engine(spec)
+    executor = load_executor(spec)
     try:
         assert len({i["pid"] for i in executor.actor_infos}) == 2
-        executor.seed = 0
         messages = _run(executor, _job(ray_dir, p36_six))
         assert executor.shards_done == [1, 1], "both actors probe; the resumed shard is skipped"
     finally:

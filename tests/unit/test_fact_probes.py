@@ -147,7 +147,7 @@ def test_exemplars_come_from_rows_of_the_same_kind_when_the_group_has_enough():
 
 
 def test_a_short_row_among_long_exemplars_accepts_a_sentence_that_states_its_gold():
-    from slick_curator.probing.matching import SentenceMatcher
+    from slick_curator.probing.fact_matching import SentenceMatcher
 
     matcher = SentenceMatcher(["Nairobi"])
     assert matcher("Nairobi") and matcher("The capital of Kenya is Nairobi.")

@@ -122,19 +122,19 @@ def probe(dataset: Path, output: Path, model, engine, device, mode, limit, exemp
     for warning in run.warnings:
         click.echo(f"warning: {warning}", err=True)
 
-    from slick_curator.engines import create_engine
-    from slick_curator.models import ModelNotFoundError, resolve_model
+    from slick_curator.engines.factory import EngineSpec, load_engine
+    from slick_curator.models import ModelNotFoundError
     from slick_curator.probing.schema import write_parquet
 
+    spec = EngineSpec(engine=engine, model=model, device=device, seed=seed)
+    click.echo(f"loading {spec.model_name} with {engine} …", err=True)
     try:
-        # A remote engine gets the name its server lists, not local weights.
-        model_path = (model or "smollm2-135m") if engine == "openai" else resolve_model(model)
+        loaded = load_engine(spec)
     except ModelNotFoundError as exc:
         _fail(str(exc))
-    click.echo(f"loading {model or 'smollm2-135m'} with {engine} …", err=True)
-    with create_engine(engine, model=model_path, device=device, seed=seed) as loaded:
+    with loaded:
         shards = _run_with_progress(run, loaded, disable=no_progress)
-        metadata = run.metadata(loaded.info(), model=model or "smollm2-135m",
+        metadata = run.metadata(loaded.info(), model=spec.model_name,
                                 source=dataset.name)
     table = run.annotate(shards, metadata)
     write_parquet(table, output)

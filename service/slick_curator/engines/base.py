@@ -11,6 +11,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 
 @dataclass(frozen=True)
@@ -173,6 +174,17 @@ class Engine(abc.ABC):
     # Whether sampled texts are a pure function of (prompt, params, request seed): true where
     # every sample draws from its own stream, false where the backend ignores request seeds.
     replayable: bool = False
+    # Whether `model` is weights to resolve to a local folder (`models.resolve_model`); false
+    # where it is a name that a server or a script knows (openai, fake).
+    local_weights: ClassVar[bool] = True
+    # Whether the class implements `score` (fast mode); set for each subclass from its code.
+    can_score: ClassVar[bool] = False
+    # The sampling seed of requests that bring no stream key of their own; set for each job.
+    seed: int = 0
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.can_score = cls.score is not Engine.score
 
     @abc.abstractmethod
     def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:

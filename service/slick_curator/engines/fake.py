@@ -24,6 +24,7 @@ class FakeEngine(Engine):
     """Deterministic answers per question, with optional per-call delay to test progress."""
 
     name = "fake"
+    local_weights = False  # `model` is a name, not weights to resolve
 
     def __init__(
         self,

@@ -58,6 +58,7 @@ class OpenAIEngine(Engine):
     """
 
     name = "openai"
+    local_weights = False  # `model` is a name, not weights to resolve
 
     def __init__(
         self,

@@ -17,13 +17,12 @@ _ENGINES: dict[str, str] = {
 }
 
 
-# Engines that implement `Engine.score` (fast mode), known without importing them.
-_SCORING = {"transformers", "fake"}
-
-
 def supports_fast_mode(name: str) -> bool:
-    """Whether engine `name` can teacher-force answers (`mode="fast"`)."""
-    return name in _SCORING
+    """Whether engine `name` can teacher-force answers (`mode="fast"`): `Engine.can_score`.
+
+    Importing an engine's module is cheap (torch, transformers and vllm load when an engine is
+    created), so the API process can ask."""
+    return engine_class(name).can_score
 
 
 class UnknownEngineError(ValueError):

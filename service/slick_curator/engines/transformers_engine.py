@@ -3,16 +3,15 @@
 Decoding runs through `hf_decoding.PrefixDecoder`, which shares few-shot prefixes between
 prompts, branches the KV cache where prompts share more (the fact probes of one answer),
 prefills each prompt once for all its samples, and drops finished sequences. Fast mode runs
-through `hf_scoring.ContinuationScorer`.
+through `hf_scoring.ContinuationScorer`. torch and transformers are imported when an engine is
+created, so the registry can read the class (`Engine.can_score`) in a process without them.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-
-import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from typing import TYPE_CHECKING
 
 from slick_curator.engines.base import (
     ContinuationScore,
@@ -23,9 +22,10 @@ from slick_curator.engines.base import (
     ScoreRequest,
     SpanScoreRequest,
 )
-from slick_curator.engines.hf_decoding import MAX_CACHE_TOKENS, PrefixDecoder
-from slick_curator.engines.hf_scoring import ContinuationScorer, SpanItem
-from slick_curator.engines.streams import stream_key
+from slick_curator.engines.stream_keys import stream_key
+
+if TYPE_CHECKING:
+    from slick_curator.engines.hf_scoring import SpanItem
 
 
 class TransformersEngine(Engine):
@@ -38,7 +38,7 @@ class TransformersEngine(Engine):
         seed: base seed of requests that bring no stream key of their own (`request.seed`).
         max_sequences: most sequences decoded together (bounds KV-cache memory).
         max_cache_tokens: most tokens the KV caches of one decoding batch hold (bounds it for
-            long prompts: fact probes, chat exemplars).
+            long prompts: fact probes, chat exemplars); default `hf_decoding.MAX_CACHE_TOKENS`.
     """
 
     name = "transformers"
@@ -52,9 +52,15 @@ class TransformersEngine(Engine):
         dtype: str | None = None,
         seed: int = 0,
         max_sequences: int = 256,
-        max_cache_tokens: int = MAX_CACHE_TOKENS,
+        max_cache_tokens: int | None = None,
         **_: object,
     ) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from slick_curator.engines.hf_decoding import MAX_CACHE_TOKENS, PrefixDecoder
+        from slick_curator.engines.hf_scoring import ContinuationScorer
+
         self.model_name = model
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.dtype = dtype or ("float32" if self.device == "cpu" else "bfloat16")
@@ -67,7 +73,7 @@ class TransformersEngine(Engine):
         eos = self.model.generation_config.eos_token_id
         eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
         self.decoder = PrefixDecoder(self.model, self.tokenizer, eos_ids, max_sequences,
-                                     max_cache_tokens=max_cache_tokens)
+                                     max_cache_tokens=max_cache_tokens or MAX_CACHE_TOKENS)
         self.scorer = ContinuationScorer(self.decoder)
 
     @property
@@ -76,6 +82,8 @@ class TransformersEngine(Engine):
         return self.decoder.stats
 
     def info(self) -> dict[str, str]:
+        import torch
+
         return {
             "engine": self.name,
             "model": self.model_name,
@@ -175,6 +183,8 @@ class TransformersEngine(Engine):
         return out  # type: ignore[return-value]
 
     def _span_item(self, request: SpanScoreRequest) -> SpanItem:
+        from slick_curator.engines.hf_scoring import SpanItem
+
         encoded = self.tokenizer(request.prompt + request.text, return_offsets_mapping=True,
                                  add_special_tokens=request.add_special_tokens)
         base = len(request.prompt)
@@ -184,6 +194,8 @@ class TransformersEngine(Engine):
         ])
 
     def close(self) -> None:
+        import torch
+
         self.decoder = None  # type: ignore[assignment]
         self.model = None
         if torch.cuda.is_available():

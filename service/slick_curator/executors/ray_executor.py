@@ -2,11 +2,11 @@
 
 The worker process keeps its role: it reads the dataset, skips checkpointed shards, writes
 each shard's checkpoint and the final result (`jobs.execute.run_job`). Only the probing of a
-shard moves: `RayExecutor.probe_shards` hands shards to actors, each of which holds one engine
-(loaded exactly as the worker would load it) and runs `ProbeRun.probe_shard` on it, and yields
-the results as they finish. Shard boundaries are the job's own, so checkpoints, resumes and
-greedy results are the same as a single-machine run's. (Samples are drawn from each actor's
-own random stream, so sampled counts may differ, as between any two sampled runs.)
+shard moves (`executors.base.ShardExecutor`): `RayExecutor.probe_shards` hands shards to
+actors, each of which holds one engine (loaded by `engines.factory.load_engine`, as the worker
+loads its own) and runs `ProbeRun.probe_shard` on it, and yields the results as they finish.
+Shard boundaries are the job's own, so checkpoints, resumes and results are the same as a
+single-machine run's (every sample draws from its own stream, whichever actor runs it).
 
 The Ray cluster's nodes need slick-curator and the engine installed (run them from the same
 image), and SLICK_CACHE_DIR or the model path must be usable on them.
@@ -15,7 +15,6 @@ image), and SLICK_CACHE_DIR or the model path must be usable on them.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import logging
 import os
 import uuid
@@ -24,8 +23,10 @@ from typing import Any
 
 import ray
 
-from slick_curator.engines.base import Engine, GenerationRequest, GenerationResult
+from slick_curator.engines.base import GenerationRequest, GenerationResult
+from slick_curator.engines.factory import EngineSpec, load_engine
 from slick_curator.executors import RayOptions
+from slick_curator.executors.base import ProbedShard, ShardExecutor
 
 __all__ = ["RayExecutor"]
 
@@ -37,9 +38,7 @@ _WAIT_S = 1.0  # how often a waiting job looks at its cancel flag
 class _EngineActor:
     """One engine in one Ray worker process."""
 
-    def __init__(self, spec: Any) -> None:
-        from slick_curator.jobs.worker import load_engine
-
+    def __init__(self, spec: EngineSpec) -> None:
         self.engine = load_engine(spec)
         self._runs: dict[str, Any] = {}
 
@@ -53,14 +52,13 @@ class _EngineActor:
     def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
         return self.engine.generate(requests)
 
-    def probe(self, job: str, run_ref: list, rows: list, seed: int | None) -> tuple[Any, int]:
+    def probe(self, job: str, run_ref: list, rows: list, seed: int) -> tuple[Any, int]:
         """Probe one shard; returns its results table and the generations it took."""
         run = self._runs.get(job)
         if run is None:  # first shard of this job here (or the actor was restarted)
             run = ray.get(run_ref[0])  # wrapped in a list so Ray passes the ref, not the value
             self._runs = {job: run}
-        if seed is not None and hasattr(self.engine, "seed"):
-            self.engine.seed = seed
+        self.engine.seed = seed
         generations = 0
 
         def count(n: int) -> None:
@@ -73,19 +71,16 @@ class _EngineActor:
         self.engine.close()
 
 
-class RayExecutor(Engine):
+class RayExecutor(ShardExecutor):
     """Engines in Ray actors, used by the worker in place of one local engine.
 
     Args:
-        spec: the worker's `WorkerSpec`; each actor loads `spec.key` with `spec.executor` unset.
-        options: cluster address and actor sizing (default: `spec.executor`).
+        spec: the engine each actor loads.
+        options: cluster address and actor sizing.
     """
 
-    name = "ray"
-
-    def __init__(self, spec: Any, options: RayOptions | None = None) -> None:
-        self.options = options or spec.executor
-        self.seed: int | None = None  # the worker sets each job's seed here
+    def __init__(self, spec: EngineSpec, options: RayOptions) -> None:
+        self.options = options
         self._owns_ray = not ray.is_initialized()
         if self._owns_ray:
             ray.init(address=self.options.address, include_dashboard=False,
@@ -94,8 +89,7 @@ class RayExecutor(Engine):
         actor = ray.remote(_EngineActor).options(
             num_gpus=self.options.gpus_per_worker, num_cpus=self.options.cpus_per_worker,
             max_restarts=2, max_task_retries=2)
-        local_spec = dataclasses.replace(spec, executor=None)
-        self.actors = [actor.remote(local_spec) for _ in range(workers)]
+        self.actors = [actor.remote(spec) for _ in range(workers)]
         self.shards_done = [0] * workers
         try:
             # Constructors run first: this waits until every actor has loaded its engine.
@@ -116,11 +110,11 @@ class RayExecutor(Engine):
 
     # -- what the worker's job loop uses ----------------------------------------------------
 
-    def probe_shards(self, run: Any, shards: Iterable[tuple[int, list]],
-                     check: Callable[[], None]) -> Iterator[tuple[int, list, tuple[Any, int]]]:
-        """Probe `shards` ((index, rows) pairs) on the actors; yields (index, rows,
-        (table, generations)) as each shard finishes, in any order. `check` runs while
-        waiting and may raise to stop the job; shards not started then are cancelled."""
+    def probe_shards(self, run: Any, shards: Iterable[tuple[int, list]], *, seed: int,
+                     check: Callable[[], None]) -> Iterator[ProbedShard]:
+        """Probe `shards` ((index, rows) pairs) on the actors; yields each as it finishes, in
+        any order. `check` runs while waiting and may raise to stop the job; shards not
+        started then are cancelled."""
         # The actors need the parameters and the exemplar pool, not the dataset itself.
         slim = copy.copy(run)
         slim.dataset, slim.exemplars = None, None
@@ -133,7 +127,7 @@ class RayExecutor(Engine):
             while queue and min(load) < self.options.in_flight_per_worker:
                 worker = load.index(min(load))
                 index, rows = queue.pop(0)
-                ref = self.actors[worker].probe.remote(job, run_ref, rows, self.seed)
+                ref = self.actors[worker].probe.remote(job, run_ref, rows, seed)
                 pending[ref] = (index, rows, worker)
                 load[worker] += 1
 
@@ -145,10 +139,10 @@ class RayExecutor(Engine):
                 for ref in done:
                     index, rows, worker = pending.pop(ref)
                     load[worker] -= 1
-                    result = ray.get(ref)
+                    table, generations = ray.get(ref)
                     self.shards_done[worker] += 1
                     submit()
-                    yield index, rows, result
+                    yield ProbedShard(index, rows, _replay(table, generations))
         finally:
             for ref in pending:  # queued shards are dropped; a running one finishes unheard
                 try:
@@ -156,7 +150,7 @@ class RayExecutor(Engine):
                 except Exception as exc:  # noqa: BLE001 - best effort
                     log.debug("could not cancel a shard task: %s", exc)
 
-    # -- the Engine seam, for callers that batch requests themselves -------------------------
+    # -- requests batched by the caller, spread over the actors ------------------------------
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
         """Split the batch into one contiguous slice per actor; results in request order."""
@@ -184,3 +178,13 @@ class RayExecutor(Engine):
         self.actors = []
         if getattr(self, "_owns_ray", False) and ray.is_initialized():
             ray.shutdown()
+
+
+def _replay(table: Any, generations: int) -> Callable[[Callable[[int], None]], Any]:
+    """A shard probed on an actor: its generations are reported at once, its table returned."""
+
+    def probe(on_generated: Callable[[int], None]) -> Any:
+        on_generated(generations)
+        return table
+
+    return probe

@@ -8,7 +8,8 @@ loads only inside the training processes that `runner.run_finetune` spawns.
 from slick_curator.finetune.config import FinetuneParams
 from slick_curator.finetune.data import FinetunePlan, VariantError, build_plan
 from slick_curator.finetune.process import RunCancelled, RunFailed, RunInterrupted
-from slick_curator.finetune.runner import FinetuneSpec, run_finetune
+from slick_curator.finetune.runner import run_finetune
+from slick_curator.finetune.spec import FinetuneSpec
 
 __all__ = [
     "FinetuneParams",

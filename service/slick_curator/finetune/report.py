@@ -26,7 +26,7 @@ from slick_curator.finetune import charts
 from slick_curator.finetune.evaluate import checkpoint_metrics, difference
 
 if TYPE_CHECKING:
-    from slick_curator.finetune.runner import FinetuneSpec
+    from slick_curator.finetune.spec import FinetuneSpec
 
 __all__ = ["CSP", "METRICS", "build_report", "render_html"]
 

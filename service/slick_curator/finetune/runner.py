@@ -20,27 +20,24 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from multiprocessing.synchronize import Event
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from slick_client.models import FinetuneParams, FinetuneProgress, FinetuneReportPublic
+from slick_client.models import FinetuneProgress, FinetuneReportPublic
 
-from slick_curator.finetune.data import FinetunePlan
 from slick_curator.finetune.messages import (
     EpochDone,
     Stage,
     Started,
     StepDone,
-    VariantJob,
     planned_steps,
 )
 from slick_curator.finetune.process import run_in_process
 from slick_curator.finetune.report import build_report, render_html
-from slick_curator.finetune.sentence_judge import answers_in_sentences
+from slick_curator.finetune.spec import FinetuneSpec
 
 __all__ = ["FinetuneSpec", "run_finetune"]
 
@@ -48,34 +45,6 @@ log = logging.getLogger(__name__)
 
 OUTCOME, PREDICTIONS = "outcome.json", "predictions.parquet"
 REPORT_JSON, REPORT_HTML = "report.json", "report.html"
-
-
-@dataclass
-class FinetuneSpec:
-    """What to run: the plan, the settings, the model, and where results go."""
-
-    out_dir: Path
-    plan: FinetunePlan
-    params: FinetuneParams
-    variants: list[str]
-    model_path: str
-    model: str | None = None
-    device: str | None = None
-    finetune_id: str | None = None
-    probe_id: str | None = None
-    log_level: str | None = None
-    log_json: bool = False
-
-    def job(self, variant: str) -> VariantJob:
-        plan = self.plan
-        return VariantJob(
-            variant=variant, model_path=self.model_path, params=self.params.model_dump(),
-            rows=plan.variants[variant], dev=plan.dev, eval=plan.eval,
-            prompt_format=plan.prompt_format, match=plan.match, k_shot=plan.k_shot,
-            out_dir=str(self.out_dir / "variants" / variant), exemplars=plan.exemplars,
-            sentences=answers_in_sentences(plan.exemplars),
-            device=self.device, log_level=self.log_level, log_json=self.log_json,
-            job_id=self.finetune_id)
 
 
 class _Tracker:

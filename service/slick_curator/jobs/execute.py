@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from slick_curator.engines.base import Engine
+from slick_curator.executors.base import ShardExecutor
 from slick_curator.jobs import checkpoints
 from slick_curator.jobs.messages import DatasetSource, Finished, JobSpec, Progress, ShardDone
 from slick_curator.probing.params import ProbeParams
@@ -73,7 +73,7 @@ class _InShardEstimate:
 
 
 def run_job(
-    engine: Engine,
+    executor: ShardExecutor,
     job: JobSpec,
     report: Callable[[object], None],
     cancelled: Callable[[], bool],
@@ -109,12 +109,10 @@ def run_job(
         if cancelled():
             raise JobCancelled()
 
-    # An executor (executors.ray_executor) probes shards elsewhere, in parallel, and yields
-    # each with its (table, generations) as it finishes; here every shard is probed in turn.
-    probe_shards = getattr(engine, "probe_shards", None)
-    shards = (probe_shards(run, run.shards(set(done_tables)), check) if probe_shards
-              else ((index, rows, None) for index, rows in run.shards(set(done_tables))))
-    for index, rows, probed in shards:
+    shards = executor.probe_shards(run, run.shards(set(done_tables)), seed=params.seed,
+                                   check=check)
+    for shard in shards:
+        index, rows = shard.index, shard.rows
         check()
         base = tracker.done
         state = {"gens": 0, "unsent": 0, "sent_at": time.monotonic()}
@@ -131,11 +129,7 @@ def run_job(
                                 generations=state["unsent"]))
                 state["unsent"], state["sent_at"] = 0, now
 
-        if probed is None:
-            table = run.probe_shard(engine, rows, on_generated)
-        else:
-            table, generations = probed
-            on_generated(generations)
+        table = shard.probe(on_generated)
         check()  # a dead parent must not get a shard it never hears about; harmless if it did
         checkpoints.write_atomic(table, checkpoints.shard_path(job_dir, index))
         done_tables[index] = table
@@ -148,7 +142,7 @@ def run_job(
         log.info("shard %d/%d checkpointed (%d rows)", index + 1, run.n_shards, len(rows))
 
     check()
-    metadata = run.metadata(engine.info(), model=job.model, probe_id=job.id,
+    metadata = run.metadata(executor.info(), model=job.model, probe_id=job.id,
                             dataset_id=job.dataset_id, exemplar_dataset_id=job.exemplar_dataset_id,
                             source=job.dataset.name)
     ordered: list[pa.Table] = [done_tables[i] for i in range(run.n_shards)]

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from slick_curator.engines.factory import EngineSpec
+
 
 @dataclass(frozen=True)
 class EngineKey:
@@ -32,6 +34,11 @@ class WorkerSpec:
     log_json: bool = False
     progress_interval_s: float = 0.5
     executor: Any = None  # executors.RayOptions: probe on a Ray cluster; None: here
+
+    def engine_spec(self) -> EngineSpec:
+        return EngineSpec(engine=self.key.engine, model=self.key.model,
+                          options=self.engine_options, device=self.device,
+                          cache_dir=self.cache_dir)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The worker process: owns one loaded engine and runs one job at a time.
+"""The worker process: owns one loaded engine (or a Ray executor's) and runs one job at a time.
 
 Started with the multiprocessing "spawn" context by `WorkerProcess`. It dies with the API
 process (PR_SET_PDEATHSIG on Linux, plus a parent-pid check between engine calls), so a
@@ -15,7 +15,9 @@ from pathlib import Path
 from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event
 
+from slick_curator.engines.factory import load_engine
 from slick_curator.errors import scrub_paths
+from slick_curator.executors.base import LocalExecutor, ShardExecutor
 from slick_curator.jobs.execute import JobCancelled, parent_alive_check, run_job
 from slick_curator.jobs.messages import Finished, JobSpec, LoadFailed, Ready, WorkerSpec
 from slick_curator.logs import configure_logging, job_context
@@ -23,22 +25,14 @@ from slick_curator.processes import die_with_parent
 
 log = logging.getLogger(__name__)
 
-def load_engine(spec: WorkerSpec):
-    if spec.executor is not None:  # the engines live in Ray actors, which load them as below
+
+def load_executor(spec: WorkerSpec) -> ShardExecutor:
+    """The worker's engine in this process, or engine actors on a Ray cluster."""
+    if spec.executor is not None:
         from slick_curator.executors.ray_executor import RayExecutor
 
-        return RayExecutor(spec)
-    from slick_curator.engines import create_engine
-
-    options = dict(spec.engine_options)
-    if spec.key.engine in ("fake", "openai"):  # a name, not weights to resolve
-        return create_engine(spec.key.engine, model=spec.key.model, **options)
-    from slick_curator.models import resolve_model
-
-    path = resolve_model(spec.key.model, cache_dir=spec.cache_dir)
-    if spec.key.engine == "transformers" and spec.device:
-        options.setdefault("device", spec.device)
-    return create_engine(spec.key.engine, model=path, **options)
+        return RayExecutor(spec.engine_spec(), spec.executor)
+    return LocalExecutor(load_engine(spec.engine_spec()))
 
 
 def worker_main(spec: WorkerSpec, commands: Connection, events: Connection, cancel: Event) -> None:
@@ -52,13 +46,13 @@ def worker_main(spec: WorkerSpec, commands: Connection, events: Connection, canc
     configure_logging(spec.log_level, spec.log_json)
     log.info("loading %s engine with model %s", spec.key.engine, spec.key.model)
     try:
-        engine = load_engine(spec)
+        executor = load_executor(spec)
     except Exception as exc:
         log.exception("could not load the engine")
         events.send(LoadFailed(spec.key, f"{type(exc).__name__}: {exc}"))
         return
-    events.send(Ready(spec.key, engine.info()))
-    log.info("engine ready: %s", engine.info())
+    events.send(Ready(spec.key, executor.info()))
+    log.info("engine ready: %s", executor.info())
     while alive():
         if not commands.poll(1.0):
             continue
@@ -68,17 +62,15 @@ def worker_main(spec: WorkerSpec, commands: Connection, events: Connection, canc
             break
         if job is None:
             break
-        events.send(_run(engine, job, spec, events, cancel, alive))
-    engine.close()
+        events.send(_run(executor, job, spec, events, cancel, alive))
+    executor.close()
 
 
-def _run(engine, job: JobSpec, spec: WorkerSpec, events: Connection, cancel: Event,
-         alive) -> Finished:
+def _run(executor: ShardExecutor, job: JobSpec, spec: WorkerSpec, events: Connection,
+         cancel: Event, alive) -> Finished:
     with job_context(job.id):
-        if hasattr(engine, "seed"):
-            engine.seed = job.params.get("seed", 0)  # per-job sampling seed, as `slick probe`
         try:
-            finished = run_job(engine, job, events.send, cancel.is_set, alive,
+            finished = run_job(executor, job, events.send, cancel.is_set, alive,
                                spec.progress_interval_s)
         except JobCancelled:
             log.info("cancelled; finished shards are kept")

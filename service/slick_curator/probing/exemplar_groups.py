@@ -7,7 +7,7 @@ A group whose source holds one kind only keeps its name (and so the exemplar set
 releases). In a mixed group each kind draws from ``"<group> [short-form]"`` or
 ``"<group> [long-form]"`` when that part has at least k_shot + 1 distinct questions, else from
 the whole group. A short-form row that may still get long exemplar answers is judged with
-`matching.SentenceMatcher`, which also accepts a sentence stating the gold.
+`fact_matching.SentenceMatcher`, which also accepts a sentence stating the gold.
 """
 
 from __future__ import annotations

@@ -21,10 +21,19 @@ change the verdict), so a probe stops as soon as its fact is read.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 from slick_curator.probing import fact_rules
-from slick_curator.probing.matching import _ARTICLES, _fold, _stable_prefix, _tokens
+from slick_curator.probing.answer_kind import answer_kind
+from slick_curator.probing.matching import (
+    _ARTICLES,
+    Matcher,
+    MatchMode,
+    _fold,
+    _stable_prefix,
+    _tokens,
+)
 
 FactRule = Literal["position", "sentence"]
 
@@ -92,3 +101,22 @@ def _settled_words(prefix: str) -> tuple[tuple[str, ...], str]:
     words = folded.split()
     partial = words.pop() if words and not folded[-1].isspace() else ""
     return tuple(w for w in words if w not in _ARTICLES), partial
+
+
+class SentenceMatcher:
+    """A short-form row whose exemplar turns include free-form answers: the model may answer
+    "The capital of Kenya is Nairobi." for "Nairobi". An answer counts when it matches as
+    usual, or when it is a sentence (`answer_kind` long) whose first sentence holds a gold as
+    whole words. Nothing is hopeless: a sentence may name the gold at its end."""
+
+    def __init__(self, golds: Sequence[str], mode: MatchMode = "exact") -> None:
+        self._whole = Matcher(golds, mode)
+        self._inside = Matcher(golds, "contains")
+
+    def __call__(self, prediction: str) -> bool:
+        if self._whole(prediction):
+            return True
+        return answer_kind(prediction) == "long" and self._inside(first_sentence(prediction))
+
+    def hopeless(self, prefix: str) -> bool:
+        return False

@@ -229,25 +229,3 @@ def _reachable(folded: str, gold: tuple[str, ...], articles: bool) -> bool:
     if articles and any(article.startswith(partial) for article in _ARTICLES):
         return True
     return len(done) < len(gold) and gold[len(done)].startswith(partial)
-
-
-class SentenceMatcher:
-    """A short-form row whose exemplar turns include free-form answers: the model may answer
-    "The capital of Kenya is Nairobi." for "Nairobi". An answer counts when it matches as
-    usual, or when it is a sentence (`answer_kind` long) whose first sentence holds a gold as
-    whole words. Nothing is hopeless: a sentence may name the gold at its end."""
-
-    def __init__(self, golds: Sequence[str], mode: MatchMode = "exact") -> None:
-        self._whole = Matcher(golds, mode)
-        self._inside = Matcher(golds, "contains")
-
-    def __call__(self, prediction: str) -> bool:
-        from slick_curator.probing.answer_kind import answer_kind
-        from slick_curator.probing.fact_matching import first_sentence
-
-        if self._whole(prediction):
-            return True
-        return answer_kind(prediction) == "long" and self._inside(first_sentence(prediction))
-
-    def hopeless(self, prefix: str) -> bool:
-        return False

@@ -18,6 +18,7 @@ from typing import BinaryIO, Literal
 import pyarrow as pa
 
 from slick_curator.probing import read_formats
+from slick_curator.probing.columns import ColumnMap
 from slick_curator.probing.decoding import DecodedTooLarge, DecodeError, gunzip_all
 from slick_curator.probing.read_errors import (
     DatasetError,
@@ -58,24 +59,6 @@ _READERS = {
     "csv": read_formats.read_csv,
     "parquet": read_formats.read_parquet,
 }
-
-
-@dataclass(frozen=True)
-class ColumnMap:
-    """Which input columns hold what.
-
-    `answer` holds one gold string, `answers` a list of aliases (all accepted as correct); a row
-    may use either or both. `messages` is only read when the question column is absent. `group`
-    names a grouping column; None means: the "relation" column if present, else the
-    EntityQuestions relation from a file name like ``P36.test.json``, else one group "all".
-    """
-
-    question: str = "question"
-    answer: str = "answer"
-    answers: str = "answers"
-    messages: str = "messages"
-    id: str = "id"
-    group: str | None = None
 
 
 @dataclass

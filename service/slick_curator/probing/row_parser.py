@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from slick_curator.probing.columns import ColumnMap
 from slick_curator.probing.records import Example
-
-if TYPE_CHECKING:
-    from slick_curator.probing.reading import ColumnMap
 
 __all__ = ["BadRow", "RowParser", "type_name"]
 

@@ -27,9 +27,9 @@ from slick_curator.engines.stream_keys import stream_key
 from slick_curator.probing.aggregate import least_known
 from slick_curator.probing.answer_kind import example_kind
 from slick_curator.probing.categories import Category, categorize
-from slick_curator.probing.fact_matching import FactMatcher
+from slick_curator.probing.fact_matching import FactMatcher, SentenceMatcher
 from slick_curator.probing.facts import AnswerFacts, Fact, FactExtractor
-from slick_curator.probing.matching import Matcher, SentenceMatcher
+from slick_curator.probing.matching import Matcher
 from slick_curator.probing.params import ProbeParams
 from slick_curator.probing.prompts import ExemplarPool, RowPrompts, row_prompts
 from slick_curator.probing.records import Example
