@@ -31,6 +31,7 @@ from slick_client._probes import (
     stream_broke,
 )
 from slick_client._progress import ProgressBar
+from slick_client._session import AsyncSession
 from slick_client._sse import HEARTBEAT, ServerSentEvent, SSEDecoder
 from slick_client.models import (
     JobStatus,
@@ -43,7 +44,6 @@ from slick_client.models import (
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from slick_client._async_client import AsyncClient
 
 __all__ = ["AsyncProbes"]
 
@@ -51,7 +51,7 @@ __all__ = ["AsyncProbes"]
 class AsyncProbes:
     """Probe jobs on the server: `client.probes` of an `AsyncClient`."""
 
-    def __init__(self, client: AsyncClient) -> None:
+    def __init__(self, client: AsyncSession) -> None:
         self._client = client
 
     async def create(

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from slick_client._base import parse, path_id, upload_params
+from slick_client._session import AsyncSession, Session
 from slick_client._uploads import prepare_upload
 from slick_client.models import DatasetPublic, DatasetsPublic
-
-if TYPE_CHECKING:
-    from slick_client._async_client import AsyncClient
-    from slick_client._client import Client
 
 __all__ = ["AsyncDatasets", "Datasets"]
 
@@ -25,7 +22,7 @@ def _page_params(limit: int | None, offset: int | None) -> dict[str, int]:
 class Datasets:
     """Datasets on the server: `client.datasets`."""
 
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Session) -> None:
         self._client = client
 
     def upload(
@@ -84,7 +81,7 @@ class Datasets:
 class AsyncDatasets:
     """Datasets on the server: `client.datasets` of an `AsyncClient`."""
 
-    def __init__(self, client: AsyncClient) -> None:
+    def __init__(self, client: AsyncSession) -> None:
         self._client = client
 
     async def upload(

@@ -17,6 +17,7 @@ from slick_client._errors import InvalidParamsError, JobFailedError, WaitTimeout
 from slick_client._parquet import table_from_bytes
 from slick_client._probes import list_params
 from slick_client._progress import ProgressBar
+from slick_client._session import AsyncSession, Session
 from slick_client.models import (
     FinetuneCreate,
     FinetuneParams,
@@ -29,8 +30,6 @@ from slick_client.models import (
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from slick_client._async_client import AsyncClient
-    from slick_client._client import Client
 
 __all__ = ["AsyncFinetunes", "FinetuneFailedError", "Finetunes"]
 
@@ -74,7 +73,7 @@ def _deadline_error(job: FinetunePublic | None, finetune_id: str) -> WaitTimeout
 class Finetunes:
     """Fine-tune jobs on the server: `client.finetunes`."""
 
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Session) -> None:
         self._client = client
 
     def create(self, probe_id: str, *, eval_dataset_id: str | None = None,
@@ -171,7 +170,7 @@ class Finetunes:
 class AsyncFinetunes:
     """Fine-tune jobs on the server: `client.finetunes` of an `AsyncClient`."""
 
-    def __init__(self, client: AsyncClient) -> None:
+    def __init__(self, client: AsyncSession) -> None:
         self._client = client
 
     async def create(self, probe_id: str, *, eval_dataset_id: str | None = None,

@@ -32,6 +32,7 @@ from slick_client._errors import (
 )
 from slick_client._parquet import table_from_bytes
 from slick_client._progress import ProgressBar
+from slick_client._session import Session
 from slick_client._sse import HEARTBEAT, ServerSentEvent, SSEDecoder
 from slick_client.models import (
     JobStatus,
@@ -44,7 +45,6 @@ from slick_client.models import (
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from slick_client._client import Client
 
 __all__ = ["Probes"]
 
@@ -95,7 +95,7 @@ def atomic_file(path: Path) -> Iterator[io.BufferedWriter]:
 class Probes:
     """Probe jobs on the server: `client.probes`."""
 
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Session) -> None:
         self._client = client
 
     def create(

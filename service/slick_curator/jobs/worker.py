@@ -11,9 +11,9 @@ import logging
 import os
 import signal
 import traceback
-from pathlib import Path
 from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event
+from pathlib import Path
 
 from slick_curator.engines.factory import load_engine
 from slick_curator.errors import scrub_paths
