@@ -103,7 +103,7 @@ def main() -> int:
     import torch
     from slick_curator.engines import create_engine
     from slick_curator.engines.hf_decoding import PrefixDecoder
-    from slick_curator.models import resolve_model
+    from slick_curator.weights import resolve_model
 
     if args.threads:
         torch.set_num_threads(args.threads)

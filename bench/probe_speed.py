@@ -72,7 +72,7 @@ def _as_stream(table):
 
 def run_contender(name: str, rows: int, naive_rows: int, seed: int) -> dict:
     """Runs in a child process; returns its figures as a dict."""
-    from slick_curator.models import resolve_model
+    from slick_curator.weights import resolve_model
 
     dataset, dev = workload(rows, seed)
     model = resolve_model("smollm2-135m")

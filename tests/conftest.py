@@ -21,6 +21,6 @@ def eq_dir() -> Path:
 @pytest.fixture(scope="session")
 def model_path() -> str:
     """The embedded SmolLM2-135M-Instruct as a safetensors folder (converted once, cached)."""
-    from slick_curator.models import resolve_model
+    from slick_curator.weights import resolve_model
 
     return resolve_model("smollm2-135m")

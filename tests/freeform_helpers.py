@@ -12,7 +12,7 @@ import pyarrow as pa
 from slick_curator.probing.aggregate import least_known
 from slick_curator.probing.categories import Category
 from slick_curator.probing.records import RowError
-from slick_curator.probing.runner import FactResult, RowResult
+from slick_curator.probing.results import FactResult, RowResult
 from slick_curator.probing.schema import annotate, results_table
 
 H, M, W, U = "HighlyKnown", "MaybeKnown", "WeaklyKnown", "Unknown"

@@ -192,8 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from slick_curator.engines import create_engine
-    from slick_curator.models import resolve_model
     from slick_curator.probing.params import ProbeParams
+    from slick_curator.weights import resolve_model
 
     long_rows = make_data.make_rows("test", args.relations, args.rows_per_relation, 0.5, args.seed)
     dev_long = make_data.make_rows("dev", args.relations, args.exemplar_rows, 0.5, args.seed)

@@ -32,7 +32,7 @@ from slick_client._errors import (
 )
 from slick_client._finetunes import FinetuneFailedError
 from slick_client._version import __version__
-from slick_client.models import (
+from slick_client.schemas import (
     CurationParams,
     CurationSummary,
     DatasetPublic,

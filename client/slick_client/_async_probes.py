@@ -33,7 +33,7 @@ from slick_client._probes import (
 from slick_client._progress import ProgressBar
 from slick_client._session import AsyncSession
 from slick_client._sse import HEARTBEAT, ServerSentEvent, SSEDecoder
-from slick_client.models import (
+from slick_client.schemas import (
     JobStatus,
     ProbePublic,
     ProbesPublic,

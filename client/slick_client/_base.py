@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from slick_client._errors import InvalidParamsError, ResponseValidationError, WaitTimeoutError
 from slick_client._version import __version__
-from slick_client.models import ProbeCreate, ProbeParams, ProbePublic
+from slick_client.schemas import ProbeCreate, ProbeParams, ProbePublic
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 DEFAULT_TIMEOUT = 60.0

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from slick_client._errors import InvalidParamsError
 from slick_client._parquet import table_from_bytes
-from slick_client.models import EXPORT_FORMATS, CurationParams
+from slick_client.schemas import EXPORT_FORMATS, CurationParams
 
 if TYPE_CHECKING:
     import httpx

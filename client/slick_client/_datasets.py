@@ -8,7 +8,7 @@ from typing import Any, Literal
 from slick_client._base import parse, path_id, upload_params
 from slick_client._session import AsyncSession, Session
 from slick_client._uploads import prepare_upload
-from slick_client.models import DatasetPublic, DatasetsPublic
+from slick_client.schemas import DatasetPublic, DatasetsPublic
 
 __all__ = ["AsyncDatasets", "Datasets"]
 

@@ -24,12 +24,12 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from slick_client.models import ErrorResponse, RowErrorPublic
+from slick_client.schemas import ErrorResponse, RowErrorPublic
 
 if TYPE_CHECKING:
     import httpx
 
-    from slick_client.models import ProbePublic
+    from slick_client.schemas import ProbePublic
 
 __all__ = [
     "APIError",

@@ -18,7 +18,7 @@ from slick_client._parquet import table_from_bytes
 from slick_client._probes import list_params
 from slick_client._progress import ProgressBar
 from slick_client._session import AsyncSession, Session
-from slick_client.models import (
+from slick_client.schemas import (
     FinetuneCreate,
     FinetuneParams,
     FinetunePublic,

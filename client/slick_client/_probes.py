@@ -34,7 +34,7 @@ from slick_client._parquet import table_from_bytes
 from slick_client._progress import ProgressBar
 from slick_client._session import Session
 from slick_client._sse import HEARTBEAT, ServerSentEvent, SSEDecoder
-from slick_client.models import (
+from slick_client.schemas import (
     JobStatus,
     ProbePublic,
     ProbesPublic,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import IO, Any
 
-from slick_client.models import FinetunePublic, ProbePublic
+from slick_client.schemas import FinetunePublic, ProbePublic
 
 __all__ = ["ProgressBar"]
 

@@ -12,7 +12,7 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from slick_client.models import ErrorDetail, ErrorResponse, RowErrorPublic
+from slick_client.schemas import ErrorDetail, ErrorResponse, RowErrorPublic
 
 if TYPE_CHECKING:  # the error tree itself must not need FastAPI (the jobs layer raises it)
     from fastapi import FastAPI

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from slick_curator.models import DEFAULT_MODEL, default_cache_dir
+from slick_curator.weights import DEFAULT_MODEL, default_cache_dir
 
 
 class Settings(BaseSettings):

@@ -25,7 +25,7 @@ SHARD_SIZE = 2  # the server's (serve_support.Server's default)
 @pytest.fixture(scope="module")
 def converted_model() -> str:
     """Convert the embedded model once, so server startup only loads it."""
-    from slick_curator.models import resolve_model
+    from slick_curator.weights import resolve_model
 
     return resolve_model()
 

@@ -4,8 +4,8 @@ sentences, and `min_known_share` moves free-form rows between known and unknown 
 from __future__ import annotations
 
 import pytest
-from freeform_helpers import H, M, U, W, Row, annotated_table
-from slick_client.models import FinetuneCreate
+from freeform_helpers import H, M, Row, U, W, annotated_table
+from slick_client.schemas import FinetuneCreate
 from slick_curator.curation import AnnotatedFile
 from slick_curator.finetune import FinetuneParams, build_plan
 from slick_curator.finetune.data import EvalRow

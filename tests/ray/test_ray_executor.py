@@ -28,11 +28,11 @@ from slick_curator.executors.base import LocalExecutor
 from slick_curator.jobs.execute import run_job
 from slick_curator.jobs.messages import DatasetSource, EngineKey, JobSpec, ShardDone, WorkerSpec
 from slick_curator.jobs.worker import load_executor
-from slick_curator.models import default_cache_dir
 from slick_curator.probing.params import ProbeParams
 from slick_curator.probing.pipeline import ProbeRun
 from slick_curator.probing.reading import read_dataset
 from slick_curator.settings import Settings
+from slick_curator.weights import default_cache_dir
 
 QUESTIONS = [{"question": f"What is the capital of region {i}?", "answers": [f"City{i}"]}
              for i in range(30)]

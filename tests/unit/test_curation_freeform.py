@@ -11,8 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
-from freeform_helpers import H, M, U, W, Row, annotated_table
-from slick_client.models import CurationParams
+from freeform_helpers import H, M, Row, U, W, annotated_table
+from slick_client.schemas import CurationParams
 from slick_curator.cli import cli
 from slick_curator.curation import AnnotatedFile, curate, decide, write_export
 from slick_curator.curation.answers import probed_answers

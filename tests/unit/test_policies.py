@@ -10,7 +10,7 @@ import pytest
 from annotated_helpers import synthetic
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from slick_client.models import CATEGORIES, CurationParams
+from slick_client.schemas import CATEGORIES, CurationParams
 from slick_curator.curation import AnnotatedFile, curate, decide
 from slick_curator.curation.params import CurationParamsError, build_params, parse_caps
 

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 from annotated_helpers import probe_file, qa_rows, script_for, write_input
 from click.testing import CliRunner
-from slick_client.models import CurationParams
+from slick_client.schemas import CurationParams
 from slick_curator.cli import cli
 from slick_curator.curation import AnnotatedFile, curate, write_export
 from slick_curator.probing.reading import ColumnMap

@@ -7,8 +7,8 @@ import re
 from html import unescape
 
 from annotated_helpers import synthetic
-from freeform_helpers import H, M, U, W, Row, annotated_table
-from slick_client.models import CurationParams
+from freeform_helpers import H, M, Row, U, W, annotated_table
+from slick_client.schemas import CurationParams
 from slick_curator.curation import AnnotatedFile
 from slick_curator.report import build_report, render_html
 

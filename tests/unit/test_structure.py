@@ -1,11 +1,14 @@
-"""The shape of the code: no import cycle between our modules (TYPE_CHECKING imports too)."""
+"""The shape of the code: no import cycle between our modules (TYPE_CHECKING imports too), and
+no Python file of the repository over 400 lines."""
 
 from __future__ import annotations
 
 import ast
+import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+MAX_LINES = 400
 PACKAGES = {"slick_curator": ROOT / "service" / "slick_curator",
             "slick_client": ROOT / "client" / "slick_client"}
 
@@ -97,3 +100,13 @@ def test_no_module_imports_itself_through_others():
     graph = {name: _imports(name, path, modules) for name, path in modules.items()}
     assert len(graph) > 100 and graph["slick_curator.jobs.worker"]
     assert _cycles(graph) == []
+
+
+def test_no_python_file_is_over_400_lines():
+    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard",
+                             "*.py"], cwd=ROOT, capture_output=True, text=True, check=True)
+    files = [ROOT / name for name in listed.stdout.split()]
+    assert len(files) > 100
+    sizes = {str(path.relative_to(ROOT)): len(path.read_text().splitlines())
+             for path in files if path.exists()}
+    assert {name: n for name, n in sizes.items() if n > MAX_LINES} == {}

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
-from slick_client.models import CurationParams, ReportPublic, RowsPublic
+from slick_client.schemas import CurationParams, ReportPublic, RowsPublic
 from starlette.background import BackgroundTask
 
 from slick_curator.api.deps import Limit, Offset, Services, ServicesDep

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from slick_client.models import DatasetPublic, DatasetsPublic
+from slick_client.schemas import DatasetPublic, DatasetsPublic
 from starlette.concurrency import run_in_threadpool
 
 from slick_curator.api.deps import Limit, Offset, ServicesDep

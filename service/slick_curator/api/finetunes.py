@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse, HTMLResponse
-from slick_client.models import (
+from slick_client.schemas import (
     FinetuneCreate,
     FinetunePublic,
     FinetuneReportPublic,

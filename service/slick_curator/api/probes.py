@@ -9,7 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse, StreamingResponse
-from slick_client.models import JobStatus, ProbeCreate, ProbePublic, ProbesPublic
+from slick_client.schemas import JobStatus, ProbeCreate, ProbePublic, ProbesPublic
 from starlette.concurrency import run_in_threadpool
 
 from slick_curator.api.deps import Limit, Offset, Services, ServicesDep

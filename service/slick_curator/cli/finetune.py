@@ -23,7 +23,7 @@ _VARIANTS = ("original", "filter", "relabel", "trim")
 
 def _params(options: dict[str, Any]):
     from pydantic import ValidationError
-    from slick_client.models import FinetuneParams
+    from slick_client.schemas import FinetuneParams
 
     values = {k: v for k, v in options.items() if v is not None}
     if "abstention_phrases" in values:
@@ -141,8 +141,8 @@ def finetune(annotated: Path, eval_path: Path, output: Path, variants: str, mode
         run_finetune,
     )
     from slick_curator.finetune.process import CONTEXT
-    from slick_curator.models import ModelNotFoundError, resolve_model
     from slick_curator.probing.schema import METADATA_KEY
+    from slick_curator.weights import ModelNotFoundError, resolve_model
 
     params = _params(options)
     names = _variants(variants)

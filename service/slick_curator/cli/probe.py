@@ -123,8 +123,8 @@ def probe(dataset: Path, output: Path, model, engine, device, mode, limit, exemp
         click.echo(f"warning: {warning}", err=True)
 
     from slick_curator.engines.factory import EngineSpec, load_engine
-    from slick_curator.models import ModelNotFoundError
     from slick_curator.probing.schema import write_parquet
+    from slick_curator.weights import ModelNotFoundError
 
     spec = EngineSpec(engine=engine, model=model, device=device, seed=seed)
     click.echo(f"loading {spec.model_name} with {engine} …", err=True)

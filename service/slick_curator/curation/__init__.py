@@ -1,7 +1,7 @@
 """Curation: turn an annotated result into training data with a policy, export it in the
 input's format, and query annotated rows. Plain Python over Arrow; no HTTP here."""
 
-from slick_client.models import CurationParams, CurationSummary
+from slick_client.schemas import CurationParams, CurationSummary
 
 from slick_curator.curation.annotated import AnnotatedError, AnnotatedFile, question_and_gold
 from slick_curator.curation.curate import Curated, curate

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 
 import pyarrow as pa
-from slick_client.models import CurationParams, CurationSummary
+from slick_client.schemas import CurationParams, CurationSummary
 
 from slick_curator.curation.annotated import AnnotatedFile
 from slick_curator.curation.answers import probed_answers, replace_answers

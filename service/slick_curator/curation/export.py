@@ -23,7 +23,7 @@ from typing import IO, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from slick_client.models import EXPORT_FORMATS
+from slick_client.schemas import EXPORT_FORMATS
 
 from slick_curator.probing.reading import detect_format
 

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from slick_client.models import CurationParams
+from slick_client.schemas import CurationParams
 
 __all__ = ["Verdict", "fact_known", "is_known", "judge_free_form"]
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from pydantic import ValidationError
-from slick_client.models import CATEGORIES, CurationParams
+from slick_client.schemas import CATEGORIES, CurationParams
 
 __all__ = ["CurationParamsError", "build_params", "parse_caps", "split_values"]
 

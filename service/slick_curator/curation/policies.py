@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
-from slick_client.models import CATEGORIES, CurationParams, CurationSummary
+from slick_client.schemas import CATEGORIES, CurationParams, CurationSummary
 
 from slick_curator.curation.known import is_known, judge_free_form
 from slick_curator.curation.trim import Trim, trim_answer

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pyarrow.parquet as pq
-from slick_client.models import CATEGORIES, RowsPublic
+from slick_client.schemas import CATEGORIES, RowsPublic
 
 from slick_curator.curation.export import jsonable
 

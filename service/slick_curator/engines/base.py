@@ -174,7 +174,7 @@ class Engine(abc.ABC):
     # Whether sampled texts are a pure function of (prompt, params, request seed): true where
     # every sample draws from its own stream, false where the backend ignores request seeds.
     replayable: bool = False
-    # Whether `model` is weights to resolve to a local folder (`models.resolve_model`); false
+    # Whether `model` is weights to resolve to a local folder (`weights.resolve_model`); false
     # where it is a name that a server or a script knows (openai, fake).
     local_weights: ClassVar[bool] = True
     # Whether the class implements `score` (fast mode); set for each subclass from its code.

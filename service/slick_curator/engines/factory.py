@@ -9,7 +9,7 @@ from typing import Any
 
 from slick_curator.engines.base import Engine
 from slick_curator.engines.registry import engine_class
-from slick_curator.models import DEFAULT_MODEL, resolve_model
+from slick_curator.weights import DEFAULT_MODEL, resolve_model
 
 __all__ = ["EngineSpec", "load_engine"]
 
@@ -20,7 +20,7 @@ class EngineSpec:
 
     `model` is an alias, a local folder or a hub id for engines with local weights, and the
     served name for the others (`Engine.local_weights`); None is the embedded default.
-    `cache_dir` is where aliases are converted (None: `models.default_cache_dir`). `seed` is
+    `cache_dir` is where aliases are converted (None: `weights.default_cache_dir`). `seed` is
     the engine's base sampling seed (jobs set their own).
     """
 
@@ -37,7 +37,7 @@ class EngineSpec:
 
 
 def load_engine(spec: EngineSpec) -> Engine:
-    """Create the engine of `spec`; raises `models.ModelNotFoundError` for unknown weights."""
+    """Create the engine of `spec`; raises `weights.ModelNotFoundError` for unknown weights."""
     cls = engine_class(spec.engine)
     model = spec.model_name
     if cls.local_weights:

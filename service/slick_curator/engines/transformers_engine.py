@@ -32,7 +32,7 @@ class TransformersEngine(Engine):
     """Hugging Face transformers with a token-saving decoding loop.
 
     Args:
-        model: a local model folder or hub id (see `slick_curator.models.resolve_model`).
+        model: a local model folder or hub id (see `slick_curator.weights.resolve_model`).
         device: "cpu", "cuda", … ; default: cuda when available, else cpu.
         dtype: torch dtype name; default float32 on CPU, bfloat16 on GPU.
         seed: base seed of requests that bring no stream key of their own (`request.seed`).

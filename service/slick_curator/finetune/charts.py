@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from html import escape
 
 from markupsafe import Markup
-from slick_client.models import EpochPoint, Interval
+from slick_client.schemas import EpochPoint, Interval
 
 __all__ = ["CURVE_SERIES", "METRIC_COLORS", "Group", "learning_curve", "metric_bars"]
 

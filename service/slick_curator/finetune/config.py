@@ -1,9 +1,9 @@
 """Fine-tune settings. The wire schema (`FinetuneParams`) is defined once with the other wire
-schemas in slick_client.models; this module adds what only the trainer needs to know."""
+schemas in slick_client.schemas; this module adds what only the trainer needs to know."""
 
 from __future__ import annotations
 
-from slick_client.models import (
+from slick_client.schemas import (
     CHECKPOINTS,
     FINETUNE_VARIANTS,
     FinetuneCreate,

@@ -26,7 +26,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from slick_client.models import CurationParams
+from slick_client.schemas import CurationParams
 
 from slick_curator.curation import AnnotatedFile, question_and_gold
 from slick_curator.curation.answers import probed_answers

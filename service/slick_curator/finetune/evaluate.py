@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-from slick_client.models import CATEGORIES, CheckpointMetrics, EvalMetrics, Interval
+from slick_client.schemas import CATEGORIES, CheckpointMetrics, EvalMetrics, Interval
 
 from slick_curator.finetune.data import EvalRow
 from slick_curator.finetune.sentence_judge import SentenceJudge

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 from jinja2 import Environment, PackageLoader, select_autoescape
-from slick_client.models import (
+from slick_client.schemas import (
     CATEGORIES,
     CHECKPOINTS,
     ComparisonPublic,

@@ -26,7 +26,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from slick_client.models import FinetuneProgress, FinetuneReportPublic
+from slick_client.schemas import FinetuneProgress, FinetuneReportPublic
 
 from slick_curator.finetune.messages import (
     EpochDone,

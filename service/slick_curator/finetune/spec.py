@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from slick_client.models import FinetuneParams
+from slick_client.schemas import FinetuneParams
 
 from slick_curator.finetune.data import FinetunePlan
 from slick_curator.finetune.messages import VariantJob

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from slick_client.models import FinetuneCreate, FinetuneProgress, ProbeCreate
+from slick_client.schemas import FinetuneCreate, FinetuneProgress, ProbeCreate
 
 from slick_curator.curation import AnnotatedError, AnnotatedFile
 from slick_curator.errors import BadRequest, Conflict, NotFound, ServiceError
@@ -119,7 +119,7 @@ class FinetuneService:
             raise BadRequest("LoRA needs the peft package, which this server lacks: pip "
                              "install 'slick-curator[finetune]' (or method 'full')",
                              param="params.method")
-        from slick_curator.models import model_aliases
+        from slick_curator.weights import model_aliases
 
         model = probe.model
         folder = Path(model).expanduser()
@@ -285,9 +285,9 @@ class FinetuneManager:
             log.info("fine-tune %s%s", status, f": {error}" if error else "")
 
     def _train(self, record: FinetuneRecord) -> tuple[str, str | None, dict | None]:
-        from slick_client.models import FinetuneParams
+        from slick_client.schemas import FinetuneParams
 
-        from slick_curator.models import resolve_model
+        from slick_curator.weights import resolve_model
 
         self.store.finetunes.mark_running(record.id)
         params = FinetuneParams(**record.params)

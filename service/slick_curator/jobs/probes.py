@@ -6,7 +6,7 @@ import importlib.util
 import logging
 import uuid
 
-from slick_client.models import ProbeCreate
+from slick_client.schemas import ProbeCreate
 
 from slick_curator.engines.registry import available_engines, supports_fast_mode
 from slick_curator.errors import BadRequest, NotFound

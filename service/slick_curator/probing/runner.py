@@ -12,142 +12,22 @@ fact; `fact_matching` judges the continuation). Adaptive stopping and pruning ap
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 
-from slick_curator.engines.base import (
-    Engine,
-    GenerationRequest,
-    SamplingParams,
-    ScoreRequest,
-    SpanScoreRequest,
-)
+from slick_curator.engines.base import Engine, GenerationRequest, SamplingParams
 from slick_curator.engines.stream_keys import stream_key
 from slick_curator.probing.aggregate import least_known
 from slick_curator.probing.answer_kind import example_kind
 from slick_curator.probing.categories import Category, categorize
 from slick_curator.probing.fact_matching import FactMatcher, SentenceMatcher
-from slick_curator.probing.facts import AnswerFacts, Fact, FactExtractor
+from slick_curator.probing.facts import Fact, FactExtractor
+from slick_curator.probing.fast_mode import run_scoring
 from slick_curator.probing.matching import Matcher
 from slick_curator.probing.params import ProbeParams
-from slick_curator.probing.prompts import ExemplarPool, RowPrompts, row_prompts
+from slick_curator.probing.prompts import ExemplarPool, row_prompts
 from slick_curator.probing.records import Example
-
-
-def _p_sample(result: FactResult | RowResult) -> float | None:
-    """The paper's P_sample, or fast mode's estimate; None where sampling stopped early."""
-    if result.p_sample_estimate is not None:
-        return result.p_sample_estimate
-    if not result.sampling_complete or result.n_samples == 0:
-        return None
-    return result.n_sample_correct / result.n_samples
-
-
-@dataclass
-class FactResult:
-    """What the probe found for one fact of a free-form answer (offsets into the answer)."""
-
-    text: str
-    start: int
-    end: int
-    label: str
-    sentence: int  # index into RowResult.sentences; -1 when the fact straddles two
-    category: Category
-    greedy_answers: list[str]
-    greedy_correct: list[bool]
-    n_sample_correct: int
-    n_samples: int
-    sampling_complete: bool
-    p_sample_estimate: float | None = None
-
-    @property
-    def p_greedy(self) -> float:
-        return sum(self.greedy_correct) / len(self.greedy_correct)
-
-    @property
-    def p_sample(self) -> float | None:
-        return _p_sample(self)
-
-
-@dataclass
-class RowResult:
-    """What the probe found for one row.
-
-    In adaptive mode `n_samples` counts the samples actually drawn: 0 when greedy answers
-    already decide the category, fewer than n_prompts * n_samples when sampling stopped at
-    the first correct sample. `p_sample` is then None (it would not be the paper's estimate).
-
-    A free-form row (`answer_kind` "long") is probed fact by fact: `facts` holds each fact's
-    result, and the row-level fields are those of its least-known fact (`aggregate.py`). A
-    free-form row with no fact has `category` None (status ``no_facts``).
-    """
-
-    row: int
-    category: Category | None
-    greedy_answers: list[str]
-    greedy_correct: list[bool]
-    n_sample_correct: int
-    n_samples: int
-    sampling_complete: bool
-    exemplar_ids: list[list[str]]
-    exemplar_sets: list[int] = field(default_factory=list)
-    prompts: list[str] | None = None
-    prompt_tokens: int = 0
-    generated_tokens: int = 0
-    p_sample_estimate: float | None = None  # fast mode: expected P_sample, nothing sampled
-    answer_kind: str = "short"
-    facts: list[FactResult] | None = None
-    sentences: list[tuple[int, int]] | None = None
-    exemplar_pool: str | None = None
-
-    @property
-    def n_greedy(self) -> int:
-        return len(self.greedy_answers)
-
-    @property
-    def n_greedy_correct(self) -> int:
-        return sum(self.greedy_correct)
-
-    @property
-    def p_greedy(self) -> float | None:
-        if not self.greedy_correct:
-            return None
-        return self.n_greedy_correct / self.n_greedy
-
-    @property
-    def p_sample(self) -> float | None:
-        return _p_sample(self)
-
-
-@dataclass
-class _Unit:
-    """One thing probed with the SliCK protocol: a short answer, or one fact of a long one."""
-
-    example: Example
-    matcher: Matcher | FactMatcher
-    prompts: list[str]
-    stream: int  # prompt i's samples draw from stream_key(stream, i)
-    fact: Fact | None = None
-    continues: bool = False  # a fact opening a later sentence: the answer goes on there
-    greedy_answers: list[str] = field(default_factory=list)
-    greedy_correct: list[bool] = field(default_factory=list)
-    n_sample_correct: int = 0
-    n_samples: int = 0
-    prompt_tokens: int = 0
-    generated_tokens: int = 0
-    p_sample_estimate: float | None = None
-    fast_category: Category | None = None
-
-
-@dataclass
-class _Row:
-    example: Example
-    kind: str
-    prompts: RowPrompts
-    pool_group: str
-    units: list[_Unit]
-    analysis: AnswerFacts | None = None
+from slick_curator.probing.results import FactResult, RowResult
+from slick_curator.probing.units import Row, Unit
 
 
 class Prober:
@@ -207,7 +87,7 @@ class Prober:
         rows = self._prepare(examples)
         units = [unit for row in rows for unit in row.units]
         if self.params.mode == "fast":
-            self._run_scoring(rows)
+            run_scoring(self.engine, self.params, rows)
             if on_rows:
                 on_rows(len(rows))
             return [self._finish(row) for row in rows]
@@ -221,7 +101,7 @@ class Prober:
             on_rows(len(rows) - decided)
         return [self._finish(row) for row in rows]
 
-    def _report_decided(self, rows: list[_Row], already: int, on_rows) -> int:
+    def _report_decided(self, rows: list[Row], already: int, on_rows) -> int:
         if self.params.mode == "full":
             return already
         decided = sum(1 for row in rows if not any(map(self._needs_sampling, row.units)))
@@ -229,14 +109,15 @@ class Prober:
             on_rows(decided - already)
         return decided
 
-    def _prepare(self, examples: Sequence[Example]) -> list[_Row]:
+    def _prepare(self, examples: Sequence[Example]) -> list[Row]:
         render = self.engine.render_chat if self.params.prompt_format == "chat" else None
         kinds = [example_kind(e, self.params.answer_kind) for e in examples]
         long_rows = [e for e, kind in zip(examples, kinds, strict=True) if kind == "long"]
         analyses = dict(
             zip(
                 (e.row for e in long_rows),
-                self.facts.analyse([e.answers[0] for e in long_rows], [e.question for e in long_rows])
+                self.facts.analyse([e.answers[0] for e in long_rows],
+                                   [e.question for e in long_rows])
                 if long_rows
                 else [],
                 strict=True,
@@ -257,23 +138,23 @@ class Prober:
                 matcher = (SentenceMatcher if sentences else Matcher)(
                     example.answers, self.params.match
                 )
-                units = [_Unit(example, matcher, built.prompts, stream)]
-                rows.append(_Row(example, kind, built, group, units))
+                units = [Unit(example, matcher, built.prompts, stream)]
+                rows.append(Row(example, kind, built, group, units))
                 continue
             analysis = analyses[example.row]
             starts = {sentence.start for sentence in analysis.sentences}
             units = [self._fact_unit(example, built.prompts, stream, fact, fact.start in starts)
                      for fact in analysis.facts]
-            rows.append(_Row(example, kind, built, group, units, analysis))
+            rows.append(Row(example, kind, built, group, units, analysis))
         return rows
 
     def _fact_unit(self, example: Example, prompts: list[str], stream: int, fact: Fact,
-                   opens_sentence: bool) -> _Unit:
+                   opens_sentence: bool) -> Unit:
         answer = example.answers[0]
         # The model writes the space before the fact itself (BPE words carry it).
         head = answer[: fact.start].rstrip()
         lead = " " if self.params.prompt_format == "plain" else ""  # plain prompts end "A:"
-        return _Unit(
+        return Unit(
             example,
             FactMatcher(fact.text, opening=opens_sentence or not head,
                         rule=self.params.fact_match),
@@ -285,7 +166,7 @@ class Prober:
         )
 
     def _request(
-        self, unit: _Unit, index: int, params: SamplingParams, hopeless=None
+        self, unit: Unit, index: int, params: SamplingParams, hopeless=None
     ) -> GenerationRequest:
         return GenerationRequest(
             unit.prompts[index],
@@ -298,7 +179,7 @@ class Prober:
             continues=unit.continues,
         )
 
-    def _run_greedy(self, units: list[_Unit], on_generated) -> None:
+    def _run_greedy(self, units: list[Unit], on_generated) -> None:
         requests = [
             self._request(u, i, self._greedy) for u in units for i in range(len(u.prompts))
         ]
@@ -314,7 +195,7 @@ class Prober:
         if on_generated:
             on_generated(len(requests))
 
-    def _needs_sampling(self, unit: _Unit) -> bool:
+    def _needs_sampling(self, unit: Unit) -> bool:
         if self.params.mode == "full":
             return True
         if self.params.mode == "fast":
@@ -323,7 +204,7 @@ class Prober:
         # correct sample decides WeaklyKnown.
         return not any(unit.greedy_correct) and unit.n_sample_correct == 0
 
-    def _run_sampling_round(self, units: list[_Unit], prompt_index: int, on_generated) -> bool:
+    def _run_sampling_round(self, units: list[Unit], prompt_index: int, on_generated) -> bool:
         """Sample prompt `prompt_index` of every undecided unit; False when none is left."""
         active = [u for u in units if self._needs_sampling(u)]
         if not active:
@@ -350,60 +231,7 @@ class Prober:
             on_generated(len(requests) * self._sampling.n)
         return True
 
-    def _run_scoring(self, rows: list[_Row]) -> None:
-        """Fast mode, one engine call per answer kind: every alias of a short-form row under
-        every prompt (`score`), and every fact of a free-form row from one teacher-forced pass
-        of its answer per prompt (`score_spans`)."""
-        lead = " " if self.params.prompt_format == "plain" else ""  # plain prompts end "A:"
-        special = self.params.prompt_format != "chat"
-        short = [row.units[0] for row in rows if row.kind == "short"]
-        if short:
-            scores = iter(self.engine.score([
-                ScoreRequest(prompt, tuple(lead + alias for alias in u.example.answers),
-                             temperature=self.params.temperature, top_k=self.params.top_k,
-                             add_special_tokens=special)
-                for u in short
-                for prompt in u.prompts
-            ]))
-            for unit in short:
-                self._score_fast(unit, [next(scores) for _ in unit.prompts])
-        long_rows = [row for row in rows if row.kind == "long" and row.units]
-        if long_rows:
-            scores = iter(self.engine.score_spans([
-                SpanScoreRequest(prompt, lead + row.example.answers[0],
-                                 tuple(_fact_span(u.fact, row.example.answers[0], lead)
-                                       for u in row.units),
-                                 temperature=self.params.temperature, top_k=self.params.top_k,
-                                 add_special_tokens=special)
-                for row in long_rows
-                for prompt in row.prompts.prompts
-            ]))
-            for row in long_rows:
-                per_prompt = [next(scores) for _ in row.prompts.prompts]
-                for f, unit in enumerate(row.units):
-                    self._score_fast(unit, [[facts[f]] for facts in per_prompt])
-
-    def _score_fast(self, unit: _Unit, per_prompt) -> None:
-        """Fast-mode categories: greedy-correct prompts decide as usual; with none, the unit is
-        WeaklyKnown when the full protocol's samples would more likely than not hit a gold."""
-        answers = unit.example.answers if unit.fact is None else (unit.fact.text,)
-        p_hit = []
-        for scores in per_prompt:
-            hit = [i for i, score in enumerate(scores) if score.greedy]
-            unit.greedy_correct.append(bool(hit))
-            # the answer as greedy decoding writes it (an alias), or None: not generated
-            unit.greedy_answers.append(answers[hit[0]] if hit else None)
-            p_hit.append(min(1.0, sum(score.probability for score in scores)))
-        unit.p_sample_estimate = sum(p_hit) / len(p_hit)
-        if any(unit.greedy_correct):
-            unit.fast_category = categorize(sum(unit.greedy_correct), len(unit.greedy_correct), 0, 0)
-        else:
-            p_miss_all = math.prod((1.0 - p) ** self.params.n_samples for p in p_hit)
-            unit.fast_category = (
-                Category.WEAKLY_KNOWN if 1.0 - p_miss_all >= 0.5 else Category.UNKNOWN
-            )
-
-    def _category(self, unit: _Unit) -> Category:
+    def _category(self, unit: Unit) -> Category:
         if unit.fast_category is not None:
             return unit.fast_category
         n_greedy_correct = sum(unit.greedy_correct)
@@ -415,10 +243,10 @@ class Prober:
         # pragma: no cover - adaptive always samples undecided units to completion
         raise AssertionError(f"row {unit.example.row} left undecided")
 
-    def _complete(self, unit: _Unit) -> bool:
+    def _complete(self, unit: Unit) -> bool:
         return unit.n_samples == self.params.n_prompts * self.params.n_samples
 
-    def _finish(self, row: _Row) -> RowResult:
+    def _finish(self, row: Row) -> RowResult:
         common = dict(
             row=row.example.row,
             exemplar_ids=row.prompts.exemplar_ids,
@@ -453,7 +281,7 @@ class Prober:
         # A free-form row reads as its least-known fact.
         return RowResult(**{name: getattr(least, name) for name in _OUTCOME}, **common)
 
-    def _outcome(self, unit: _Unit) -> dict:
+    def _outcome(self, unit: Unit) -> dict:
         """What one probed unit (a short row, or a fact) concluded, by `_OUTCOME` name."""
         return dict(
             category=self._category(unit),
@@ -482,10 +310,3 @@ def row_stream(seed: int, example: Example) -> int:
     """A row's random stream, keyed by the seed and the row's content (group, question, gold
     answers), never its position: `--limit`, shards and resumes leave it unchanged."""
     return stream_key("slick-row", seed, example.group, example.question, *example.answers)
-
-
-def _fact_span(fact: Fact, answer: str, lead: str) -> tuple[int, int]:
-    """A fact's span in `lead + answer`, as its fact probe sees it: a fact that opens the
-    answer is scored as the answer beginning with it, lead and leading spaces included."""
-    opening = not answer[: fact.start].rstrip()
-    return (0 if opening else len(lead) + fact.start, len(lead) + fact.end)

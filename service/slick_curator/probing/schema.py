@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 
 from slick_curator.probing.aggregate import known_share
 from slick_curator.probing.records import RowError
-from slick_curator.probing.runner import FactResult, RowResult
+from slick_curator.probing.results import FactResult, RowResult
 
 METADATA_KEY = b"slick"
 ROW = "slick_row"

@@ -10,7 +10,7 @@ from collections import Counter
 from typing import Any
 
 import numpy as np
-from slick_client.models import (
+from slick_client.schemas import (
     CATEGORIES,
     CurationParams,
     ExamplePublic,

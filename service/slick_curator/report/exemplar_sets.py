@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from slick_client.models import ExemplarSetPublic
+from slick_client.schemas import ExemplarSetPublic
 
 __all__ = ["FAMILY_ALPHA", "MAX_EXEMPLAR_SETS", "MIN_EXPECTED", "MIN_POINTS", "MIN_Z",
            "ExemplarSetHealth", "exemplar_set_health", "flag_outliers", "is_outlier",

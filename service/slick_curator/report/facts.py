@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from slick_client.models import (
+from slick_client.schemas import (
     CATEGORIES,
     FactPublic,
     FactsReportPublic,

@@ -8,7 +8,7 @@ import math
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
-from slick_client.models import CATEGORIES, ReportPublic
+from slick_client.schemas import CATEGORIES, ReportPublic
 
 from slick_curator.report import charts
 from slick_curator.report.charts import COLORS, Bar, Segment

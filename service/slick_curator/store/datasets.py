@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from slick_client.models import DatasetPublic, RowErrorPublic
+from slick_client.schemas import DatasetPublic, RowErrorPublic
 
 from slick_curator.store.db import Database, aware, utcnow
 

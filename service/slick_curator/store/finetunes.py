@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from slick_client.models import FinetuneParams, FinetuneProgress, FinetunePublic
+from slick_client.schemas import FinetuneParams, FinetuneProgress, FinetunePublic
 
 from slick_curator.store.db import Database, aware, utcnow
 

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from slick_client.models import ProbeParams, ProbePublic, Progress
+from slick_client.schemas import ProbeParams, ProbePublic, Progress
 
 from slick_curator.store.db import Database, aware, utcnow
 
