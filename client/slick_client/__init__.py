@@ -18,6 +18,7 @@ from slick_client._errors import (
     AuthenticationError,
     BadRequestError,
     ConflictError,
+    FinetuneFailedError,
     InvalidParamsError,
     JobFailedError,
     NotFoundError,
@@ -30,7 +31,6 @@ from slick_client._errors import (
     UnsupportedMediaTypeError,
     WaitTimeoutError,
 )
-from slick_client._finetunes import FinetuneFailedError
 from slick_client._version import __version__
 from slick_client.schemas import (
     CurationParams,

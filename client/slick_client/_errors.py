@@ -14,6 +14,7 @@
     ├── TransportError                no usable answer: connection refused, timeout, broken stream
     ├── InvalidParamsError            probe parameters rejected locally, before any request
     ├── JobFailedError                `wait()` saw the job end failed or cancelled
+    │   └── FinetuneFailedError       ... a fine-tune job (`finetunes.wait()`)
     └── WaitTimeoutError              `wait(timeout=...)` ran out while the job was still going
 """
 
@@ -29,7 +30,7 @@ from slick_client.schemas import ErrorResponse, RowErrorPublic
 if TYPE_CHECKING:
     import httpx
 
-    from slick_client.schemas import ProbePublic
+    from slick_client.schemas import FinetunePublic, ProbePublic
 
 __all__ = [
     "APIError",
@@ -173,12 +174,20 @@ class InvalidParamsError(SlickError, ValueError):
 class JobFailedError(SlickError):
     """The job ended failed or cancelled. `job` is its final state; `status` its status."""
 
-    def __init__(self, job: ProbePublic) -> None:
+    kind = "probe"
+
+    def __init__(self, job: ProbePublic | FinetunePublic) -> None:
         reason = f": {job.error}" if job.error else ""
-        super().__init__(f"probe {job.id} {job.status}{reason}")
+        super().__init__(f"{self.kind} {job.id} {job.status}{reason}")
         self.job = job
         self.status = job.status
         self.message = job.error or job.status
+
+
+class FinetuneFailedError(JobFailedError):
+    """`finetunes.wait()` saw the job end failed or cancelled. `job` is its final state."""
+
+    kind = "fine-tune"
 
 
 class WaitTimeoutError(SlickError, TimeoutError):

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from slick_client import _retry
 from slick_client._base import TERMINAL_STATUSES, parse, path_id
-from slick_client._errors import InvalidParamsError, JobFailedError, WaitTimeoutError
+from slick_client._errors import FinetuneFailedError, InvalidParamsError, WaitTimeoutError
 from slick_client._parquet import table_from_bytes
 from slick_client._probes import list_params
 from slick_client._progress import ProgressBar
@@ -31,18 +31,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 
-__all__ = ["AsyncFinetunes", "FinetuneFailedError", "Finetunes"]
-
-
-class FinetuneFailedError(JobFailedError):
-    """`finetunes.wait()` saw the job end failed or cancelled. `job` is its final state."""
-
-    def __init__(self, job: FinetunePublic) -> None:  # type: ignore[override]
-        reason = f": {job.error}" if job.error else ""
-        Exception.__init__(self, f"fine-tune {job.id} {job.status}{reason}")
-        self.job = job  # type: ignore[assignment]
-        self.status = job.status
-        self.message = job.error or job.status
+__all__ = ["AsyncFinetunes", "Finetunes"]
 
 
 def finetune_payload(probe_id: str, *, eval_dataset_id: str | None, eval_probe_id: str | None,

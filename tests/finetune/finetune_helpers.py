@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from http_support import assert_error, upload, wait_until  # noqa: F401 - the tests' imports
 from slick_curator.engines.fake import FakeEngine
 from slick_curator.probing.params import ProbeParams
 from slick_curator.probing.pipeline import ProbeRun
@@ -74,24 +75,8 @@ def service_settings(data_dir: Path, model_path: str, **overrides):
     return Settings(**values)
 
 
-def wait_until(condition, what: str, timeout: float = 60.0, interval: float = 0.1):
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
-def upload(client, records: list[dict], name: str) -> dict:
-    body = "".join(json.dumps(r) + "\n" for r in records).encode()
-    response = client.post("/v1/datasets", params={"name": name}, content=body,
-                           headers={"Content-Type": "application/x-ndjson"})
-    assert response.status_code in (200, 201), response.text
-    return response.json()
 
 
 def probe(client, dataset_id: str, *, wait: bool = True) -> dict:
@@ -101,7 +86,7 @@ def probe(client, dataset_id: str, *, wait: bool = True) -> dict:
     job = response.json()
     if wait:
         job = wait_until(lambda: (p := client.get(f"/v1/probes/{job['id']}").json())["status"]
-                         == "succeeded" and p, f"probe {job['id']}")
+                         == "succeeded" and p, f"probe {job['id']}", timeout=60)
     return job
 
 
@@ -116,17 +101,3 @@ def wait_finetune(client, finetune_id: str, *statuses: str, timeout: float = 600
     return wait_until(check, f"fine-tune {finetune_id} to be {'/'.join(statuses)}", timeout,
                       interval=0.25)
 
-
-def assert_error(response, code: int, type_: str, *, param=..., message: str | None = None):
-    """The one error shape, with this status, type, parameter and message part."""
-    assert response.status_code == code, response.text
-    body = response.json()
-    assert set(body) == {"error"}, body
-    error = body["error"]
-    assert set(error) == {"type", "message", "param", "code", "errors"}, error
-    assert (error["type"], error["code"]) == (type_, code), error
-    if param is not ...:
-        assert error["param"] == param, error
-    if message is not None:
-        assert message in error["message"], error
-    return error

@@ -14,12 +14,12 @@ import io
 import json
 import re
 import shutil
-import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
+from http_support import wait_until
 from slick_curator.app import create_app
 from slick_curator.engines import create_engine
 from slick_curator.engines.fake import FakeEngine
@@ -44,14 +44,6 @@ GREEDY_FIELDS = ["question", "answers", "slick_group", "slick_greedy_answers",
                  "slick_p_greedy", "slick_exemplar_ids", "slick_status"]
 
 
-def _wait(condition, what: str, timeout: float):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def test_the_service_probes_on_ray_like_it_does_locally(ray_address, tmp_path):
@@ -62,7 +54,7 @@ def test_the_service_probes_on_ray_like_it_does_locally(ray_address, tmp_path):
         executor="ray", ray_address=ray_address, ray_workers=2, ray_gpus_per_worker=0)
     body = "".join(json.dumps(q) + "\n" for q in QUESTIONS).encode()
     with TestClient(create_app(settings, configure_logs=False)) as client:
-        _wait(lambda: client.get("/readyz").status_code == 200, "2 Ray actors loaded", 120)
+        wait_until(lambda: client.get("/readyz").status_code == 200, "2 Ray actors loaded", 120)
         dataset = client.post("/v1/datasets", params={"name": "regions.jsonl"}, content=body,
                               headers={"Content-Type": "application/x-ndjson"})
         assert dataset.status_code == 201, dataset.text
@@ -74,12 +66,12 @@ def test_the_service_probes_on_ray_like_it_does_locally(ray_address, tmp_path):
             return response.json()["id"]
 
         def finished(probe_id: str) -> dict:
-            return _wait(lambda: (r := client.get(f"/v1/probes/{probe_id}").json())["status"]
+            return wait_until(lambda: (r := client.get(f"/v1/probes/{probe_id}").json())["status"]
                          in ("succeeded", "failed", "cancelled") and r, "the probe", 120)
 
         # Cancelled while shards are out on the actors; the next job still runs.
         cancelled = probe()
-        _wait(lambda: client.get(f"/v1/probes/{cancelled}").json()["progress"]["done"] >= 4,
+        wait_until(lambda: client.get(f"/v1/probes/{cancelled}").json()["progress"]["done"] >= 4,
               "a first shard", 60)
         assert client.post(f"/v1/probes/{cancelled}/cancel").status_code == 202
         assert finished(cancelled)["status"] == "cancelled"

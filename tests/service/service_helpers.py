@@ -1,18 +1,19 @@
 """Helpers for service tests: the real app (real ASGI stack, DuckDB, Parquet, worker process)
-with the scripted FakeEngine in the worker, and assertions on the one error shape."""
+with the scripted FakeEngine in the worker. Waiting, uploads and the error-shape assertion come
+from http_support and are re-exported here."""
 
 from __future__ import annotations
 
 import contextlib
 import io
-import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import http_support
 import pyarrow as pa
 import pyarrow.parquet as pq
 from fastapi.testclient import TestClient
+from http_support import assert_error, jsonl, wait_until  # noqa: F401 - the tests' imports
 from slick_curator.app import create_app
 from slick_curator.settings import Settings
 
@@ -49,25 +50,12 @@ def running_app(settings: Settings | None = None, *, app=None,
         yield client
 
 
-def wait_until(condition, what: str, timeout: float = 30.0, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
-def jsonl(rows) -> bytes:
-    return "".join(json.dumps(r) + "\n" for r in rows).encode()
 
 
 def upload(client: TestClient, rows=QUESTIONS, *, name: str = "data.jsonl", **params) -> dict:
-    response = client.post("/v1/datasets", params={"name": name, **params}, content=jsonl(rows),
-                           headers={"Content-Type": "application/x-ndjson"})
-    assert response.status_code in (200, 201), response.text
-    return response.json()
+    return http_support.upload(client, rows, name, **params)
 
 
 def start_probe(client: TestClient, dataset_id: str, **params) -> dict:
@@ -91,23 +79,6 @@ def result_table(client: TestClient, probe_id: str) -> pa.Table:
     return pq.read_table(io.BytesIO(response.content))
 
 
-def assert_error(response, code: int, type_: str, *, param: str | None = ...,
-                 message: str | None = None, client: TestClient | None = None) -> dict:
-    """The one error shape, with this status/type (and param and message part, if given)."""
-    assert response.status_code == code, response.text
-    body = response.json()
-    assert set(body) == {"error"}, body
-    error = body["error"]
-    assert set(error) == {"type", "message", "param", "code", "errors"}, error
-    assert error["type"] == type_, error
-    assert error["code"] == code
-    if param is not ...:
-        assert error["param"] == param, error
-    if message is not None:
-        assert message in error["message"], error
-    if client is not None:
-        assert client.get("/healthz").status_code == 200
-    return error
 
 
 def metric(client: TestClient, name: str, labels: str = "") -> float:

@@ -1,0 +1,49 @@
+"""What tests of the HTTP service share: waiting for a condition, JSONL bodies, uploads, and
+the one error shape. Imported by service_helpers, finetune_helpers and the Ray tests."""
+
+from __future__ import annotations
+
+import json
+import time
+
+
+def wait_until(condition, what: str, timeout: float = 30.0, interval: float = 0.05):
+    """The first truthy value of `condition()`; AssertionError naming `what` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def jsonl(rows) -> bytes:
+    return "".join(json.dumps(r) + "\n" for r in rows).encode()
+
+
+def upload(client, rows, name: str = "data.jsonl", **params) -> dict:
+    """POST rows as a JSONL dataset; the created (or already stored) dataset."""
+    response = client.post("/v1/datasets", params={"name": name, **params}, content=jsonl(rows),
+                           headers={"Content-Type": "application/x-ndjson"})
+    assert response.status_code in (200, 201), response.text
+    return response.json()
+
+
+def assert_error(response, code: int, type_: str, *, param: str | None = ...,
+                 message: str | None = None, client=None) -> dict:
+    """The one error shape, with this status/type (and param and message part, if given);
+    with `client`, the service is still healthy afterwards."""
+    assert response.status_code == code, response.text
+    body = response.json()
+    assert set(body) == {"error"}, body
+    error = body["error"]
+    assert set(error) == {"type", "message", "param", "code", "errors"}, error
+    assert (error["type"], error["code"]) == (type_, code), error
+    if param is not ...:
+        assert error["param"] == param, error
+    if message is not None:
+        assert message in error["message"], error
+    if client is not None:
+        assert client.get("/healthz").status_code == 200
+    return error
