@@ -91,7 +91,7 @@ def test_a_fact_opening_a_later_sentence_counts_anywhere_in_the_continuations_fi
     # After "Acme makes anvils." nothing says the next sentence will open with the place: the
     # model that goes on "Acme is based in Ohio." states it, as for a fact opening the answer.
     engine = HeadEngine({"Acme makes anvils.": (" Acme is based in Ohio.", " It is old.")})
-    rows = [chat("Where is Acme based?", "Acme makes anvils. Ohio is where Acme is based."),
+    rows = [chat("Where is Acme based?", "Acme makes anvils. Ohio hosts Acme."),
             chat("Who founded the company?", ANSWER)]
     _, out = run_rows(tmp_path, rows, engine, mode="full")
     facts = {f["text"]: f for f in out[0]["slick_facts"]}
@@ -101,6 +101,24 @@ def test_a_fact_opening_a_later_sentence_counts_anywhere_in_the_continuations_fi
     # The answer goes on after "Acme makes anvils.": the engine is told so (only there: the
     # other row's facts open no later sentence).
     assert engine.going_on == {"Acme makes anvils."}
+
+
+def test_a_fact_opening_a_copular_sentence_is_probed_at_the_end_of_the_sentence_turned_around(
+    tmp_path,
+):
+    # "Ohio is the state where Acme is based." says "The state where Acme is based is Ohio.":
+    # probed there, the fact is pinned down by what the sentence is about.
+    turned = "Acme makes anvils. The state where Acme is based is"
+    engine = HeadEngine({turned: (" Ohio.", " Texas."),
+                         "Acme makes anvils.": (" Ohio is big.", " Ohio is big.")})
+    rows = [chat("Where is Acme based?", "Acme makes anvils. Ohio is the state where Acme is based."),
+            chat("Who founded the company?", ANSWER)]
+    _, out = run_rows(tmp_path, rows, engine, mode="full")
+    (fact,) = out[0]["slick_facts"]
+    assert fact["text"] == "Ohio" and fact["category"] == "HighlyKnown"
+    assert fact["p_greedy"] == 1.0 and fact["p_sample"] == 0.0  # must begin with the fact
+    assert turned in engine.heads and "Acme makes anvils." not in engine.heads
+    assert engine.going_on == set()  # right after "is" the answer goes on anyway
 
 
 def test_a_free_form_row_without_facts_is_kept(tmp_path):

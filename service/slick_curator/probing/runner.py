@@ -22,6 +22,7 @@ from slick_curator.probing.categories import Category, categorize
 from slick_curator.probing.fact_matching import FactMatcher, SentenceMatcher
 from slick_curator.probing.facts import Fact, FactExtractor
 from slick_curator.probing.fast_mode import run_scoring
+from slick_curator.probing.inversion import turned_prefix
 from slick_curator.probing.matching import Matcher
 from slick_curator.probing.params import ProbeParams
 from slick_curator.probing.prompts import ExemplarPool, row_prompts
@@ -142,27 +143,32 @@ class Prober:
                 rows.append(Row(example, kind, built, group, units))
                 continue
             analysis = analyses[example.row]
-            starts = {sentence.start for sentence in analysis.sentences}
-            units = [self._fact_unit(example, built.prompts, stream, fact, fact.start in starts)
+            opened = {sentence.start: sentence.text for sentence in analysis.sentences}
+            units = [self._fact_unit(example, built.prompts, stream, fact, opened.get(fact.start))
                      for fact in analysis.facts]
             rows.append(Row(example, kind, built, group, units, analysis))
         return rows
 
     def _fact_unit(self, example: Example, prompts: list[str], stream: int, fact: Fact,
-                   opens_sentence: bool) -> Unit:
+                   opened_sentence: str | None) -> Unit:
+        """`opened_sentence`: the sentence `fact` opens, if it opens one."""
         answer = example.answers[0]
         # The model writes the space before the fact itself (BPE words carry it).
         head = answer[: fact.start].rstrip()
+        opening = opened_sentence is not None or not head
+        turned = opened_sentence and turned_prefix(opened_sentence, len(fact.text))
+        if turned:  # "Oslo is the capital of Norway." is probed as "The capital of Norway is"
+            head = f"{head} {turned}" if head else turned
+            opening = False
         lead = " " if self.params.prompt_format == "plain" else ""  # plain prompts end "A:"
         return Unit(
             example,
-            FactMatcher(fact.text, opening=opens_sentence or not head,
-                        rule=self.params.fact_match),
+            FactMatcher(fact.text, opening=opening, rule=self.params.fact_match),
             [prompt + (lead + head if head else "") for prompt in prompts],
             stream_key(stream, "fact", fact.start, fact.end),
             fact=fact,
             # After a complete sentence the model may end the answer; it does not end here.
-            continues=opens_sentence and bool(head),
+            continues=opening and bool(head),
         )
 
     def _request(
