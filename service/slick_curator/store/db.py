@@ -2,7 +2,8 @@
 
 DuckDB allows a single writing process per file, so workers never open it; they report to the
 API process, which applies their updates here. A lock serialises the request threads and the
-job supervisor thread on the one connection.
+job supervisor thread on the one connection. Opening a file brings its tables to the schema
+this release writes (`migrations`).
 """
 
 from __future__ import annotations
@@ -15,66 +16,7 @@ from typing import Any
 
 import duckdb
 
-_SCHEMA = """
-CREATE SEQUENCE IF NOT EXISTS probe_seq;
-CREATE TABLE IF NOT EXISTS datasets (
-    id VARCHAR PRIMARY KEY,
-    name VARCHAR,
-    format VARCHAR NOT NULL,
-    kind VARCHAR NOT NULL,
-    n_rows BIGINT NOT NULL,
-    n_valid BIGINT NOT NULL,
-    sha256 VARCHAR NOT NULL,
-    size_bytes BIGINT NOT NULL,
-    columns VARCHAR NOT NULL,
-    column_map VARCHAR NOT NULL,
-    groups VARCHAR NOT NULL,
-    errors VARCHAR NOT NULL,
-    max_text_chars BIGINT,
-    created_at TIMESTAMP NOT NULL
-);
-ALTER TABLE datasets ADD COLUMN IF NOT EXISTS group_questions VARCHAR;
-CREATE TABLE IF NOT EXISTS probes (
-    id VARCHAR PRIMARY KEY,
-    seq BIGINT NOT NULL DEFAULT nextval('probe_seq'),
-    dataset_id VARCHAR NOT NULL,
-    exemplar_dataset_id VARCHAR,
-    status VARCHAR NOT NULL,
-    model VARCHAR NOT NULL,
-    engine VARCHAR NOT NULL,
-    params VARCHAR NOT NULL,
-    shard_size BIGINT NOT NULL,
-    done BIGINT NOT NULL DEFAULT 0,
-    total BIGINT NOT NULL DEFAULT 0,
-    rate DOUBLE,
-    eta_s DOUBLE,
-    counts VARCHAR NOT NULL DEFAULT '{}',
-    error VARCHAR,
-    cancel_requested BOOLEAN NOT NULL DEFAULT false,
-    created_at TIMESTAMP NOT NULL,
-    started_at TIMESTAMP,
-    finished_at TIMESTAMP
-);
-CREATE SEQUENCE IF NOT EXISTS finetune_seq;
-CREATE TABLE IF NOT EXISTS finetunes (
-    id VARCHAR PRIMARY KEY,
-    seq BIGINT NOT NULL DEFAULT nextval('finetune_seq'),
-    probe_id VARCHAR NOT NULL,
-    eval_dataset_id VARCHAR,
-    eval_probe_id VARCHAR,
-    status VARCHAR NOT NULL,
-    model VARCHAR NOT NULL,
-    variants VARCHAR NOT NULL,
-    params VARCHAR NOT NULL,
-    progress VARCHAR NOT NULL DEFAULT '{}',
-    results VARCHAR NOT NULL DEFAULT '{}',
-    error VARCHAR,
-    cancel_requested BOOLEAN NOT NULL DEFAULT false,
-    created_at TIMESTAMP NOT NULL,
-    started_at TIMESTAMP,
-    finished_at TIMESTAMP
-);
-"""
+from slick_curator.store.migrations import migrate
 
 
 def utcnow() -> dt.datetime:
@@ -93,8 +35,12 @@ class Database:
         self.path = path
         self._lock = threading.RLock()
         self._con = duckdb.connect(str(path))
-        with self._lock:
-            self._con.execute(_SCHEMA)
+        try:
+            with self._lock:
+                migrate(self._con)
+        except BaseException:
+            self._con.close()
+            raise
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         with self._lock:
