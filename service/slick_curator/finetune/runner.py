@@ -16,18 +16,16 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 import time
 from collections.abc import Callable
 from multiprocessing.synchronize import Event
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 from slick_client.schemas import FinetuneProgress, FinetuneReportPublic
 
+from slick_curator.atomic_files import write_atomic, write_parquet_atomic
 from slick_curator.finetune.messages import (
     EpochDone,
     Stage,
@@ -129,21 +127,11 @@ def run_finetune(spec: FinetuneSpec, *, cancel: Event,
     predictions = pa.concat_tables(
         [pq.read_table(spec.out_dir / "variants" / v / PREDICTIONS) for v in spec.variants])
     result = build_report(spec, outcomes, predictions)
-    _atomic(spec.out_dir / PREDICTIONS, lambda f: pq.write_table(predictions, f,
-                                                                 compression="zstd"))
-    _atomic(spec.out_dir / REPORT_JSON,
-            lambda f: f.write(result.model_dump_json(indent=2).encode()))
-    _atomic(spec.out_dir / REPORT_HTML, lambda f: f.write(render_html(result).encode()))
+    write_parquet_atomic(predictions, spec.out_dir / PREDICTIONS)
+    write_atomic(spec.out_dir / REPORT_JSON,
+                 lambda f: f.write(result.model_dump_json(indent=2).encode()))
+    write_atomic(spec.out_dir / REPORT_HTML, lambda f: f.write(render_html(result).encode()))
     tracker.send("done")
     return result
 
 
-def _atomic(path: Path, write: Callable[[Any], None]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

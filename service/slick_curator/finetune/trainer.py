@@ -17,12 +17,9 @@ regulariser against the base model, and a generation-based dev evaluation every 
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import os
 import random
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -31,10 +28,10 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 import torch
 import torch.nn.functional as F
 
+from slick_curator.atomic_files import write_json_atomic, write_parquet_atomic
 from slick_curator.finetune.config import FinetuneParams, abstention_phrases
 from slick_curator.finetune.data import EvalRow, TrainRow
 from slick_curator.finetune.evaluate import Scorer, prediction_table
@@ -295,8 +292,8 @@ class _Run:
             "curve": curve, "device": device, "trained_parameters":
                 sum(w.numel() for _, w in tm.trained),
         }
-        _write_parquet(pa.concat_tables(tables), out / PREDICTIONS)
-        _write_json(outcome, out / OUTCOME)  # last: its presence means the run is complete
+        write_parquet_atomic(pa.concat_tables(tables), out / PREDICTIONS)
+        write_json_atomic(outcome, out / OUTCOME)  # last: its presence means the run is complete
         return outcome
 
     def _point(self, epoch: int, steps: int, loss: float | None, model, tokenizer, encoded,
@@ -318,15 +315,3 @@ def train_variant(job: VariantJob, emit: Callable[[object], None] = lambda m: No
     return _Run(job, emit, cancelled).run()
 
 
-def _write_json(value: Any, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(value, f, indent=1)
-    os.replace(tmp, path)
-
-
-def _write_parquet(table: pa.Table, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
-    os.close(fd)
-    pq.write_table(table, tmp, compression="zstd")
-    os.replace(tmp, path)

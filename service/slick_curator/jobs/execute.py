@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from slick_curator.atomic_files import write_parquet_atomic
 from slick_curator.executors.base import ShardExecutor
 from slick_curator.jobs import checkpoints
 from slick_curator.jobs.messages import DatasetSource, Finished, JobSpec, Progress, ShardDone
@@ -131,7 +132,7 @@ def run_job(
 
         table = shard.probe(on_generated)
         check()  # a dead parent must not get a shard it never hears about; harmless if it did
-        checkpoints.write_atomic(table, checkpoints.shard_path(job_dir, index))
+        write_parquet_atomic(table, checkpoints.shard_path(job_dir, index))
         done_tables[index] = table
         estimate.shard_finished(len(rows), state["gens"])
         counts = checkpoints.category_counts(list(done_tables.values()))
@@ -146,7 +147,7 @@ def run_job(
                             dataset_id=job.dataset_id, exemplar_dataset_id=job.exemplar_dataset_id,
                             source=job.dataset.name)
     ordered: list[pa.Table] = [done_tables[i] for i in range(run.n_shards)]
-    checkpoints.write_atomic(run.annotate(ordered, metadata), result_path)
+    write_parquet_atomic(run.annotate(ordered, metadata), result_path)
     return Finished(job.id, "succeeded", counts=counts)
 
 

@@ -207,20 +207,10 @@ def annotate(
 
 
 def write_parquet(table: pa.Table, path) -> None:
-    """Write atomically enough for users: a finished file or none (temp file + rename)."""
-    import os
-    import tempfile
+    """A finished file at `path` or none (`atomic_files`)."""
+    from slick_curator.atomic_files import write_parquet_atomic
 
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".slick-", suffix=".parquet.tmp")
-    os.close(fd)
-    try:
-        pq.write_table(table, tmp, compression="zstd")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_parquet_atomic(table, path)
 
 
 def read_metadata(path) -> dict[str, Any]:

@@ -7,10 +7,10 @@ import shutil
 from pathlib import Path
 
 from slick_curator.store.datasets import DatasetRecord, DatasetStore
-from slick_curator.store.db import Database
+from slick_curator.store.db import TERMINAL, Database
 from slick_curator.store.finetunes import FinetuneRecord, FinetuneStore
 from slick_curator.store.paths import DataDir
-from slick_curator.store.probes import TERMINAL, ProbeRecord, ProbeStore
+from slick_curator.store.probes import ProbeRecord, ProbeStore
 
 __all__ = ["TERMINAL", "DataDir", "DatasetRecord", "FinetuneRecord", "ProbeRecord", "Store"]
 

@@ -18,6 +18,9 @@ import duckdb
 
 from slick_curator.store.migrations import migrate
 
+# The states a job (probe or fine-tune) never leaves.
+TERMINAL = ("succeeded", "failed", "cancelled")
+
 
 def utcnow() -> dt.datetime:
     """Now in UTC, naive (DuckDB TIMESTAMP); `aware` restores the zone on the way out."""

@@ -9,9 +9,7 @@ from typing import Any
 
 from slick_client.schemas import ProbeParams, ProbePublic, Progress
 
-from slick_curator.store.db import Database, aware, utcnow
-
-TERMINAL = ("succeeded", "failed", "cancelled")
+from slick_curator.store.db import TERMINAL, Database, aware, utcnow
 
 
 @dataclass
