@@ -47,3 +47,19 @@ def assert_error(response, code: int, type_: str, *, param: str | None = ...,
     if client is not None:
         assert client.get("/healthz").status_code == 200
     return error
+
+
+def sse_events(text: str) -> list[tuple[str, str]]:
+    """(event, data) pairs and ('comment', text) for heartbeats, in order."""
+    out, event, data = [], None, None
+    for line in text.splitlines():
+        if line.startswith(":"):
+            out.append(("comment", line[1:].strip()))
+        elif line.startswith("event: "):
+            event = line[7:]
+        elif line.startswith("data: "):
+            data = line[6:]
+        elif not line and event:
+            out.append((event, data))
+            event, data = None, None
+    return out

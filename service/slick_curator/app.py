@@ -21,6 +21,7 @@ from slick_curator.jobs import DatasetService, JobManager, ProbeService
 from slick_curator.jobs.finetunes import FinetuneManager, FinetuneService
 from slick_curator.logs import configure_logging
 from slick_curator.metrics import HttpMetricsMiddleware, Metrics
+from slick_curator.results import Results
 from slick_curator.settings import Settings
 from slick_curator.store import Store
 
@@ -51,7 +52,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             settings=settings, store=store, metrics=metrics, jobs=jobs,
             datasets=dataset_service, probes=probe_service,
             finetunes=FinetuneService(settings, store, probe_service, finetune_jobs),
-            finetune_jobs=finetune_jobs)
+            finetune_jobs=finetune_jobs, results=Results(store))
         jobs.start()
         finetune_jobs.start()
         log.info("serving data dir %s (default engine %s, model %s)",

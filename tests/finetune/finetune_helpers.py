@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from http_support import assert_error, upload, wait_until  # noqa: F401 - the tests' imports
+from http_support import assert_error, sse_events, upload, wait_until  # noqa: F401 - the tests' imports
 from slick_curator.engines.fake import FakeEngine
 from slick_curator.probing.params import ProbeParams
 from slick_curator.probing.pipeline import ProbeRun

@@ -5,6 +5,7 @@ Probing uses the scripted FakeEngine (so categories are known); training is real
 from __future__ import annotations
 
 import io
+import json
 import time
 
 import numpy as np
@@ -20,6 +21,7 @@ from finetune_helpers import (
     probe,
     rows,
     service_settings,
+    sse_events,
     upload,
     wait_finetune,
     wait_until,
@@ -61,8 +63,15 @@ def finished(app_client, probes):
                                  eval_dataset_id=probes["test_dataset"]["id"],
                                  save_checkpoints=True, **TINY)
         assert job.status == "queued" and job.progress.stage == "eval_probe"
-        seen: list[dict] = []
-        wait_finetune(client, job.id, "succeeded", "failed", "cancelled", seen=seen)
+        # Followed as server-sent events until it ends: every state it passed through.
+        response = client.get(f"/v1/finetunes/{job.id}/events")
+        assert response.headers["content-type"].startswith("text/event-stream")
+        events = [(name, json.loads(data)) for name, data in sse_events(response.text)
+                  if name != "comment"]
+        assert [name for name, _ in events[:-1]] == ["progress"] * (len(events) - 1)
+        assert events[-1][0] == "end" and events[-1][1]["status"] != "running"
+        seen = [state for _, state in events]
+        wait_finetune(client, job.id, "succeeded", "failed", "cancelled")
         done = c.finetunes.wait(job.id, timeout=5)
         report = c.finetunes.report_json(job.id)
         predictions = c.finetunes.predictions(job.id)

@@ -53,7 +53,7 @@ def test_unfinished_probe_is_409(client, ids):
     running = probe(client, big["id"], wait=False)
     error = assert_error(post(client, probe_id=running["id"], eval_dataset_id=ids["test_dataset"]),
                          409, "conflict", param="probe_id")
-    assert "has not finished" in error["message"] and "succeeded" in error["message"]
+    assert "has no result yet" in error["message"] and "succeeded" in error["message"]
     client.post(f"/v1/probes/{running['id']}/cancel")
 
 

@@ -13,7 +13,7 @@ import http_support
 import pyarrow as pa
 import pyarrow.parquet as pq
 from fastapi.testclient import TestClient
-from http_support import assert_error, jsonl, wait_until  # noqa: F401 - the tests' imports
+from http_support import assert_error, jsonl, sse_events, wait_until  # noqa: F401 - the tests' imports
 from slick_curator.app import create_app
 from slick_curator.settings import Settings
 

@@ -12,6 +12,7 @@ from service_helpers import (
     SMALL_PROBE,
     assert_error,
     result_table,
+    sse_events,
     start_probe,
     upload,
     wait_status,
@@ -19,22 +20,6 @@ from service_helpers import (
 )
 
 BIG = [{"question": f"Slow question {i}?", "answer": f"A{i}"} for i in range(400)]
-
-
-def _events(text: str) -> list[tuple[str, str]]:
-    """(event, data) pairs and ('comment', text) for heartbeats, in order."""
-    out, event, data = [], None, None
-    for line in text.splitlines():
-        if line.startswith(":"):
-            out.append(("comment", line[1:].strip()))
-        elif line.startswith("event: "):
-            event = line[7:]
-        elif line.startswith("data: "):
-            data = line[6:]
-        elif not line and event:
-            out.append((event, data))
-            event, data = None, None
-    return out
 
 
 def test_probe_runs_to_completion(client):
@@ -94,7 +79,7 @@ def test_events_stream_progress_then_end(client):
     response = client.get(f"/v1/probes/{probe['id']}/events")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/event-stream")
-    events = [e for e in _events(response.text) if e[0] != "comment"]
+    events = [e for e in sse_events(response.text) if e[0] != "comment"]
     assert events[0][0] == "progress" and events[-1][0] == "end"
     assert all(name == "progress" for name, _ in events[:-1])
     import json
@@ -102,7 +87,7 @@ def test_events_stream_progress_then_end(client):
     final = json.loads(events[-1][1])
     assert final["status"] == "succeeded" and final["progress"]["done"] == 30
     # Already finished: the stream is just the `end` event.
-    again = _events(client.get(f"/v1/probes/{probe['id']}/events").text)
+    again = sse_events(client.get(f"/v1/probes/{probe['id']}/events").text)
     assert [name for name, _ in again] == ["end"]
 
 
@@ -195,7 +180,7 @@ def test_cancel_a_queued_probe_and_heartbeats(client):
 
     canceller = threading.Thread(target=cancel_later)
     canceller.start()
-    stream = _events(client.get(f"/v1/probes/{second['id']}/events").text)
+    stream = sse_events(client.get(f"/v1/probes/{second['id']}/events").text)
     canceller.join()
     assert stream[0][0] == "progress" and '"status":"queued"' in stream[0][1]
     assert ("comment", "heartbeat") in stream

@@ -13,6 +13,7 @@ from slick_curator.errors import Unauthorized
 from slick_curator.jobs import DatasetService, JobManager, ProbeService
 from slick_curator.jobs.finetunes import FinetuneManager, FinetuneService
 from slick_curator.metrics import Metrics
+from slick_curator.results import Results
 from slick_curator.settings import Settings
 from slick_curator.store import Store
 
@@ -29,6 +30,7 @@ class Services:
     probes: ProbeService
     finetunes: FinetuneService
     finetune_jobs: FinetuneManager
+    results: Results
 
 
 def get_services(request: Request) -> Services:

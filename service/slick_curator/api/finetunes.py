@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
 from slick_client.schemas import (
     FinetuneCreate,
     FinetunePublic,
@@ -17,7 +16,8 @@ from slick_client.schemas import (
 from starlette.concurrency import run_in_threadpool
 
 from slick_curator.api.deps import Limit, Offset, Services, ServicesDep
-from slick_curator.errors import Conflict, NotFound, ServiceError, error_responses
+from slick_curator.api.events import job_events
+from slick_curator.errors import NotFound, error_responses
 from slick_curator.finetune.report import CSP
 from slick_curator.finetune.runner import PREDICTIONS, REPORT_HTML, REPORT_JSON
 from slick_curator.store import FinetuneRecord
@@ -32,17 +32,6 @@ def _get(services: Services, finetune_id: str) -> FinetuneRecord:
     if record is None:
         raise NotFound(f"no fine-tune {finetune_id!r}", param="finetune_id")
     return record
-
-
-def _output(services: Services, finetune_id: str, name: str) -> Path:
-    record = _get(services, finetune_id)
-    if record.status != "succeeded":
-        raise Conflict(f"fine-tune {finetune_id} has no results yet ({record.status}); they "
-                       "are available once its status is 'succeeded'", param="finetune_id")
-    path = services.store.paths.finetune(finetune_id) / name
-    if not path.is_file():
-        raise ServiceError(f"{name} of fine-tune {finetune_id} is missing from the data dir")
-    return path
 
 
 @router.post("", status_code=202, response_model=FinetunePublic,
@@ -69,6 +58,17 @@ def get_finetune(finetune_id: str, services: ServicesDep) -> FinetunePublic:
     return _get(services, finetune_id).public()
 
 
+@router.get("/{finetune_id}/events",
+            responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},
+                             "description": "`progress` events, then one `end` event."},
+                       **error_responses(401, 404)})
+async def finetune_events(finetune_id: str, services: ServicesDep) -> StreamingResponse:
+    """Follow a fine-tune as server-sent events: `progress` on each change, then `end`."""
+    _get(services, finetune_id)
+    return job_events(services.store.finetunes, finetune_id,
+                      heartbeat_s=services.settings.sse_heartbeat_s)
+
+
 @router.post("/{finetune_id}/cancel", status_code=202, response_model=FinetunePublic,
              responses=error_responses(401, 404, 409))
 def cancel_finetune(finetune_id: str, services: ServicesDep) -> FinetunePublic:
@@ -82,7 +82,7 @@ def cancel_finetune(finetune_id: str, services: ServicesDep) -> FinetunePublic:
                        **error_responses(401, 404, 409)})
 def get_report(finetune_id: str, services: ServicesDep) -> HTMLResponse:
     """The comparison report as one HTML page (inline CSS and SVG; opens offline)."""
-    html = _output(services, finetune_id, REPORT_HTML).read_text(encoding="utf-8")
+    html = services.results.finetune_output(finetune_id, REPORT_HTML).read_text("utf-8")
     return HTMLResponse(html, headers={"Content-Security-Policy": CSP,
                                        "X-Content-Type-Options": "nosniff"})
 
@@ -91,7 +91,7 @@ def get_report(finetune_id: str, services: ServicesDep) -> HTMLResponse:
             responses=error_responses(401, 404, 409))
 def get_report_json(finetune_id: str, services: ServicesDep) -> FinetuneReportPublic:
     """The numbers behind the report: metrics per variant, checkpoint and category."""
-    text = _output(services, finetune_id, REPORT_JSON).read_text(encoding="utf-8")
+    text = services.results.finetune_output(finetune_id, REPORT_JSON).read_text("utf-8")
     return FinetuneReportPublic.model_validate_json(text)
 
 
@@ -102,5 +102,5 @@ def get_report_json(finetune_id: str, services: ServicesDep) -> FinetuneReportPu
                        **error_responses(401, 404, 409)})
 def get_predictions(finetune_id: str, services: ServicesDep) -> FileResponse:
     """Every variant's answer to every evaluation question at both checkpoints (Parquet)."""
-    path = _output(services, finetune_id, PREDICTIONS)
+    path = services.results.finetune_output(finetune_id, PREDICTIONS)
     return FileResponse(path, media_type=PARQUET, filename=f"{finetune_id}.predictions.parquet")

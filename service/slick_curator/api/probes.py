@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -13,12 +10,12 @@ from slick_client.schemas import JobStatus, ProbeCreate, ProbePublic, ProbesPubl
 from starlette.concurrency import run_in_threadpool
 
 from slick_curator.api.deps import Limit, Offset, Services, ServicesDep
-from slick_curator.errors import Conflict, NotFound, ServiceError, error_responses
+from slick_curator.api.events import job_events
+from slick_curator.errors import NotFound, error_responses
 from slick_curator.store import ProbeRecord
 
 router = APIRouter(prefix="/v1/probes", tags=["probes"])
 
-_POLL_S = 0.2
 PARQUET = "application/vnd.apache.parquet"
 
 
@@ -66,16 +63,7 @@ def cancel_probe(probe_id: str, services: ServicesDep) -> ProbePublic:
                        **error_responses(401, 404, 409)})
 def get_result(probe_id: str, services: ServicesDep) -> FileResponse:
     """Download the annotated Parquet of a succeeded probe (streamed from disk)."""
-    record = _get(services, probe_id)
-    if record.status != "succeeded":
-        state = record.status
-        if state == "running":
-            state += f", {record.done} of {record.total} rows done"
-        raise Conflict(f"probe {probe_id} has no result yet ({state}); the result is available "
-                       "once its status is 'succeeded'", param="probe_id")
-    path = services.store.paths.result(probe_id)
-    if not path.is_file():
-        raise ServiceError(f"the result file of probe {probe_id} is missing from the data dir")
+    path = services.results.probe_result(probe_id)
     return FileResponse(path, media_type=PARQUET, filename=f"{probe_id}.parquet")
 
 
@@ -86,29 +74,5 @@ def get_result(probe_id: str, services: ServicesDep) -> FileResponse:
 async def probe_events(probe_id: str, services: ServicesDep) -> StreamingResponse:
     """Follow a probe as server-sent events: `progress` on each change, then `end`."""
     _get(services, probe_id)
-    return StreamingResponse(_events(services, probe_id), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-
-
-def _event(name: str, record: ProbeRecord) -> str:
-    return f"event: {name}\ndata: {record.public().model_dump_json()}\n\n"
-
-
-async def _events(services: Services, probe_id: str) -> AsyncIterator[str]:
-    jobs, heartbeat = services.jobs, services.settings.sse_heartbeat_s
-    seen_version, last_sent = -1, time.monotonic()
-    while True:
-        version = jobs.version(probe_id)
-        if version != seen_version:
-            seen_version = version
-            record = await run_in_threadpool(services.store.probes.get, probe_id)
-            if record is None or record.terminal:
-                if record is not None:
-                    yield _event("end", record)
-                return
-            yield _event("progress", record)
-            last_sent = time.monotonic()
-        elif time.monotonic() - last_sent >= heartbeat:
-            yield ": heartbeat\n\n"
-            last_sent = time.monotonic()
-        await asyncio.sleep(_POLL_S)
+    return job_events(services.store.probes, probe_id,
+                      heartbeat_s=services.settings.sse_heartbeat_s)

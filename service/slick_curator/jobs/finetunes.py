@@ -10,10 +10,8 @@ kept (their outcome files are on disk), the others are trained from the start.
 
 from __future__ import annotations
 
-import collections
 import importlib.util
 import logging
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -37,7 +35,9 @@ from slick_curator.finetune.data import EvalRow
 from slick_curator.finetune.process import CONTEXT
 from slick_curator.jobs.manager import JobManager
 from slick_curator.jobs.probes import ProbeService
+from slick_curator.jobs.supervisor import Supervisor
 from slick_curator.logs import job_context
+from slick_curator.results import succeeded
 from slick_curator.settings import Settings
 from slick_curator.store import FinetuneRecord, ProbeRecord, Store
 
@@ -99,16 +99,8 @@ class FinetuneService:
         return record
 
     def _succeeded(self, probe_id: str, param: str) -> ProbeRecord:
-        record = self.store.probes.get(probe_id)
-        if record is None:
-            raise NotFound(f"no probe {probe_id!r}", param=param)
-        if record.status != "succeeded":
-            state = record.status
-            if state == "running":
-                state += f", {record.done} of {record.total} rows done"
-            raise Conflict(f"probe {probe_id} has not finished ({state}); fine-tuning needs a "
-                           "probe whose status is 'succeeded'", param=param)
-        return record
+        return succeeded(self.store.probes.get(probe_id), probe_id, noun="probe", param=param,
+                         needs="fine-tuning can start")
 
     def _check_trainable(self, probe: ProbeRecord, body: FinetuneCreate) -> None:
         if probe.engine in _REMOTE_ENGINES:
@@ -155,19 +147,15 @@ class FinetuneService:
                              param="eval_dataset_id") from exc
 
 
-class FinetuneManager:
+class FinetuneManager(Supervisor):
     """Runs fine-tune jobs one at a time in a supervisor thread; see the module docstring."""
 
+    thread_name = "slick-finetunes"
+
     def __init__(self, settings: Settings, store: Store, jobs: JobManager) -> None:
-        self.settings = settings
-        self.store = store
+        super().__init__(settings, store)
         self.jobs = jobs
-        self._lock = threading.RLock()
-        self._pending: collections.deque[str] = collections.deque()
-        self._current: str | None = None
         self._cancel = CONTEXT.Event()
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
         self._last_write = 0.0
         self._last_stage: tuple[str | None, str | None] | None = None
 
@@ -210,23 +198,9 @@ class FinetuneManager:
 
     # -- lifecycle --------------------------------------------------------------------------
 
-    def start(self) -> None:
-        finetunes = self.store.finetunes
-        for finetune_id in finetunes.ids_with_status("running", "queued"):
-            record = finetunes.get(finetune_id)
-            if record and record.cancel_requested:
-                finetunes.finish(finetune_id, "cancelled")
-                continue
-            finetunes.requeue(finetune_id)
-            self._pending.append(finetune_id)
-        self._thread = threading.Thread(target=self._loop, name="slick-finetunes", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop; a running job is killed and goes back to queued (trained variants kept)."""
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(self.settings.shutdown_grace_s + 30)
+    def _recover(self) -> None:
+        """A running job was killed with the server: queued again, trained variants kept."""
+        self._pending.extend(self.store.finetunes.recover())
 
     # -- the supervisor thread --------------------------------------------------------------
 

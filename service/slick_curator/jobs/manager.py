@@ -8,10 +8,8 @@ one whose result file is already written is recorded as succeeded without probin
 
 from __future__ import annotations
 
-import collections
 import logging
 import os
-import threading
 import time
 from typing import Any
 
@@ -34,6 +32,7 @@ from slick_curator.jobs.messages import (
     WorkerSpec,
 )
 from slick_curator.jobs.process import WorkerProcess
+from slick_curator.jobs.supervisor import Supervisor
 from slick_curator.logs import job_context
 from slick_curator.metrics import Metrics
 from slick_curator.settings import Settings
@@ -44,25 +43,20 @@ log = logging.getLogger(__name__)
 _RESTART_BACKOFF_S = 30.0
 
 
-class JobManager:
+class JobManager(Supervisor):
     """Runs probe jobs one at a time in a worker process; see the module docstring."""
 
+    thread_name = "slick-jobs"
+
     def __init__(self, settings: Settings, store: Store, metrics: Metrics) -> None:
-        self.settings = settings
-        self.store = store
+        super().__init__(settings, store)
         self.metrics = metrics
         self.default_key = EngineKey(settings.engine, settings.model)
         self.load_error: str | None = None
         self._ready = False
-        self._lock = threading.RLock()
-        self._pending: collections.deque[str] = collections.deque()
-        self._current: str | None = None
         self._run_started = 0.0
         self._worker: WorkerProcess | None = None
         self._failed_start_at = 0.0
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._versions: dict[str, int] = {}
 
     # -- called from request handlers -------------------------------------------------------
 
@@ -75,9 +69,6 @@ class JobManager:
         """
         return self._ready
 
-    @property
-    def queue_depth(self) -> int:
-        return len(self._pending)
 
     @property
     def worker_pid(self) -> int | None:
@@ -87,12 +78,11 @@ class JobManager:
 
     def version(self, probe_id: str) -> int:
         """Bumped whenever the probe's stored state changes (SSE streams watch this)."""
-        return self._versions.get(probe_id, 0)
+        return self.store.probes.version(probe_id)
 
     def submit(self, probe_id: str) -> None:
         with self._lock:
             self._pending.append(probe_id)
-            self._changed(probe_id)
 
     def cancel(self, probe_id: str) -> ProbeRecord:
         """Cancel a queued job now, or ask the running one to stop at its next engine call."""
@@ -113,36 +103,12 @@ class JobManager:
                 log.info("cancel requested for running probe %s", probe_id)
             else:  # neither queued here nor running: nothing left to stop
                 self.store.probes.finish(probe_id, "cancelled")
-            self._changed(probe_id)
             return self.store.probes.get(probe_id)  # type: ignore[return-value]
 
     # -- lifecycle ------------------------------------------------------------------------------
 
-    def start(self) -> None:
-        self._recover()
-        self._thread = threading.Thread(target=self._loop, name="slick-jobs", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop the worker; an interrupted job goes back to queued and resumes on next start."""
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(self.settings.shutdown_grace_s + 30)
-
     def _recover(self) -> None:
-        probes = self.store.probes
-        for probe_id in probes.ids_with_status("running", "queued"):
-            record = probes.get(probe_id)
-            if record is None:
-                continue
-            if self._finished_on_disk(record):
-                continue
-            if record.cancel_requested:
-                probes.finish(probe_id, "cancelled")
-                continue
-            if record.status == "running":
-                probes.requeue(probe_id)
-            self._pending.append(probe_id)
+        self._pending.extend(self.store.probes.recover(finished=self._finished_on_disk))
         if self._pending:
             log.info("recovered %d unfinished probe(s): %s", len(self._pending),
                      ", ".join(self._pending))
@@ -233,7 +199,6 @@ class JobManager:
             if refused:  # stored under other settings: never load an engine not allowed now
                 self._pending.popleft()
                 self.store.probes.finish(probe_id, "failed", error=refused)
-                self._changed(probe_id)
                 return
             key = EngineKey(record.engine, record.model)
             if worker is None or worker.key != key:
@@ -246,12 +211,10 @@ class JobManager:
                 spec = self._job_spec(record)
             except LookupError as exc:
                 self.store.probes.finish(probe_id, "failed", error=str(exc))
-                self._changed(probe_id)
                 return
             self.store.probes.mark_running(probe_id)
             self._current, self._run_started = probe_id, time.monotonic()
             worker.send(spec)
-            self._changed(probe_id)
         with job_context(probe_id):
             log.info("dispatched to worker pid %s", worker.process.pid)
 
@@ -294,7 +257,6 @@ class JobManager:
                                    message.eta_s)
             self.metrics.generations.inc(message.generations)
             self.metrics.rows_per_second.set(message.rate or 0.0)
-            self._changed(message.job_id)
         elif isinstance(message, ShardDone):
             probes.update_progress(message.job_id, message.done, message.total, message.rate,
                                    message.eta_s, message.counts)
@@ -302,7 +264,6 @@ class JobManager:
             self.metrics.generations.inc(message.generations)
             self.metrics.generated_tokens.inc(message.generated_tokens)
             self.metrics.rows_per_second.set(message.rate or 0.0)
-            self._changed(message.job_id)
         elif isinstance(message, Finished):
             self._finished(message)
 
@@ -315,7 +276,6 @@ class JobManager:
                     time.monotonic() - self._run_started)
                 self._current = None
             self.metrics.rows_per_second.set(0.0)
-            self._changed(message.job_id)
         with job_context(message.job_id):
             log.info("probe %s %s%s", message.job_id, message.status,
                      f": {message.error}" if message.error else "")
@@ -338,7 +298,6 @@ class JobManager:
                         probe_id, "failed",
                         error=f"could not load {message.key.engine} model "
                               f"{message.key.model!r}: {message.error}")
-                    self._changed(probe_id)
 
     def _worker_died(self, worker: WorkerProcess) -> None:
         code = worker.exitcode
@@ -353,7 +312,6 @@ class JobManager:
                           "finished shards are kept")
                 self.metrics.job_duration.labels("failed").observe(
                     time.monotonic() - self._run_started)
-                self._changed(current)
         log.error("worker pid %s exited unexpectedly (exit code %s)", worker.process.pid, code)
 
     def _shutdown(self) -> None:
@@ -367,14 +325,10 @@ class JobManager:
         with self._lock:
             if self._current is not None:
                 self.store.probes.requeue(self._current)
-                self._changed(self._current)
                 self._current = None
 
     def _refresh_gauges(self) -> None:
         self.metrics.queue_depth.set(len(self._pending))
-
-    def _changed(self, probe_id: str) -> None:
-        self._versions[probe_id] = self._versions.get(probe_id, 0) + 1
 
 
 def _remove_tree(path) -> None:
