@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 from types import TracebackType
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import httpx
 
@@ -16,10 +17,14 @@ from slick_client._base import (
     describe_transport_error,
     parse_json,
 )
+from slick_client._calls import Call, Plan, arun_plan
 from slick_client._datasets import AsyncDatasets
 from slick_client._errors import ServerError, TransportError, error_from_response
+from slick_client._files import atomic_file
 from slick_client._finetunes import AsyncFinetunes
 from slick_client._uploads import UploadBody, aiter_chunks
+
+T = TypeVar("T")
 
 __all__ = ["AsyncClient"]
 
@@ -158,3 +163,33 @@ class AsyncClient(BaseClient):
                 await response.aclose()
             raise error_from_response(response)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _download(self, path: str, query: dict[str, Any], target: Path
+                        ) -> httpx.Response:
+        """Stream a GET to `target` through a temp file, starting over if the body breaks."""
+        import anyio.to_thread
+
+        for attempt in range(self.max_retries + 1):
+            response = await self._request("GET", path, params=query, retry=True,
+                                           stream=True)
+            try:
+                with atomic_file(target) as handle:
+                    async for chunk in response.aiter_bytes():
+                        await anyio.to_thread.run_sync(handle.write, chunk)
+                return response
+            except httpx.TransportError as exc:
+                if attempt == self.max_retries:
+                    raise TransportError(describe_transport_error(exc, response.request),
+                                         request=response.request) from exc
+            finally:
+                await response.aclose()
+            await _retry.asleep(_retry.delay_for(attempt, None))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _call(self, call: Call[T]) -> T:
+        """Send `call` (with the retries it allows) and read its response."""
+        return call.parse(await self._request(call.method, call.path, retry=call.retry,
+                                              params=call.params, json=call.json, body=call.body))
+
+    async def _run(self, plan: Plan[T]) -> T:
+        return await arun_plan(plan, self._call)

@@ -16,18 +16,25 @@ from slick_client._base import (
     TERMINAL_STATUSES,
     check_deadline,
     describe_transport_error,
-    parse,
     path_id,
-    probe_payload,
     wait_timeout,
 )
-from slick_client._curation import CuratedFile, curated_query, report_query, rows_query
+from slick_client._curation import CuratedFile, curated_query, report_query
 from slick_client._errors import JobFailedError, SlickError, TransportError
-from slick_client._parquet import table_from_bytes
+from slick_client._probe_calls import (
+    cancel_call,
+    create_call,
+    curated_call,
+    get_call,
+    list_call,
+    probe_path,
+    report_call,
+    report_json_call,
+    result_call,
+    rows_call,
+)
 from slick_client._probes import (
-    atomic_file,
     job_of,
-    list_params,
     stream_broke,
 )
 from slick_client._progress import ProgressBar
@@ -54,47 +61,26 @@ class AsyncProbes:
     def __init__(self, client: AsyncSession) -> None:
         self._client = client
 
-    async def create(
-        self,
-        dataset_id: str,
-        *,
-        exemplar_dataset_id: str | None = None,
-        model: str | None = None,
-        engine: str | None = None,
-        **params: Any,
-    ) -> ProbePublic:
+    async def create(self, dataset_id: str, *, exemplar_dataset_id: str | None = None,
+                     model: str | None = None, engine: str | None = None,
+                     **params: Any) -> ProbePublic:
         """Start probing a dataset; see `Probes.create`. Never retried."""
-        payload = probe_payload(dataset_id, exemplar_dataset_id=exemplar_dataset_id,
-                                model=model, engine=engine, params=params)
-        response = await self._client._request("POST", "/v1/probes", json=payload, retry=False)
-        return parse(ProbePublic, response)
+        return await self._client._call(create_call(
+            dataset_id, exemplar_dataset_id=exemplar_dataset_id, model=model, engine=engine,
+            params=params))
 
     async def get(self, probe_id: str) -> ProbePublic:
-        """The job's current state (NotFoundError if there is none)."""
-        response = await self._client._request(
-            "GET", f"/v1/probes/{path_id(probe_id)}", retry=True
-        )
-        return parse(ProbePublic, response)
+        """See `Probes.get`."""
+        return await self._client._call(get_call(probe_id))
 
-    async def list(
-        self,
-        *,
-        limit: int | None = None,
-        offset: int | None = None,
-        status: JobStatus | None = None,
-    ) -> ProbesPublic:
-        """A page of jobs, newest first, optionally only those with `status`."""
-        response = await self._client._request(
-            "GET", "/v1/probes", params=list_params(limit, offset, status), retry=True
-        )
-        return parse(ProbesPublic, response)
+    async def list(self, *, limit: int | None = None, offset: int | None = None,
+                   status: JobStatus | None = None) -> ProbesPublic:
+        """See `Probes.list`."""
+        return await self._client._call(list_call(limit, offset, status))
 
     async def cancel(self, probe_id: str) -> ProbePublic:
-        """Ask the server to cancel the job; returns its state."""
-        response = await self._client._request(
-            "POST", f"/v1/probes/{path_id(probe_id)}/cancel", retry=False
-        )
-        return parse(ProbePublic, response)
+        """See `Probes.cancel`."""
+        return await self._client._call(cancel_call(probe_id))
 
     async def events(self, probe_id: str) -> AsyncIterator[ProbePublic]:
         """The job's states as the server pushes them, ending with the terminal one."""
@@ -176,28 +162,10 @@ class AsyncProbes:
     ) -> pa.Table | Path:
         """The annotated rows of a succeeded job: a `pyarrow.Table`, or, with `path`, the
         Parquet file streamed to disk and its Path. See `Probes.result`."""
-        url = f"/v1/probes/{path_id(probe_id)}/result"
         if path is None:
-            response = await self._client._request("GET", url, retry=True)
-            return table_from_bytes(response.content)
-        import anyio.to_thread
-
-        target = Path(path)
-        for attempt in range(self._client.max_retries + 1):
-            response = await self._client._request("GET", url, retry=True, stream=True)
-            try:
-                with atomic_file(target) as handle:
-                    async for chunk in response.aiter_bytes():
-                        await anyio.to_thread.run_sync(handle.write, chunk)
-                return target
-            except httpx.TransportError as exc:
-                if attempt == self._client.max_retries:
-                    raise TransportError(describe_transport_error(exc, response.request),
-                                         request=response.request) from exc
-            finally:
-                await response.aclose()
-            await _retry.asleep(_retry.delay_for(attempt, None))
-        raise AssertionError("unreachable")  # pragma: no cover
+            return await self._client._call(result_call(probe_id))
+        await self._client._download(probe_path(probe_id, "/result"), {}, Path(path))
+        return Path(path)
 
     async def curated(
         self,
@@ -212,12 +180,11 @@ class AsyncProbes:
     ) -> CuratedFile:
         """The curated dataset of a succeeded job under a policy; see `Probes.curated`."""
         query = curated_query(policy, format, drop_annotations, all_rows, knobs)
-        url = f"/v1/probes/{path_id(probe_id)}/curated"
         if path is None:
-            response = await self._client._request("GET", url, params=query, retry=True)
-            return CuratedFile.from_response(response, content=response.content)
+            return await self._client._call(curated_call(probe_id, query))
         target = Path(path)
-        response = await self._download(url, query, target)
+        response = await self._client._download(probe_path(probe_id, "/curated"), query,
+                                                 target)
         return CuratedFile.from_response(response, path=target)
 
     @overload
@@ -239,60 +206,25 @@ class AsyncProbes:
     ) -> str | Path:
         """The job's HTML report; with `path`, saved there. See `Probes.report`."""
         query = report_query(policy, examples, knobs)
-        url = f"/v1/probes/{path_id(probe_id)}/report"
         if path is None:
-            return (await self._client._request("GET", url, params=query, retry=True)).text
-        target = Path(path)
-        await self._download(url, query, target)
-        return target
+            return await self._client._call(report_call(probe_id, query))
+        await self._client._download(probe_path(probe_id, "/report"), query, Path(path))
+        return Path(path)
 
     async def report_json(self, probe_id: str, *, policy: str | None = None,
                           examples: int | None = None, **knobs: Any) -> ReportPublic:
         """The numbers behind the report; see `Probes.report_json`."""
-        query = report_query(policy, examples, knobs)
-        response = await self._client._request(
-            "GET", f"/v1/probes/{path_id(probe_id)}/report.json", params=query, retry=True)
-        return parse(ReportPublic, response)
+        return await self._client._call(report_json_call(probe_id, policy, examples, knobs))
 
-    async def rows(
-        self,
-        probe_id: str,
-        *,
-        category: str | Sequence[str] | None = None,
-        group: str | Sequence[str] | None = None,
-        status: str | Sequence[str] | None = None,
-        columns: Sequence[str] | None = None,
-        limit: int = 50,
-        offset: int = 0,
-    ) -> RowsPublic:
+    async def rows(self, probe_id: str, *, category: str | Sequence[str] | None = None,
+                   group: str | Sequence[str] | None = None,
+                   status: str | Sequence[str] | None = None,
+                   columns: Sequence[str] | None = None, limit: int = 50,
+                   offset: int = 0) -> RowsPublic:
         """A page of annotated rows matching the filters; see `Probes.rows`."""
-        query = rows_query(category=category, group=group, status=status, columns=columns,
-                           limit=limit, offset=offset)
-        response = await self._client._request(
-            "GET", f"/v1/probes/{path_id(probe_id)}/rows", params=query, retry=True)
-        return parse(RowsPublic, response)
-
-    async def _download(self, url: str, query: dict[str, Any], target: Path
-                        ) -> httpx.Response:
-        """Stream a GET to `target` through a temp file, starting over if the body breaks."""
-        import anyio.to_thread
-
-        for attempt in range(self._client.max_retries + 1):
-            response = await self._client._request("GET", url, params=query, retry=True,
-                                                   stream=True)
-            try:
-                with atomic_file(target) as handle:
-                    async for chunk in response.aiter_bytes():
-                        await anyio.to_thread.run_sync(handle.write, chunk)
-                return response
-            except httpx.TransportError as exc:
-                if attempt == self._client.max_retries:
-                    raise TransportError(describe_transport_error(exc, response.request),
-                                         request=response.request) from exc
-            finally:
-                await response.aclose()
-            await _retry.asleep(_retry.delay_for(attempt, None))
-        raise AssertionError("unreachable")  # pragma: no cover
+        return await self._client._call(rows_call(
+            probe_id, category=category, group=group, status=status, columns=columns,
+            limit=limit, offset=offset))
 
     async def _event_stream(
         self, probe_id: str, deadline: float | None

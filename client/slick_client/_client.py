@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 from types import TracebackType
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import httpx
 
@@ -15,11 +16,15 @@ from slick_client._base import (
     describe_transport_error,
     parse_json,
 )
+from slick_client._calls import Call, Plan, run_plan
 from slick_client._datasets import Datasets
 from slick_client._errors import ServerError, TransportError, error_from_response
+from slick_client._files import atomic_file
 from slick_client._finetunes import Finetunes
 from slick_client._probes import Probes
 from slick_client._uploads import UploadBody, iter_chunks
+
+T = TypeVar("T")
 
 __all__ = ["Client"]
 
@@ -158,3 +163,29 @@ class Client(BaseClient):
                 response.close()
             raise error_from_response(response)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _download(self, path: str, query: dict[str, Any], target: Path) -> httpx.Response:
+        """Stream a GET to `target` through a temp file, starting over if the body breaks."""
+        for attempt in range(self.max_retries + 1):
+            response = self._request("GET", path, params=query, retry=True, stream=True)
+            try:
+                with atomic_file(target) as handle:
+                    for chunk in response.iter_bytes():
+                        handle.write(chunk)
+                return response
+            except httpx.TransportError as exc:
+                if attempt == self.max_retries:
+                    raise TransportError(describe_transport_error(exc, response.request),
+                                         request=response.request) from exc
+            finally:
+                response.close()
+            _retry.sleep(_retry.delay_for(attempt, None))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _call(self, call: Call[T]) -> T:
+        """Send `call` (with the retries it allows) and read its response."""
+        return call.parse(self._request(call.method, call.path, retry=call.retry,
+                                        params=call.params, json=call.json, body=call.body))
+
+    def _run(self, plan: Plan[T]) -> T:
+        return run_plan(plan, self._call)

@@ -3,20 +3,52 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Literal
+import functools
+from typing import Any, Literal, TypedDict, Unpack
 
 from slick_client._base import parse, path_id, upload_params
+from slick_client._calls import Call
 from slick_client._session import AsyncSession, Session
-from slick_client._uploads import prepare_upload
+from slick_client._uploads import UploadBody, prepare_upload
 from slick_client.schemas import DatasetPublic, DatasetsPublic
 
-__all__ = ["AsyncDatasets", "Datasets"]
+__all__ = ["AsyncDatasets", "ColumnOptions", "Datasets"]
 
 OnError = Literal["skip", "fail"]
 
 
-def _page_params(limit: int | None, offset: int | None) -> dict[str, int]:
-    return {k: v for k, v in (("limit", limit), ("offset", offset)) if v is not None}
+class ColumnOptions(TypedDict, total=False):
+    """The input columns of an upload, where they differ from the server's defaults."""
+
+    question_column: str
+    answer_column: str
+    answers_column: str
+    messages_column: str
+    id_column: str
+    group_column: str
+
+
+def upload_call(body: UploadBody, *, format: str | None, on_error: str,
+                columns: dict[str, Any]) -> Call[DatasetPublic]:
+    """POST /v1/datasets; retried only when the body can be sent again (the server stores a
+    content once, by hash)."""
+    unknown = sorted(set(columns) - set(ColumnOptions.__annotations__))
+    if unknown:
+        raise TypeError(f"upload() got unexpected keyword argument(s): {', '.join(unknown)}")
+    params = upload_params(name=body.name, format=format, on_error=on_error, columns=columns)
+    return Call("POST", "/v1/datasets", retry=body.rewindable, params=params, body=body,
+                parse=functools.partial(parse, DatasetPublic))
+
+
+def get_call(dataset_id: str) -> Call[DatasetPublic]:
+    return Call("GET", f"/v1/datasets/{path_id(dataset_id)}", retry=True,
+                parse=functools.partial(parse, DatasetPublic))
+
+
+def list_call(limit: int | None, offset: int | None) -> Call[DatasetsPublic]:
+    params = {k: v for k, v in (("limit", limit), ("offset", offset)) if v is not None}
+    return Call("GET", "/v1/datasets", retry=True, params=params,
+                parse=functools.partial(parse, DatasetsPublic))
 
 
 class Datasets:
@@ -25,20 +57,8 @@ class Datasets:
     def __init__(self, client: Session) -> None:
         self._client = client
 
-    def upload(
-        self,
-        source: Any,
-        *,
-        name: str | None = None,
-        format: str | None = None,
-        on_error: OnError = "skip",
-        question_column: str | None = None,
-        answer_column: str | None = None,
-        answers_column: str | None = None,
-        messages_column: str | None = None,
-        id_column: str | None = None,
-        group_column: str | None = None,
-    ) -> DatasetPublic:
+    def upload(self, source: Any, *, name: str | None = None, format: str | None = None,
+               on_error: OnError = "skip", **columns: Unpack[ColumnOptions]) -> DatasetPublic:
         """Upload a dataset; returns it as stored (the same one again for identical content).
 
         `source` is a file path (``.jsonl``/``.ndjson``, ``.json``, ``.csv``, ``.parquet``, each
@@ -48,34 +68,22 @@ class Datasets:
         EntityQuestions relations from names like ``P36.test.json``); `format` overrides the
         suffix. With ``on_error="skip"`` bad rows are reported in `DatasetPublic.errors`; with
         ``"fail"`` they raise `BadRequestError` whose `.errors` lists them. The `*_column`
-        options name the input columns when they differ from the defaults.
+        options (`question_column`, `answer_column`, `answers_column`, `messages_column`,
+        `id_column`, `group_column`) name the input columns when they differ from the defaults.
 
         Retried on connection errors and 502/503/504: the server stores content once by hash.
         """
-        columns = {
-            "question_column": question_column, "answer_column": answer_column,
-            "answers_column": answers_column, "messages_column": messages_column,
-            "id_column": id_column, "group_column": group_column,
-        }
         with prepare_upload(source, name=name, format=format) as body:
-            params = upload_params(name=body.name, format=format, on_error=on_error,
-                                   columns=columns)
-            response = self._client._request(
-                "POST", "/v1/datasets", params=params, body=body, retry=body.rewindable
-            )
-        return parse(DatasetPublic, response)
+            return self._client._call(upload_call(body, format=format, on_error=on_error,
+                                                  columns=dict(columns)))
 
     def get(self, dataset_id: str) -> DatasetPublic:
         """The dataset with this id (NotFoundError if there is none)."""
-        response = self._client._request("GET", f"/v1/datasets/{path_id(dataset_id)}",
-                                         retry=True)
-        return parse(DatasetPublic, response)
+        return self._client._call(get_call(dataset_id))
 
     def list(self, *, limit: int | None = None, offset: int | None = None) -> DatasetsPublic:
         """A page of datasets, newest first, with the total `count`."""
-        response = self._client._request("GET", "/v1/datasets",
-                                         params=_page_params(limit, offset), retry=True)
-        return parse(DatasetsPublic, response)
+        return self._client._call(list_call(limit, offset))
 
 
 class AsyncDatasets:
@@ -84,26 +92,10 @@ class AsyncDatasets:
     def __init__(self, client: AsyncSession) -> None:
         self._client = client
 
-    async def upload(
-        self,
-        source: Any,
-        *,
-        name: str | None = None,
-        format: str | None = None,
-        on_error: OnError = "skip",
-        question_column: str | None = None,
-        answer_column: str | None = None,
-        answers_column: str | None = None,
-        messages_column: str | None = None,
-        id_column: str | None = None,
-        group_column: str | None = None,
-    ) -> DatasetPublic:
+    async def upload(self, source: Any, *, name: str | None = None,
+                     format: str | None = None, on_error: OnError = "skip",
+                     **columns: Unpack[ColumnOptions]) -> DatasetPublic:
         """Upload a dataset; see `Datasets.upload`. File reads happen off the event loop."""
-        columns = {
-            "question_column": question_column, "answer_column": answer_column,
-            "answers_column": answers_column, "messages_column": messages_column,
-            "id_column": id_column, "group_column": group_column,
-        }
         import anyio.to_thread
 
         # Serialising a DataFrame can take a while: do it in a worker thread.
@@ -112,26 +104,14 @@ class AsyncDatasets:
             stack.enter_context, prepare_upload(source, name=name, format=format)
         )
         with stack:
-            params = upload_params(name=body.name, format=format, on_error=on_error,
-                                   columns=columns)
-            response = await self._client._request(
-                "POST", "/v1/datasets", params=params, body=body, retry=body.rewindable
-            )
-        return parse(DatasetPublic, response)
+            return await self._client._call(upload_call(body, format=format, on_error=on_error,
+                                                        columns=dict(columns)))
 
     async def get(self, dataset_id: str) -> DatasetPublic:
-        """The dataset with this id (NotFoundError if there is none)."""
-        response = await self._client._request(
-            "GET", f"/v1/datasets/{path_id(dataset_id)}", retry=True
-        )
-        return parse(DatasetPublic, response)
+        """See `Datasets.get`."""
+        return await self._client._call(get_call(dataset_id))
 
-    async def list(
-        self, *, limit: int | None = None, offset: int | None = None
-    ) -> DatasetsPublic:
-        """A page of datasets, newest first, with the total `count`."""
-        response = await self._client._request(
-            "GET", "/v1/datasets", params=_page_params(limit, offset), retry=True
-        )
-        return parse(DatasetsPublic, response)
-
+    async def list(self, *, limit: int | None = None, offset: int | None = None
+                   ) -> DatasetsPublic:
+        """See `Datasets.list`."""
+        return await self._client._call(list_call(limit, offset))

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import httpx
 from pydantic import ValidationError
 
-from slick_client import _retry
 from slick_client._base import TERMINAL_STATUSES, parse, path_id
+from slick_client._calls import Call, Plan, Sleep
 from slick_client._errors import FinetuneFailedError, InvalidParamsError, WaitTimeoutError
 from slick_client._parquet import table_from_bytes
-from slick_client._probes import list_params
+from slick_client._probe_calls import list_params
 from slick_client._progress import ProgressBar
 from slick_client._session import AsyncSession, Session
 from slick_client.schemas import (
@@ -59,6 +61,79 @@ def _deadline_error(job: FinetunePublic | None, finetune_id: str) -> WaitTimeout
                             f"out{where}; it goes on on the server", job=job)  # type: ignore[arg-type]
 
 
+def _job_path(finetune_id: str, suffix: str = "") -> str:
+    return f"/v1/finetunes/{path_id(finetune_id)}{suffix}"
+
+
+def create_call(probe_id: str, *, eval_dataset_id: str | None, eval_probe_id: str | None,
+                variants: Sequence[str] | None, params: dict[str, Any]) -> Call[FinetunePublic]:
+    payload = finetune_payload(probe_id, eval_dataset_id=eval_dataset_id,
+                               eval_probe_id=eval_probe_id, variants=variants, params=params)
+    return Call("POST", "/v1/finetunes", retry=False, json=payload,
+                parse=functools.partial(parse, FinetunePublic))
+
+
+def get_call(finetune_id: str) -> Call[FinetunePublic]:
+    return Call("GET", _job_path(finetune_id), retry=True,
+                parse=functools.partial(parse, FinetunePublic))
+
+
+def list_call(limit: int | None, offset: int | None, status: str | None
+              ) -> Call[FinetunesPublic]:
+    return Call("GET", "/v1/finetunes", retry=True, params=list_params(limit, offset, status),
+                parse=functools.partial(parse, FinetunesPublic))
+
+
+def cancel_call(finetune_id: str) -> Call[FinetunePublic]:
+    return Call("POST", _job_path(finetune_id, "/cancel"), retry=False,
+                parse=functools.partial(parse, FinetunePublic))
+
+
+def wait_plan(finetune_id: str, *, progress: bool, timeout: float | None,
+              poll_interval: float) -> Plan[FinetunePublic]:
+    """Poll until the job ends (see `Finetunes.wait`)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    with contextlib.closing(ProgressBar(enabled=progress)) as bar:
+        while True:
+            job: FinetunePublic = yield get_call(finetune_id)
+            bar.update(job)
+            if job.status in TERMINAL_STATUSES:
+                break
+            if deadline is not None and time.monotonic() >= deadline:
+                raise _deadline_error(job, finetune_id)
+            left = None if deadline is None else deadline - time.monotonic()
+            yield Sleep(poll_interval if left is None else max(0.0, min(poll_interval, left)))
+    if job.status != "succeeded":
+        raise FinetuneFailedError(job)
+    return job
+
+
+def report_call(finetune_id: str, path: str | os.PathLike[str] | None) -> Call[str | Path]:
+    def read(response: httpx.Response) -> str | Path:
+        if path is None:
+            return response.text
+        Path(path).write_text(response.text, encoding="utf-8")
+        return Path(path)
+
+    return Call("GET", _job_path(finetune_id, "/report"), retry=True, parse=read)
+
+
+def report_json_call(finetune_id: str) -> Call[FinetuneReportPublic]:
+    return Call("GET", _job_path(finetune_id, "/report.json"), retry=True,
+                parse=functools.partial(parse, FinetuneReportPublic))
+
+
+def predictions_call(finetune_id: str, path: str | os.PathLike[str] | None
+                     ) -> Call[pa.Table | Path]:
+    def read(response: httpx.Response) -> pa.Table | Path:
+        if path is None:
+            return table_from_bytes(response.content)
+        Path(path).write_bytes(response.content)
+        return Path(path)
+
+    return Call("GET", _job_path(finetune_id, "/predictions"), retry=True, parse=read)
+
+
 class Finetunes:
     """Fine-tune jobs on the server: `client.finetunes`."""
 
@@ -76,29 +151,22 @@ class Finetunes:
         learning_rate, batch_size, kl_weight, trainable, ...), validated here first
         (InvalidParamsError, nothing sent). Never retried.
         """
-        payload = finetune_payload(probe_id, eval_dataset_id=eval_dataset_id,
-                                   eval_probe_id=eval_probe_id, variants=variants, params=params)
-        response = self._client._request("POST", "/v1/finetunes", json=payload, retry=False)
-        return parse(FinetunePublic, response)
+        return self._client._call(create_call(
+            probe_id, eval_dataset_id=eval_dataset_id, eval_probe_id=eval_probe_id,
+            variants=variants, params=params))
 
     def get(self, finetune_id: str) -> FinetunePublic:
         """The job's current state: status, progress (steps, rows, rate, ETA, stage)."""
-        response = self._client._request("GET", f"/v1/finetunes/{path_id(finetune_id)}",
-                                         retry=True)
-        return parse(FinetunePublic, response)
+        return self._client._call(get_call(finetune_id))
 
     def list(self, *, limit: int | None = None, offset: int | None = None,
              status: JobStatus | None = None) -> FinetunesPublic:
         """A page of jobs, newest first, optionally only those with `status`."""
-        response = self._client._request("GET", "/v1/finetunes", retry=True,
-                                         params=list_params(limit, offset, status))
-        return parse(FinetunesPublic, response)
+        return self._client._call(list_call(limit, offset, status))
 
     def cancel(self, finetune_id: str) -> FinetunePublic:
         """Ask the server to cancel the job (it stops at its next training step)."""
-        response = self._client._request(
-            "POST", f"/v1/finetunes/{path_id(finetune_id)}/cancel", retry=False)
-        return parse(FinetunePublic, response)
+        return self._client._call(cancel_call(finetune_id))
 
     def wait(self, finetune_id: str, *, progress: bool = False, timeout: float | None = None,
              poll_interval: float = 2.0) -> FinetunePublic:
@@ -109,51 +177,23 @@ class Finetunes:
         JobFailedError) if it failed or was cancelled, WaitTimeoutError after `timeout`
         seconds (the job goes on on the server).
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
-        job: FinetunePublic | None = None
-        with contextlib.closing(ProgressBar(enabled=progress)) as bar:
-            while True:
-                job = self.get(finetune_id)
-                bar.update(job)
-                if job.status in TERMINAL_STATUSES:
-                    break
-                if deadline is not None and time.monotonic() >= deadline:
-                    raise _deadline_error(job, finetune_id)
-                left = None if deadline is None else deadline - time.monotonic()
-                _retry.sleep(poll_interval if left is None
-                             else max(0.0, min(poll_interval, left)))
-        if job.status != "succeeded":
-            raise FinetuneFailedError(job)
-        return job
+        return self._client._run(wait_plan(finetune_id, progress=progress, timeout=timeout,
+                                           poll_interval=poll_interval))
 
     def report(self, finetune_id: str, *, path: str | os.PathLike[str] | None = None
                ) -> str | Path:
         """The comparison report as one HTML page; with `path`, saved there."""
-        response = self._client._request(
-            "GET", f"/v1/finetunes/{path_id(finetune_id)}/report", retry=True)
-        if path is None:
-            return response.text
-        target = Path(path)
-        target.write_text(response.text, encoding="utf-8")
-        return target
+        return self._client._call(report_call(finetune_id, path))
 
     def report_json(self, finetune_id: str) -> FinetuneReportPublic:
         """The report's numbers: metrics per variant, checkpoint and category, comparisons."""
-        response = self._client._request(
-            "GET", f"/v1/finetunes/{path_id(finetune_id)}/report.json", retry=True)
-        return parse(FinetuneReportPublic, response)
+        return self._client._call(report_json_call(finetune_id))
 
     def predictions(self, finetune_id: str, *, path: str | os.PathLike[str] | None = None
                     ) -> pa.Table | Path:
         """Every variant's answer to every evaluation question (pyarrow.Table, or saved as
         Parquet at `path`)."""
-        response = self._client._request(
-            "GET", f"/v1/finetunes/{path_id(finetune_id)}/predictions", retry=True)
-        if path is None:
-            return table_from_bytes(response.content)
-        target = Path(path)
-        target.write_bytes(response.content)
-        return target
+        return self._client._call(predictions_call(finetune_id, path))
 
 
 class AsyncFinetunes:
@@ -166,75 +206,40 @@ class AsyncFinetunes:
                      eval_probe_id: str | None = None, variants: Sequence[str] | None = None,
                      **params: Any) -> FinetunePublic:
         """See `Finetunes.create`."""
-        payload = finetune_payload(probe_id, eval_dataset_id=eval_dataset_id,
-                                   eval_probe_id=eval_probe_id, variants=variants, params=params)
-        response = await self._client._request("POST", "/v1/finetunes", json=payload,
-                                               retry=False)
-        return parse(FinetunePublic, response)
+        return await self._client._call(create_call(
+            probe_id, eval_dataset_id=eval_dataset_id, eval_probe_id=eval_probe_id,
+            variants=variants, params=params))
 
     async def get(self, finetune_id: str) -> FinetunePublic:
         """See `Finetunes.get`."""
-        response = await self._client._request(
-            "GET", f"/v1/finetunes/{path_id(finetune_id)}", retry=True)
-        return parse(FinetunePublic, response)
+        return await self._client._call(get_call(finetune_id))
 
     async def list(self, *, limit: int | None = None, offset: int | None = None,
                    status: JobStatus | None = None) -> FinetunesPublic:
         """See `Finetunes.list`."""
-        response = await self._client._request("GET", "/v1/finetunes", retry=True,
-                                               params=list_params(limit, offset, status))
-        return parse(FinetunesPublic, response)
+        return await self._client._call(list_call(limit, offset, status))
 
     async def cancel(self, finetune_id: str) -> FinetunePublic:
         """See `Finetunes.cancel`."""
-        response = await self._client._request(
-            "POST", f"/v1/finetunes/{path_id(finetune_id)}/cancel", retry=False)
-        return parse(FinetunePublic, response)
+        return await self._client._call(cancel_call(finetune_id))
 
     async def wait(self, finetune_id: str, *, progress: bool = False,
                    timeout: float | None = None, poll_interval: float = 2.0
                    ) -> FinetunePublic:
         """See `Finetunes.wait`."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with contextlib.closing(ProgressBar(enabled=progress)) as bar:
-            while True:
-                job = await self.get(finetune_id)
-                bar.update(job)
-                if job.status in TERMINAL_STATUSES:
-                    break
-                if deadline is not None and time.monotonic() >= deadline:
-                    raise _deadline_error(job, finetune_id)
-                left = None if deadline is None else deadline - time.monotonic()
-                await _retry.asleep(poll_interval if left is None
-                                    else max(0.0, min(poll_interval, left)))
-        if job.status != "succeeded":
-            raise FinetuneFailedError(job)
-        return job
+        return await self._client._run(wait_plan(
+            finetune_id, progress=progress, timeout=timeout, poll_interval=poll_interval))
 
     async def report(self, finetune_id: str, *, path: str | os.PathLike[str] | None = None
                      ) -> str | Path:
         """See `Finetunes.report`."""
-        response = await self._client._request(
-            "GET", f"/v1/finetunes/{path_id(finetune_id)}/report", retry=True)
-        if path is None:
-            return response.text
-        target = Path(path)
-        target.write_text(response.text, encoding="utf-8")
-        return target
+        return await self._client._call(report_call(finetune_id, path))
 
     async def report_json(self, finetune_id: str) -> FinetuneReportPublic:
         """See `Finetunes.report_json`."""
-        response = await self._client._request(
-            "GET", f"/v1/finetunes/{path_id(finetune_id)}/report.json", retry=True)
-        return parse(FinetuneReportPublic, response)
+        return await self._client._call(report_json_call(finetune_id))
 
     async def predictions(self, finetune_id: str, *,
                           path: str | os.PathLike[str] | None = None) -> pa.Table | Path:
         """See `Finetunes.predictions`."""
-        response = await self._client._request(
-            "GET", f"/v1/finetunes/{path_id(finetune_id)}/predictions", retry=True)
-        if path is None:
-            return table_from_bytes(response.content)
-        target = Path(path)
-        target.write_bytes(response.content)
-        return target
+        return await self._client._call(predictions_call(finetune_id, path))

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import io
 import os
-import tempfile
 import time
 from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
@@ -18,11 +16,9 @@ from slick_client._base import (
     TERMINAL_STATUSES,
     check_deadline,
     describe_transport_error,
-    parse,
     path_id,
-    probe_payload,
 )
-from slick_client._curation import CuratedFile, curated_query, report_query, rows_query
+from slick_client._curation import CuratedFile, curated_query, report_query
 from slick_client._errors import (
     APIError,
     AuthenticationError,
@@ -30,7 +26,18 @@ from slick_client._errors import (
     SlickError,
     TransportError,
 )
-from slick_client._parquet import table_from_bytes
+from slick_client._probe_calls import (
+    cancel_call,
+    create_call,
+    curated_call,
+    get_call,
+    list_call,
+    probe_path,
+    report_call,
+    report_json_call,
+    result_call,
+    rows_call,
+)
 from slick_client._progress import ProgressBar
 from slick_client._session import Session
 from slick_client._sse import HEARTBEAT, ServerSentEvent, SSEDecoder
@@ -61,11 +68,6 @@ def job_of(event: ServerSentEvent, request: httpx.Request) -> ProbePublic | None
         raise TransportError(f"malformed {event.event!r} event: {exc}", request=request) from exc
 
 
-def list_params(limit: int | None, offset: int | None, status: str | None) -> dict[str, Any]:
-    params = {"limit": limit, "offset": offset, "status": status}
-    return {k: v for k, v in params.items() if v is not None}
-
-
 def stream_broke(exc: SlickError) -> bool:
     """Whether `wait` may fall back to polling after this error on the event stream.
 
@@ -78,35 +80,15 @@ def stream_broke(exc: SlickError) -> bool:
     )
 
 
-@contextlib.contextmanager
-def atomic_file(path: Path) -> Iterator[io.BufferedWriter]:
-    """A temp file beside `path`, renamed over it only when the block succeeds."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            yield handle
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-
-
 class Probes:
     """Probe jobs on the server: `client.probes`."""
 
     def __init__(self, client: Session) -> None:
         self._client = client
 
-    def create(
-        self,
-        dataset_id: str,
-        *,
-        exemplar_dataset_id: str | None = None,
-        model: str | None = None,
-        engine: str | None = None,
-        **params: Any,
-    ) -> ProbePublic:
+    def create(self, dataset_id: str, *, exemplar_dataset_id: str | None = None,
+               model: str | None = None, engine: str | None = None,
+               **params: Any) -> ProbePublic:
         """Start probing a dataset; returns the queued job.
 
         `params` are `ProbeParams` fields (mode, n_prompts, k_shot, n_samples, temperature,
@@ -115,35 +97,21 @@ class Probes:
         naming the field, and no request is sent. Never retried, so a job is never started
         twice.
         """
-        payload = probe_payload(dataset_id, exemplar_dataset_id=exemplar_dataset_id,
-                                model=model, engine=engine, params=params)
-        response = self._client._request("POST", "/v1/probes", json=payload, retry=False)
-        return parse(ProbePublic, response)
+        return self._client._call(create_call(dataset_id, exemplar_dataset_id=exemplar_dataset_id,
+                                              model=model, engine=engine, params=params))
 
     def get(self, probe_id: str) -> ProbePublic:
         """The job's current state (NotFoundError if there is none)."""
-        response = self._client._request("GET", f"/v1/probes/{path_id(probe_id)}", retry=True)
-        return parse(ProbePublic, response)
+        return self._client._call(get_call(probe_id))
 
-    def list(
-        self,
-        *,
-        limit: int | None = None,
-        offset: int | None = None,
-        status: JobStatus | None = None,
-    ) -> ProbesPublic:
+    def list(self, *, limit: int | None = None, offset: int | None = None,
+             status: JobStatus | None = None) -> ProbesPublic:
         """A page of jobs, newest first, optionally only those with `status`."""
-        response = self._client._request(
-            "GET", "/v1/probes", params=list_params(limit, offset, status), retry=True
-        )
-        return parse(ProbesPublic, response)
+        return self._client._call(list_call(limit, offset, status))
 
     def cancel(self, probe_id: str) -> ProbePublic:
         """Ask the server to cancel the job; returns its state (it may take a moment to stop)."""
-        response = self._client._request(
-            "POST", f"/v1/probes/{path_id(probe_id)}/cancel", retry=False
-        )
-        return parse(ProbePublic, response)
+        return self._client._call(cancel_call(probe_id))
 
     def events(self, probe_id: str) -> Iterator[ProbePublic]:
         """The job's states as the server pushes them (server-sent events), ending with the
@@ -223,25 +191,10 @@ class Probes:
         (a temp file renamed into place, so `path` is never half-written) and the Path is
         returned. ConflictError while the job has not succeeded.
         """
-        url = f"/v1/probes/{path_id(probe_id)}/result"
         if path is None:
-            return table_from_bytes(self._client._request("GET", url, retry=True).content)
-        target = Path(path)
-        for attempt in range(self._client.max_retries + 1):
-            response = self._client._request("GET", url, retry=True, stream=True)
-            try:
-                with atomic_file(target) as handle:
-                    for chunk in response.iter_bytes():
-                        handle.write(chunk)
-                return target
-            except httpx.TransportError as exc:  # broke mid-body: start over
-                if attempt == self._client.max_retries:
-                    raise TransportError(describe_transport_error(exc, response.request),
-                                         request=response.request) from exc
-            finally:
-                response.close()
-            _retry.sleep(_retry.delay_for(attempt, None))
-        raise AssertionError("unreachable")  # pragma: no cover
+            return self._client._call(result_call(probe_id))
+        self._client._download(probe_path(probe_id, "/result"), {}, Path(path))
+        return Path(path)
 
     def curated(
         self,
@@ -267,13 +220,10 @@ class Probes:
         `records()` / `table()`.
         """
         query = curated_query(policy, format, drop_annotations, all_rows, knobs)
-        url = f"/v1/probes/{path_id(probe_id)}/curated"
         if path is None:
-            response = self._client._request("GET", url, params=query, retry=True)
-            return CuratedFile.from_response(response, content=response.content)
-        target = Path(path)
-        response = self._download(url, query, target)
-        return CuratedFile.from_response(response, path=target)
+            return self._client._call(curated_call(probe_id, query))
+        response = self._client._download(probe_path(probe_id, "/curated"), query, Path(path))
+        return CuratedFile.from_response(response, path=Path(path))
 
     @overload
     def report(self, probe_id: str, *, path: None = None, policy: str | None = None,
@@ -297,59 +247,27 @@ class Probes:
         is the number of example rows per category (default 5).
         """
         query = report_query(policy, examples, knobs)
-        url = f"/v1/probes/{path_id(probe_id)}/report"
         if path is None:
-            return self._client._request("GET", url, params=query, retry=True).text
-        target = Path(path)
-        self._download(url, query, target)
-        return target
+            return self._client._call(report_call(probe_id, query))
+        self._client._download(probe_path(probe_id, "/report"), query, Path(path))
+        return Path(path)
 
     def report_json(self, probe_id: str, *, policy: str | None = None,
                     examples: int | None = None, **knobs: Any) -> ReportPublic:
         """The numbers behind the report: categories overall and per group, P_greedy and
         P_sample histograms, examples, the policy's effect, and the run's parameters."""
-        query = report_query(policy, examples, knobs)
-        response = self._client._request(
-            "GET", f"/v1/probes/{path_id(probe_id)}/report.json", params=query, retry=True)
-        return parse(ReportPublic, response)
+        return self._client._call(report_json_call(probe_id, policy, examples, knobs))
 
-    def rows(
-        self,
-        probe_id: str,
-        *,
-        category: str | Sequence[str] | None = None,
-        group: str | Sequence[str] | None = None,
-        status: str | Sequence[str] | None = None,
-        columns: Sequence[str] | None = None,
-        limit: int = 50,
-        offset: int = 0,
-    ) -> RowsPublic:
+    def rows(self, probe_id: str, *, category: str | Sequence[str] | None = None,
+             group: str | Sequence[str] | None = None,
+             status: str | Sequence[str] | None = None, columns: Sequence[str] | None = None,
+             limit: int = 50, offset: int = 0) -> RowsPublic:
         """A page of annotated rows matching the filters (any of several values each), in
         input order; `.count` is the number of matches. BadRequestError names an unknown
         category, group or column."""
-        query = rows_query(category=category, group=group, status=status, columns=columns,
-                           limit=limit, offset=offset)
-        response = self._client._request(
-            "GET", f"/v1/probes/{path_id(probe_id)}/rows", params=query, retry=True)
-        return parse(RowsPublic, response)
-
-    def _download(self, url: str, query: dict[str, Any], target: Path) -> httpx.Response:
-        """Stream a GET to `target` through a temp file, starting over if the body breaks."""
-        for attempt in range(self._client.max_retries + 1):
-            response = self._client._request("GET", url, params=query, retry=True, stream=True)
-            try:
-                with atomic_file(target) as handle:
-                    for chunk in response.iter_bytes():
-                        handle.write(chunk)
-                return response
-            except httpx.TransportError as exc:
-                if attempt == self._client.max_retries:
-                    raise TransportError(describe_transport_error(exc, response.request),
-                                         request=response.request) from exc
-            finally:
-                response.close()
-            _retry.sleep(_retry.delay_for(attempt, None))
-        raise AssertionError("unreachable")  # pragma: no cover
+        return self._client._call(rows_call(probe_id, category=category, group=group,
+                                            status=status, columns=columns, limit=limit,
+                                            offset=offset))
 
     def _event_stream(
         self, probe_id: str, deadline: float | None

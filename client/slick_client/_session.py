@@ -1,14 +1,19 @@
 """What a resource (`client.probes`, `client.datasets`, `client.finetunes`) needs of its client:
-one call with retries, the retry budget, and the timeout of a deadline-bound stream. Resources
-depend on these protocols, not on the client classes that hold them."""
+a request with retries, a `Call` or plan sent (`_calls`), a download with retries, the retry
+budget, and the timeout of a deadline-bound stream. Resources depend on these protocols, not
+on the client classes that hold them."""
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
 
 import httpx
 
+from slick_client._calls import Call, Plan
 from slick_client._uploads import UploadBody
+
+T = TypeVar("T")
 
 __all__ = ["AsyncSession", "Session"]
 
@@ -26,6 +31,12 @@ class Session(Protocol):
 
     def _stream_timeout(self, deadline: float | None) -> httpx.Timeout: ...
 
+    def _download(self, path: str, query: dict[str, Any], target: Path) -> httpx.Response: ...
+
+    def _call(self, call: Call[T]) -> T: ...
+
+    def _run(self, plan: Plan[T]) -> T: ...
+
 
 class AsyncSession(Protocol):
     """The `AsyncClient` as its resources see it."""
@@ -40,3 +51,10 @@ class AsyncSession(Protocol):
         ...
 
     def _stream_timeout(self, deadline: float | None) -> httpx.Timeout: ...
+
+    async def _download(self, path: str, query: dict[str, Any], target: Path
+                        ) -> httpx.Response: ...
+
+    async def _call(self, call: Call[T]) -> T: ...
+
+    async def _run(self, plan: Plan[T]) -> T: ...

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from slick_client.schemas import DATASET_SUFFIXES
+
 if TYPE_CHECKING:
     import pyarrow as pa
 
@@ -29,14 +31,6 @@ CONTENT_TYPES = {
     "json": "application/json",
     "csv": "text/csv",
     "parquet": "application/vnd.apache.parquet",
-}
-_SUFFIXES = {
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-    ".json": "json",
-    ".csv": "csv",
-    ".parquet": "parquet",
-    ".pq": "parquet",
 }
 _OCTET = "application/octet-stream"
 
@@ -54,7 +48,7 @@ def content_type_for(filename: str, format: str | None = None) -> tuple[str, str
         path = path.with_suffix("")
     if format is not None:
         return CONTENT_TYPES.get(format, _OCTET), encoding
-    fmt = _SUFFIXES.get(path.suffix.lower())
+    fmt = DATASET_SUFFIXES.get(path.suffix.lower())
     return (CONTENT_TYPES[fmt] if fmt else _OCTET), encoding
 
 

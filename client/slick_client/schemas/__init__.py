@@ -45,6 +45,7 @@ from slick_client.schemas.finetunes import (
 )
 from slick_client.schemas.probes import (
     CATEGORIES,
+    DATASET_SUFFIXES,
     AnswerKindChoice,
     Category,
     DatasetPublic,
@@ -71,6 +72,7 @@ __all__ = [
     "ALL_FINETUNE_VARIANTS",
     "AnswerKindChoice",
     "CATEGORIES",
+    "DATASET_SUFFIXES",
     "CHECKPOINTS",
     "Category",
     "CheckpointMetrics",

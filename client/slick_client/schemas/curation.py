@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
 from slick_client.schemas.probes import Category
 
 CurationPolicy = Literal["filter", "relabel", "keep", "trim"]

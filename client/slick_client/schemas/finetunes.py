@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
 from slick_client.schemas.probes import Category, JobStatus, Progress
 
 FinetuneVariant = Literal["original", "filter", "relabel", "trim"]

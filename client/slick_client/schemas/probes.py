@@ -103,6 +103,18 @@ class ErrorResponse(BaseModel):
     error: ErrorDetail
 
 
+# The dataset formats a file name's suffix says (before any ".gz"): the client names the
+# upload's format from it, the server reads a file by it.
+DATASET_SUFFIXES = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "json",
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+
+
 class DatasetPublic(BaseModel):
     """An uploaded dataset, stored once per content hash."""
 
@@ -110,6 +122,9 @@ class DatasetPublic(BaseModel):
     name: str | None = None
     format: str
     kind: str = Field(description="'qa' (question + answer/answers) or 'chat' (messages).")
+    shape: str | None = Field(None, description="The row shape detected: 'qa', 'alpaca' "
+                              "(instruction/input/output), 'chat' (OpenAI messages) or "
+                              "'sharegpt' (conversations of from/value turns).")
     rows: int = Field(description="Input rows, including bad ones.")
     valid_rows: int
     sha256: str

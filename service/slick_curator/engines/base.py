@@ -220,3 +220,10 @@ class Engine(abc.ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def local_info(engine: str, model: str, device: str, dtype: str, **versions: str
+               ) -> dict[str, str]:
+    """`Engine.info` of an engine holding local weights, with the versions of the libraries
+    it runs on."""
+    return {"engine": engine, "model": model, "device": device, "dtype": dtype, **versions}

@@ -21,6 +21,7 @@ from slick_curator.engines.base import (
     SamplingParams,
     ScoreRequest,
     SpanScoreRequest,
+    local_info,
 )
 from slick_curator.engines.stream_keys import stream_key
 
@@ -84,13 +85,8 @@ class TransformersEngine(Engine):
     def info(self) -> dict[str, str]:
         import torch
 
-        return {
-            "engine": self.name,
-            "model": self.model_name,
-            "device": self.device,
-            "dtype": self.dtype,
-            "torch": torch.__version__,
-        }
+        return local_info(self.name, self.model_name, self.device, self.dtype,
+                          torch=torch.__version__)
 
     def render_chat(self, messages: Sequence[dict[str, str]]) -> str:
         return self.tokenizer.apply_chat_template(

@@ -13,7 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from slick_curator.engines.base import Engine, GenerationRequest, GenerationResult, SamplingParams
+from slick_curator.engines.base import (
+    Engine,
+    GenerationRequest,
+    GenerationResult,
+    SamplingParams,
+    local_info,
+)
 from slick_curator.engines.ending_tokens import EndingTokens
 
 
@@ -80,13 +86,8 @@ class VLLMEngine(Engine):
     def info(self) -> dict[str, str]:
         import vllm
 
-        return {
-            "engine": self.name,
-            "model": self.model_name,
-            "device": self.device,
-            "dtype": self.dtype,
-            "vllm": vllm.__version__,
-        }
+        return local_info(self.name, self.model_name, self.device, self.dtype,
+                          vllm=vllm.__version__)
 
     def render_chat(self, messages: Sequence[dict[str, str]]) -> str:
         return self.llm.get_tokenizer().apply_chat_template(

@@ -16,9 +16,10 @@ from pathlib import PurePath
 from typing import BinaryIO, Literal
 
 import pyarrow as pa
+from slick_client.schemas import DATASET_SUFFIXES
 
 from slick_curator.probing import read_formats
-from slick_curator.probing.columns import ColumnMap
+from slick_curator.probing.columns import ColumnMap, row_shape
 from slick_curator.probing.decoding import DecodedTooLarge, DecodeError, gunzip_all
 from slick_curator.probing.read_errors import (
     DatasetError,
@@ -43,14 +44,6 @@ __all__ = [
 ]
 
 FORMATS = ("jsonl", "json", "csv", "parquet")
-_SUFFIXES = {
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-    ".json": "json",
-    ".csv": "csv",
-    ".parquet": "parquet",
-    ".pq": "parquet",
-}
 _ENTITY_QUESTIONS_FILE = re.compile(r"^(P\d+)\.")
 _READ_CHUNK = 1 << 20
 _READERS = {
@@ -79,6 +72,11 @@ class Dataset:
     kind: str
     columns: ColumnMap
 
+    @property
+    def shape(self) -> str:
+        """"qa", "alpaca", "chat" or "sharegpt" (detected from the columns; probing.columns)."""
+        return row_shape(self.kind, self.columns)
+
 
 def detect_format(name: str) -> str:
     """The format ("jsonl", "json", "csv" or "parquet") implied by a file name's suffix.
@@ -86,7 +84,7 @@ def detect_format(name: str) -> str:
     A trailing ``.gz`` is ignored. Raises DatasetError for an unknown suffix.
     """
     base = PurePath(name).name.lower().removesuffix(".gz")
-    fmt = _SUFFIXES.get(os.path.splitext(base)[1])
+    fmt = DATASET_SUFFIXES.get(os.path.splitext(base)[1])
     if fmt is None:
         raise file_error(
             None,
@@ -206,6 +204,7 @@ def _resolve_columns(
     names: list[str], columns: ColumnMap, name: str | None
 ) -> tuple[str, ColumnMap]:
     found = f"columns found: {', '.join(names)}"
+    columns = _detect_shape(names, columns)
     if columns.question in names:
         kind = "qa"
         if columns.answer not in names and columns.answers not in names:
@@ -231,6 +230,19 @@ def _resolve_columns(
     return kind, columns
 
 
+def _detect_shape(names: list[str], columns: ColumnMap) -> ColumnMap:
+    """ShareGPT and Alpaca rows, recognised by their columns when the map's question and
+    messages columns are both absent (a map naming its columns is never second-guessed)."""
+    if columns.question in names or columns.messages in names:
+        return columns
+    if "conversations" in names:
+        return replace(columns, messages="conversations", turns="sharegpt")
+    if "instruction" in names and "output" in names:
+        return replace(columns, question="instruction", answer="output",
+                       input="input" if "input" in names else None)
+    return columns
+
+
 def _default_group(name: str | None) -> str:
     match = _ENTITY_QUESTIONS_FILE.match(PurePath(name).name) if name else None
     return match.group(1) if match else "all"
@@ -242,6 +254,7 @@ def _records_from_table(table: pa.Table, columns: ColumnMap, kind: str) -> list[
         [columns.question, columns.answer, columns.answers] if kind == "qa" else [columns.messages]
     )
     wanted += [columns.id] + ([columns.group] if columns.group else [])
+    wanted += [columns.input] if columns.input else []
     values = {
         col: table.column(col).to_pylist()
         for col in dict.fromkeys(wanted)
