@@ -62,8 +62,8 @@ def test_metadata_records_model_engine_params_and_version(dataset, tmp_path):
     assert meta["params"]["seed"] == 7 and meta["params"]["n_prompts"] == 2
     assert meta["engine"]["engine"] == "fake" and meta["model"] == "fake"
     assert meta["slick_curator_version"]
-    assert meta["dataset"] == {"format": "jsonl", "kind": "qa", "rows": 8, "probed": 7,
-                               "skipped": 1, "group_column": None}
+    assert meta["dataset"] == {"format": "jsonl", "kind": "qa", "shape": "qa", "rows": 8,
+                               "probed": 7, "skipped": 1, "group_column": None}
 
 
 def test_duckdb_pandas_and_polars_read_the_file(dataset, tmp_path):

@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 
 from slick_curator.probing.reading import ColumnMap
 from slick_curator.probing.schema import METADATA_KEY
+from slick_curator.probing.turns import BadTurns, canonical
 
 __all__ = ["AnnotatedError", "AnnotatedFile", "question_and_gold"]
 
@@ -90,11 +91,13 @@ def question_and_gold(record: dict[str, Any], kind: str,
         messages = _json_list(record.get(columns.messages))
         if not isinstance(messages, list) or not messages:
             return None, []
-        turns = [m for m in messages if isinstance(m, dict)]
-        gold = [str(turns[-1].get("content"))] if turns and turns[-1].get("role") == (
-            "assistant") else []
-        users = [m for m in turns[:-1] if m.get("role") == "user"]
-        return (str(users[-1].get("content")) if users else None), gold
+        try:
+            turns = canonical(messages, columns.turns)
+        except BadTurns:
+            return None, []
+        gold = [turns[-1]["content"]] if turns[-1]["role"] == "assistant" else []
+        users = [m for m in turns[:-1] if m["role"] == "user"]
+        return (users[-1]["content"] if users else None), gold
     question = record.get(columns.question)
     gold: list[str] = []
     single = record.get(columns.answer)

@@ -1,8 +1,8 @@
 """The answer a probe read from each row, and new answers written back in the row's own shape.
 
-The probe reads (and strips) the final assistant turn of a chat row, and the `answer` column
-of a QA row, or the first item of its `answers` column when `answer` is empty; fact offsets
-index that stripped text. A new answer replaces exactly that value: the final assistant
+The probe reads (and strips) the final assistant turn of a chat row (OpenAI or ShareGPT
+turns), and the `answer` column of a QA row, or the first item of its `answers` column when
+`answer` is empty; fact offsets index that stripped text. A new answer replaces exactly that value: the final assistant
 turn's content, the answer cell, or the first alias. Other turns, aliases and fields stay.
 """
 
@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from slick_curator.curation.annotated import AnnotatedFile, _json_list
 from slick_curator.probing.reading import ColumnMap
+from slick_curator.probing.turns import final_content, with_final_content
 
 __all__ = ["probed_answers", "replace_answers"]
 
@@ -27,16 +28,8 @@ def probed_answers(annotated: AnnotatedFile) -> list[str | None]:
     present = [n for n in names if n in annotated.table.column_names]
     records = annotated.table.select(present).to_pylist()
     if kind == "chat":
-        return [_chat_answer(r.get(c.messages)) for r in records]
+        return [final_content(_json_list(r.get(c.messages)), c.turns) for r in records]
     return [_qa_answer(r.get(c.answer), r.get(c.answers)) for r in records]
-
-
-def _chat_answer(value: Any) -> str | None:
-    messages = _json_list(value)
-    if not isinstance(messages, list) or not messages or not isinstance(messages[-1], dict):
-        return None
-    content = messages[-1].get("content")
-    return content.strip() if isinstance(content, str) else None
 
 
 def _qa_answer(single: Any, many: Any) -> str | None:
@@ -54,7 +47,8 @@ def replace_answers(table: pa.Table, answers: Mapping[int, str], *, kind: str,
     if not answers:
         return table
     if kind == "chat":
-        return _update(table, columns.messages, answers, _chat_with)
+        return _update(table, columns.messages, answers,
+                       lambda value, text: _chat_with(value, text, columns.turns))
     single = (table.column(columns.answer).to_pylist() if columns.answer in table.column_names
               else [None] * table.num_rows)
     in_single = {r: a for r, a in answers.items()
@@ -76,12 +70,10 @@ def _update(table: pa.Table, name: str, answers: Mapping[int, str], change) -> p
                             pa.array(values, type=column.type))
 
 
-def _chat_with(value: Any, text: str) -> Any:
+def _chat_with(value: Any, text: str, style: str) -> Any:
     as_text = isinstance(value, str)
-    messages = json.loads(value) if as_text else value
-    messages = [dict(m) if isinstance(m, dict) else m for m in messages]
-    messages[-1]["content"] = text
-    return json.dumps(messages, ensure_ascii=False) if as_text else messages
+    turns = with_final_content(json.loads(value) if as_text else value, style, text)
+    return json.dumps(turns, ensure_ascii=False) if as_text else turns
 
 
 def _first_alias_with(value: Any, text: str) -> Any:

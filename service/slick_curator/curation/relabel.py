@@ -1,8 +1,8 @@
 """Relabelling: a row keeps its question and gets the abstention phrase as its answer.
 
 QA rows: the answer column becomes the phrase and the aliases column a one-item list (or its
-JSON text, where the column holds text, as in CSV). Chat rows: the final assistant turn's
-content becomes the phrase; every other turn and field stays as it was.
+JSON text, where the column holds text, as in CSV). Chat rows (OpenAI or ShareGPT turns): the
+final assistant turn's text becomes the phrase; every other turn and field stays as it was.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 import pyarrow as pa
 
 from slick_curator.probing.reading import ColumnMap
+from slick_curator.probing.turns import with_final_content
 
 __all__ = ["relabel_rows"]
 
@@ -24,7 +25,7 @@ def relabel_rows(table: pa.Table, rows: Sequence[int], phrase: str, *, kind: str
     if not rows:
         return table
     if kind == "chat":
-        return _replace(table, columns.messages, rows, lambda v: _chat(v, phrase))
+        return _replace(table, columns.messages, rows, lambda v: _chat(v, phrase, columns.turns))
     table = _replace(table, columns.answer, rows, lambda v: phrase)
     return _replace(table, columns.answers, rows, lambda v: _aliases(v, phrase))
 
@@ -52,11 +53,10 @@ def _aliases(value: Any, phrase: str) -> Any:
     return [phrase]
 
 
-def _chat(value: Any, phrase: str) -> Any:
+def _chat(value: Any, phrase: str, style: str) -> Any:
     as_text = isinstance(value, str)
-    messages = json.loads(value) if as_text else value
-    if not isinstance(messages, list) or not messages or not isinstance(messages[-1], dict):
+    turns = json.loads(value) if as_text else value
+    if not isinstance(turns, list) or not turns or not isinstance(turns[-1], dict):
         return value  # never reached for probed rows: reading checked the shape
-    messages = [dict(m) if isinstance(m, dict) else m for m in messages]
-    messages[-1]["content"] = phrase
-    return json.dumps(messages, ensure_ascii=False) if as_text else messages
+    turns = with_final_content(turns, style, phrase)
+    return json.dumps(turns, ensure_ascii=False) if as_text else turns

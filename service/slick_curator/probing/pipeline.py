@@ -134,6 +134,7 @@ class ProbeRun:
             "dataset": {
                 "format": self.dataset.format,
                 "kind": self.dataset.kind,
+                "shape": self.dataset.shape,
                 "rows": self.dataset.table.num_rows,
                 "probed": len(self.dataset.examples),
                 "skipped": len({e.row for e in self.dataset.errors}),

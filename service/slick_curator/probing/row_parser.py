@@ -8,6 +8,7 @@ from typing import Any
 
 from slick_curator.probing.columns import ColumnMap
 from slick_curator.probing.records import Example
+from slick_curator.probing.turns import BadTurns, canonical
 
 __all__ = ["BadRow", "RowParser", "type_name"]
 
@@ -51,6 +52,12 @@ class RowParser:
         c = self.columns
         if self.kind == "qa":
             question = self._text(record.get(c.question), c.question)
+            if c.input is not None:  # Alpaca: the instruction, then its input
+                extra = record.get(c.input)
+                if extra is not None and not isinstance(extra, str):
+                    raise BadRow(c.input, f"wrong type: expected string, got {type_name(extra)}")
+                if extra and extra.strip():
+                    question = self._text(f"{question}\n\n{extra.strip()}", c.input)
             answers = self._answers(record.get(c.answer), record.get(c.answers))
         else:
             question, answer = self._chat(record.get(c.messages))
@@ -105,23 +112,18 @@ class RowParser:
             raise BadRow(
                 field, f"wrong type: expected a list of messages, got {type_name(messages)}"
             )
-        for i, m in enumerate(messages):
-            if not (
-                isinstance(m, dict)
-                and isinstance(m.get("role"), str)
-                and isinstance(m.get("content"), str)
-            ):
-                raise BadRow(
-                    field, f"message {i}: expected an object with string 'role' and 'content'"
-                )
-        if not messages or messages[-1]["role"] != "assistant":
+        try:
+            turns = canonical(messages, self.columns.turns)
+        except BadTurns as exc:
+            raise BadRow(field, str(exc)) from exc
+        if not turns or turns[-1]["role"] != "assistant":
             raise BadRow(field, "no final assistant turn")
-        users = [m for m in messages[:-1] if m["role"] == "user"]
+        users = [m for m in turns[:-1] if m["role"] == "user"]
         if not users:
             raise BadRow(field, "no user turn before the final assistant turn")
         return (
             self._text(users[-1]["content"], field, "user turn: "),
-            self._text(messages[-1]["content"], field, "assistant turn: "),
+            self._text(turns[-1]["content"], field, "assistant turn: "),
         )
 
     def _group(self, value: Any) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 
 from slick_client.schemas import DatasetPublic, RowErrorPublic
 
+from slick_curator.probing.columns import ColumnMap, row_shape
 from slick_curator.store.db import Database, aware, utcnow
 
 
@@ -38,7 +39,8 @@ class DatasetRecord:
 
     def public(self) -> DatasetPublic:
         return DatasetPublic(
-            id=self.id, name=self.name, format=self.format, kind=self.kind, rows=self.rows,
+            id=self.id, name=self.name, format=self.format, kind=self.kind,
+            shape=row_shape(self.kind, ColumnMap(**self.column_map)), rows=self.rows,
             valid_rows=self.valid_rows, sha256=self.sha256, size_bytes=self.size_bytes,
             columns=self.columns, groups=self.groups,
             errors=[RowErrorPublic(**e) for e in self.errors], created_at=aware(self.created_at),
