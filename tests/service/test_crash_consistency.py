@@ -61,20 +61,27 @@ def test_kill_9_during_uploads_leaves_every_file_with_its_record(tmp_path):
     body = jsonl([{**q, "pad": "x" * 3000} for q in QUESTIONS])  # ~100 KB: a window to hit
     server = SlickServer(data_dir, SLICK_MAX_UPLOAD_BYTES=10_000_000).start()
     stop = threading.Event()
+    stored: list[str] = []
 
     def hammer() -> None:
         n = 0
         while not stop.is_set():
             try:  # every name differs, so every upload stores a new dataset
-                server.http.post("/v1/datasets", params={"name": f"k{n}.jsonl"}, content=body,
-                                 headers={"Content-Type": "application/x-ndjson"})
+                response = server.http.post(
+                    "/v1/datasets", params={"name": f"k{n}.jsonl"}, content=body,
+                    headers={"Content-Type": "application/x-ndjson"})
             except httpx.TransportError:
                 return
+            if response.status_code == 201:
+                stored.append(response.json()["id"])
             n += 1
 
     thread = threading.Thread(target=hammer)
     thread.start()
-    time.sleep(1.5)
+    # Kill in the middle of the stream of uploads, after some have been stored (however slow
+    # the machine is), so the kill lands mid-upload with finished ones around it.
+    wait_until(lambda: len(stored) >= 2, "two uploads stored", timeout=120)
+    time.sleep(0.3)
     server.stop(signal.SIGKILL)
     stop.set()
     thread.join(30)
@@ -84,7 +91,9 @@ def test_kill_9_during_uploads_leaves_every_file_with_its_record(tmp_path):
         listed = server.http.get("/v1/datasets", params={"limit": 1000}).json()
         ids = {d["id"] for d in listed["data"]}
         assert ids, "no upload got through before the kills"
+        assert set(stored) <= ids  # every upload answered 201 is there
         assert {p.name for p in (data_dir / "uploads").iterdir()} == ids
+        assert {p.name for p in (data_dir / "parsed").iterdir()} == ids  # and its parsed rows
         assert list((data_dir / "tmp").iterdir()) == []
     finally:
         server.close()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import shutil
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -165,7 +166,8 @@ def test_errors_name_the_upload_never_a_server_path(client, body, content_type, 
 def test_job_errors_carry_no_server_paths(client):
     data = upload(client, ROWS, name="vanish.jsonl", answer_column="answer")
     paths = client.app.state.services.store.paths
-    paths.upload(data["id"]).unlink()  # the stored file is gone (a disk fault)
+    shutil.rmtree(paths.parsed(data["id"]))  # the parsed rows and the file are gone (a disk
+    paths.upload(data["id"]).unlink()       # fault): the job falls back to the file and fails
     probe = start_probe(client, data["id"], k_shot=1)  # validated from the record alone
     failed = wait_status(client, probe["id"], "failed")
     assert "FileNotFoundError" in failed["error"]

@@ -47,6 +47,7 @@ def test_the_previous_releases_data_dir_opens_and_serves_what_it_holds(old_data_
         by_rows = {d["valid_rows"]: d for d in datasets}
         assert set(by_rows) == {12, 4} and len(by_rows[4]["errors"]) == 1
         qa = by_rows[12]
+        assert not (old_data_dir / "parsed" / qa["id"]).exists()  # read from its file
         new = wait_status(client, start_probe(client, qa["id"])["id"], "succeeded")
         assert new["counts"] == old["counts"]
         assert client.get("/v1/probes").json()["count"] == 2

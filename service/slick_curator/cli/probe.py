@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import shutil
 import sys
 from pathlib import Path
 
@@ -70,11 +72,15 @@ def _fail(message: str) -> None:
 @click.option("--group-column", default=None, help="Default: 'relation' if present.")
 @click.option("--shard-size", type=int, default=64, show_default=True,
               help="Rows sent to the engine together (bigger batches, coarser progress).")
+@click.option("--checkpoint-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where finished shards are kept until the output is written, so a killed "
+                   "run resumes. [.OUTPUT.slick-checkpoints beside OUTPUT]")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def probe(dataset: Path, output: Path, model, engine, device, mode, limit, exemplars, n_prompts,
           k_shot, n_samples, temperature, top_k, max_new_tokens, seed, prompt_format, match_mode,
           multi_answer, answer_kind, fact_ner, fact_match, unknown_action, keep_prompts, on_error, question_column, answer_column, answers_column,
-          messages_column, id_column, group_column, shard_size, no_progress) -> None:
+          messages_column, id_column, group_column, shard_size, checkpoint_dir,
+          no_progress) -> None:
     """Probe DATASET with the SliCK protocol and write annotated Parquet."""
     from pydantic import ValidationError
 
@@ -108,6 +114,8 @@ def probe(dataset: Path, output: Path, model, engine, device, mode, limit, exemp
         _fail(str(exc))
     for error in data.errors:
         click.echo(f"skipped {error}", err=True)
+    click.echo(f"read {data.table.num_rows} rows of {data.format} as {data.shape} rows "
+               f"({len(data.examples)} to probe)", err=True)
     if not data.examples:
         _fail(f"{dataset} has no usable rows")
 
@@ -132,26 +140,27 @@ def probe(dataset: Path, output: Path, model, engine, device, mode, limit, exemp
         loaded = load_engine(spec)
     except ModelNotFoundError as exc:
         _fail(str(exc))
+    from slick_curator import __version__
+    from slick_curator.cli.resume import checkpoint_folder, file_sha256, probe_resumable
+
+    folder = checkpoint_folder(output, checkpoint_dir)
+    fingerprint = {
+        "dataset": file_sha256(dataset), "exemplars": file_sha256(exemplars) if exemplars else None,
+        "limit": limit, "on_error": on_error, "columns": dataclasses.asdict(columns),
+        "params": params.model_dump(mode="json"), "engine": engine, "model": spec.model_name,
+        "device": device, "shard_size": shard_size, "release": __version__,
+    }
     with loaded:
-        shards = _run_with_progress(run, loaded, disable=no_progress)
+        shards = probe_resumable(run, loaded, folder, fingerprint, seed=seed,
+                                 disable_progress=no_progress)
         metadata = run.metadata(loaded.info(), model=spec.model_name,
                                 source=dataset.name)
     table = run.annotate(shards, metadata)
     write_parquet(table, output)
+    shutil.rmtree(folder, ignore_errors=True)
     counts = table.group_by("slick_category").aggregate([("slick_category", "count")])
     summary = ", ".join(
         f"{c or 'skipped'}: {n}"
         for c, n in zip(counts.column(0).to_pylist(), counts.column(1).to_pylist(), strict=True)
     )
     click.echo(f"wrote {table.num_rows} rows to {output} ({summary})", err=True)
-
-
-def _run_with_progress(run, engine, *, disable: bool):
-    from tqdm import tqdm
-
-    shards = []
-    with tqdm(total=run.total, unit="row", disable=disable, dynamic_ncols=True,
-              desc="probing") as bar:
-        for _, shard in run.shards():
-            shards.append(run.probe_shard(engine, shard, on_rows=bar.update))
-    return shards

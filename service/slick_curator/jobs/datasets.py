@@ -1,4 +1,5 @@
-"""Dataset ingestion: validate a staged upload, store it once per content, re-read it later."""
+"""Dataset ingestion: validate a staged upload, store it (and its parsed rows) once per
+content, read it back later."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 from slick_curator.errors import DatasetInvalid, PayloadTooLarge
 from slick_curator.jobs.execute import UNNAMED_UPLOAD, load_dataset
 from slick_curator.jobs.messages import DatasetSource
+from slick_curator.probing.parsed import write_parsed
 from slick_curator.probing.reading import (
     ColumnMap,
     Dataset,
@@ -46,7 +48,8 @@ def dataset_source(record: DatasetRecord, store: Store, settings: Settings) -> D
     """How the worker re-reads `record`: as at upload, within this server's limits."""
     return DatasetSource(path=str(store.paths.upload(record.id)), format=record.format,
                          name=record.name, columns=record.column_map,
-                         max_text_chars=record.max_text_chars, limits=read_limits(settings))
+                         max_text_chars=record.max_text_chars, limits=read_limits(settings),
+                         parsed=str(store.paths.parsed(record.id)))
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,9 @@ class DatasetService:
 
     def _register(self, upload: Upload, columns: ColumnMap, on_error: str
                   ) -> tuple[DatasetRecord, bool]:
-        mapping = dataclasses.asdict(columns)
+        # The columns the upload named (the id of a content and mapping stays as it was before
+        # shapes were detected).
+        mapping = {k: v for k, v in dataclasses.asdict(columns).items() if k in COLUMN_PARAMS}
         key = json.dumps([upload.sha256, upload.format, upload.name, mapping], sort_keys=True)
         dataset_id = "ds_" + hashlib.sha256(key.encode()).hexdigest()[:24]
         existing = self.store.datasets.get(dataset_id)
@@ -97,14 +102,18 @@ class DatasetService:
         record = DatasetRecord(
             id=dataset_id, name=upload.name, format=dataset.format, kind=dataset.kind,
             rows=dataset.table.num_rows, valid_rows=len(dataset.examples), sha256=upload.sha256,
-            size_bytes=upload.size, columns=dataset.table.column_names, column_map=mapping,
+            size_bytes=upload.size, columns=dataset.table.column_names,
+            # As read (detected shape, group column): re-reads and the shape come from this.
+            column_map=dataclasses.asdict(dataset.columns),
             groups=dict(sorted(collections.Counter(e.group for e in dataset.examples).items())),
             errors=[dataclasses.asdict(e) for e in dataset.errors[:limit]],
             max_text_chars=self.settings.max_text_chars,
             group_questions={g: len(q) for g, q in sorted(questions.items())},
         )
-        # Moved before the insert: a crash in between leaves a file without a record, which
-        # the next start removes (Store.remove_orphans); never a record without its file.
+        # Parsed rows and the file go in place before the insert: a crash in between leaves
+        # files without a record, which the next start removes (Store.remove_orphans); never
+        # a record without its file.
+        write_parsed(dataset, self.store.paths.parsed(dataset_id))
         os.replace(upload.path, self.store.paths.upload(dataset_id))
         created = self.store.datasets.insert(record)
         log.info("dataset %s: %d rows (%d valid) from %r", dataset_id, record.rows,
@@ -128,7 +137,7 @@ class DatasetService:
             param = "file"
             if file_level:
                 by_column = {v: COLUMN_PARAMS[k] for k, v in dataclasses.asdict(columns).items()
-                             if v is not None}
+                             if v is not None and k in COLUMN_PARAMS}
                 param = by_column.get(file_level[0].field, "file")
             raise DatasetInvalid(str(exc), param=param,
                                  errors=exc.errors[: s.max_listed_errors]) from exc
@@ -148,5 +157,5 @@ class DatasetService:
         return dataset_source(record, self.store, self.settings)
 
     def load(self, record: DatasetRecord) -> Dataset:
-        """The stored dataset, read exactly as the worker will read it."""
+        """The stored dataset, read as the worker reads it (its parsed rows)."""
         return load_dataset(self.source(record))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -18,10 +18,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from slick_curator.atomic_files import write_parquet_atomic
-from slick_curator.executors.base import ShardExecutor
+from slick_curator.executors.base import OnGenerated, ShardExecutor
 from slick_curator.jobs import checkpoints
 from slick_curator.jobs.messages import DatasetSource, Finished, JobSpec, Progress, ShardDone
 from slick_curator.probing.params import ProbeParams
+from slick_curator.probing.parsed import read_parsed
 from slick_curator.probing.pipeline import ProbeRun
 from slick_curator.probing.progress import ProgressTracker
 from slick_curator.probing.reading import ColumnMap, Dataset, ReadLimits, read_dataset
@@ -42,14 +43,19 @@ UNNAMED_UPLOAD = "the uploaded file"
 
 
 def load_dataset(source: DatasetSource) -> Dataset:
-    """Re-read a stored upload with the column map and limits it was accepted with."""
+    """A stored dataset: its rows as parsed at upload, else its file re-read with the column
+    map and limits it was accepted with."""
+    if source.parsed is not None:
+        parsed = read_parsed(Path(source.parsed))
+        if parsed is not None:
+            return parsed
     return read_dataset(source.path, format=source.format, name=source.name or UNNAMED_UPLOAD,
                         columns=ColumnMap(**source.columns), on_error="skip",
                         max_text_chars=source.max_text_chars,
                         limits=source.limits or ReadLimits())
 
 
-class _InShardEstimate:
+class InShardEstimate:
     """Rows done inside a running shard, estimated from generations so rate and ETA move.
 
     Rows of a shard finish together, so this guesses from generations per row: measured on
@@ -97,7 +103,7 @@ def run_job(
     done_tables = checkpoints.finished_shards(job_dir, [run.shard(i) for i in range(run.n_shards)])
     resumed = sum(t.num_rows for t in done_tables.values())
     tracker = ProgressTracker(run.total, done=resumed)
-    estimate = _InShardEstimate(params)
+    estimate = InShardEstimate(params)
     counts = checkpoints.category_counts(list(done_tables.values()))
     if done_tables:
         log.info("resuming: %d of %d shards already checkpointed", len(done_tables), run.n_shards)
@@ -110,15 +116,14 @@ def run_job(
         if cancelled():
             raise JobCancelled()
 
-    shards = executor.probe_shards(run, run.shards(set(done_tables)), seed=params.seed,
-                                   check=check)
-    for shard in shards:
-        index, rows = shard.index, shard.rows
-        check()
-        base = tracker.done
-        state = {"gens": 0, "unsent": 0, "sent_at": time.monotonic()}
+    states: dict[int, dict] = {}
 
-        def on_generated(n: int, rows=rows, base=base, state=state) -> None:
+    def watch(index: int, rows: list) -> OnGenerated:
+        base = tracker.done
+        state = states[index] = {"gens": 0, "unsent": 0, "sent_at": time.monotonic(),
+                                 "base": base}
+
+        def on_generated(n: int) -> None:
             state["gens"] += n
             state["unsent"] += n
             check()
@@ -130,9 +135,12 @@ def run_job(
                                 generations=state["unsent"]))
                 state["unsent"], state["sent_at"] = 0, now
 
-        table = shard.probe(on_generated)
-        check()  # a dead parent must not get a shard it never hears about; harmless if it did
-        write_parquet_atomic(table, checkpoints.shard_path(job_dir, index))
+        return on_generated
+
+    for index, rows, table in probe_checkpointed(executor, run, job_dir, set(done_tables),
+                                                 seed=params.seed, check=check, watch=watch):
+        state = states.pop(index)
+        base = state["base"]
         done_tables[index] = table
         estimate.shard_finished(len(rows), state["gens"])
         counts = checkpoints.category_counts(list(done_tables.values()))
@@ -149,6 +157,27 @@ def run_job(
     ordered: list[pa.Table] = [done_tables[i] for i in range(run.n_shards)]
     write_parquet_atomic(run.annotate(ordered, metadata), result_path)
     return Finished(job.id, "succeeded", counts=counts)
+
+
+def probe_checkpointed(
+    executor: ShardExecutor,
+    run: ProbeRun,
+    job_dir: Path,
+    done: set[int],
+    *,
+    seed: int,
+    check: Callable[[], None],
+    watch: Callable[[int, list], OnGenerated],
+) -> Iterator[tuple[int, list, pa.Table]]:
+    """Probe the shards of `run` not in `done`, checkpointing each before yielding it
+    (index, rows, table). `watch(index, rows)` gives the shard's generation callback; `check`
+    may raise to stop. Service jobs (`run_job`) and `slick probe` both run through here."""
+    for shard in executor.probe_shards(run, run.shards(done), seed=seed, check=check):
+        check()
+        table = shard.probe(watch(shard.index, shard.rows))
+        check()  # a dead parent must not get a shard it never hears about; harmless if it did
+        write_parquet_atomic(table, checkpoints.shard_path(job_dir, shard.index))
+        yield shard.index, shard.rows, table
 
 
 def parent_alive_check(parent_pid: int) -> Callable[[], bool]:

@@ -43,7 +43,9 @@ class WorkerSpec:
 
 @dataclass(frozen=True)
 class DatasetSource:
-    """How to re-read a stored upload exactly as it was read at upload time.
+    """Where a stored dataset's rows are: parsed at upload (`parsed`), or, for a dataset
+    stored before that existed (or whose table has no Parquet form), the file to re-read
+    exactly as it was read at upload time.
 
     `limits` (a probing.read_limits.ReadLimits) are the server's, so a re-read is bounded too.
     """
@@ -54,6 +56,7 @@ class DatasetSource:
     columns: dict[str, Any]
     max_text_chars: int | None
     limits: Any = None
+    parsed: str | None = None  # its rows as parsed at upload (probing.parsed), read instead
 
 
 @dataclass(frozen=True)

@@ -30,22 +30,23 @@ class Store:
         self.remove_orphans()
 
     def remove_orphans(self) -> list[str]:
-        """Remove stored upload files that have no dataset record (staging: DataDir.create).
+        """Remove stored upload files (and their parsed rows) that have no dataset record
+        (staging: DataDir.create).
 
         An upload is moved into place before its record is inserted, so a crash in between
         leaves a file nobody can reach; run before serving, when no upload is in flight.
         """
-        folder = self.paths.root / "uploads"
         known = self.datasets.ids()
         removed = []
-        for path in folder.iterdir():
-            if path.name in known:
-                continue
-            if path.is_dir():
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                path.unlink(missing_ok=True)
-            removed.append(path.name)
+        for folder in (self.paths.root / "uploads", self.paths.root / "parsed"):
+            for path in folder.iterdir():
+                if path.name in known:
+                    continue
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
+                removed.append(f"{folder.name}/{path.name}")
         if removed:
             log.warning("removed %d upload file(s) with no dataset record (an interrupted "
                         "upload): %s", len(removed), ", ".join(sorted(removed)))

@@ -19,7 +19,8 @@ def _safe(id_: str) -> str:
 
 @dataclass(frozen=True)
 class DataDir:
-    """The data dir layout: job store, uploads, staging area and per-probe folders."""
+    """The data dir layout: job store, uploads and their parsed rows, staging area and
+    per-probe folders."""
 
     root: Path
 
@@ -34,6 +35,10 @@ class DataDir:
     def upload(self, dataset_id: str) -> Path:
         return self.root / "uploads" / _safe(dataset_id)
 
+    def parsed(self, dataset_id: str) -> Path:
+        """The dataset's rows as parsed at upload (probing.parsed)."""
+        return self.root / "parsed" / _safe(dataset_id)
+
     def probe(self, probe_id: str) -> Path:
         return self.root / "probes" / _safe(probe_id)
 
@@ -44,7 +49,8 @@ class DataDir:
         return self.root / "finetunes" / _safe(finetune_id)
 
     def create(self) -> None:
-        for folder in (self.root, self.staging, self.root / "uploads", self.root / "probes"):
+        for folder in (self.root, self.staging, self.root / "uploads", self.root / "parsed",
+                       self.root / "probes"):
             folder.mkdir(parents=True, exist_ok=True)
         # Half-received uploads from a previous run are never resumed.
         for leftover in self.staging.iterdir():
