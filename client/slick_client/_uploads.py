@@ -112,7 +112,8 @@ def prepare_upload(
     """The body for `source`; temporary files are removed on exit.
 
     `source` is a path (str or os.PathLike), a binary file object, a pandas or polars
-    DataFrame, a pyarrow Table or RecordBatch, or a list of dicts (one per row).
+    DataFrame, a pyarrow Table or RecordBatch, a Hugging Face `datasets.Dataset`, or a list of
+    dicts (one per row).
     """
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
@@ -176,6 +177,8 @@ def _as_arrow(source: Any) -> pa.Table:
         return source.to_arrow()
     if root == "polars" and name == "LazyFrame":
         return source.collect().to_arrow()
+    if root == "datasets" and name == "Dataset":  # Hugging Face: its Arrow table
+        return source.data.table
     if root == "pyarrow":
         import pyarrow as pa
 
@@ -185,7 +188,7 @@ def _as_arrow(source: Any) -> pa.Table:
             return pa.Table.from_batches([source])
     raise TypeError(
         "upload() takes a file path, a binary file object, a pandas or polars DataFrame, a "
-        f"pyarrow Table, or a list of dicts; got {type(source).__name__}"
+        f"pyarrow Table, a datasets.Dataset, or a list of dicts; got {type(source).__name__}"
     )
 
 

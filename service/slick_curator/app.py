@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import Depends, FastAPI
 
-import slick_curator
+from slick_curator._version import __version__
 from slick_curator.api import curation, datasets, finetunes, health, probes
 from slick_curator.api.deps import Services, require_key
 from slick_curator.errors import UnhandledErrors, install_error_handlers
@@ -66,7 +66,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             store.close()
             log.info("stopped")
 
-    app = FastAPI(title="slick-curator", version=slick_curator.__version__,
+    app = FastAPI(title="slick-curator", version=__version__,
                   description=_DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     install_error_handlers(app)

@@ -199,3 +199,36 @@ def test_the_mixed_row_of_the_issue_is_judged_on_its_sentence(tmp_path):
     _, out = run_rows(tmp_path, rows, SentenceEngine())
     assert out[3]["slick_answer_kind"] == "short"
     assert out[3]["slick_category"] == "HighlyKnown"
+
+
+def test_spans_an_earlier_turn_gave_are_not_probed_and_the_turns_reach_the_prompt(tmp_path):
+    class Recording(HeadEngine):
+        def generate(self, requests):
+            self.prompts = [r.prompt for r in requests] + getattr(self, "prompts", [])
+            return super().generate(requests)
+
+    engine = Recording({})
+    row = {"messages": [
+        {"role": "system", "content": "You know companies."},
+        {"role": "user", "content": "Tell me about Acme."},
+        {"role": "assistant", "content": "Acme makes anvils."},
+        {"role": "user", "content": "Who founded it?"},
+        {"role": "assistant", "content": ANSWER}], "relation": "org"}
+    _, out = run_rows(tmp_path, [row, chat("Who founded Foo?", "Foo was founded by Ann Lee.")],
+                      engine, mode="full")
+    facts = {f["text"] for f in out[0]["slick_facts"]}
+    assert facts == {"John Smith", "1901"}  # "Acme" was said in an earlier turn
+    # Every probe of the row sees the system turn first and the earlier exchange right
+    # before the question.
+    def asks(prompt: str) -> str:  # the question a prompt ends with
+        return prompt.rsplit("<user>", 1)[-1].split("\n", 1)[0]
+
+    mine = [p for p in engine.prompts if asks(p) == "Who founded it?"]
+    assert mine and all(p.index("You know companies.") < p.index("Tell me about Acme.")
+                        < p.index("Acme makes anvils.") < p.index("Who founded it?")
+                        for p in mine)
+    assert all(p.count("Tell me about Acme.") == 1 for p in mine)
+    # As the other row's exemplar it brings its question and answer, not its context.
+    theirs = [p for p in engine.prompts if asks(p) == "Who founded Foo?"]
+    assert theirs and all("Who founded it?" in p and "You know companies." not in p
+                          for p in theirs)

@@ -13,7 +13,8 @@ from slick_curator.probing.reading import read_dataset
 
 
 def chat(i):
-    return {"messages": [{"role": "user", "content": f"Where is city {i}?"},
+    return {"messages": [{"role": "system", "content": "Be brief."},  # context travels too
+                         {"role": "user", "content": f"Where is city {i}?"},
                          {"role": "assistant", "content": f"City {i} is in Kenya."}],
             "id": f"c{i}", "meta": {"source": "forum", "score": i}}
 

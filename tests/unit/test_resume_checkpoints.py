@@ -1,4 +1,4 @@
-"""`slick probe` checkpoints (cli.resume): finished shards are read back, not probed again, and
+"""`slick probe` checkpoints (jobs.resumable): finished shards are read back, not probed again, and
 checkpoints of a different run are discarded, never mixed in. The killed-process test on the
 real model is tests/e2e/test_cli_resume.py."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from slick_curator.cli.resume import checkpoint_folder, probe_resumable
+from slick_curator.jobs.resumable import checkpoint_folder, probe_resumable
 from slick_curator.engines.fake import FakeEngine
 from slick_curator.jobs import checkpoints
 from slick_curator.probing.params import ProbeParams

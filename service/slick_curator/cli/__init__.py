@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import click
 
-import slick_curator
+from slick_curator._version import __version__
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(slick_curator.__version__, prog_name="slick")
+@click.version_option(__version__, prog_name="slick")
 def cli() -> None:
     """Curate SFT data by asking the target model what it already knows (SliCK)."""
 

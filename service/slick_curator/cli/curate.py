@@ -11,8 +11,9 @@ from typing import Any
 import click
 
 CATEGORY_NAMES = ["HighlyKnown", "MaybeKnown", "WeaklyKnown", "Unknown"]
-FORMAT_NAMES = ["jsonl", "json", "csv", "parquet"]
-_SUFFIX = {"jsonl": ".jsonl", "json": ".json", "csv": ".csv", "parquet": ".parquet"}
+FORMAT_NAMES = ["jsonl", "json", "csv", "parquet", "hf"]
+_SUFFIX = {"jsonl": ".jsonl", "json": ".json", "csv": ".csv", "parquet": ".parquet",
+           "hf": ".hf"}  # hf: a save_to_disk folder
 
 
 def fail(message: str) -> None:
@@ -100,9 +101,10 @@ def echo_summary(summary) -> None:
 
 @click.command()
 @click.argument("annotated", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="File to write; its suffix picks the format (.jsonl, .json, .csv, .parquet, "
-                   "+ .gz). Default: NAME.curated.EXT beside ANNOTATED, in the input's format.")
+                   "+ .gz; a folder for hf). Default: NAME.curated.EXT beside ANNOTATED, in "
+                   "the input's format.")
 @click.option("--format", "fmt", type=click.Choice(FORMAT_NAMES), default=None,
               help="Output format. Default: from -o, else the input's.")
 @policy_options
@@ -121,11 +123,12 @@ def curate(annotated: Path, output: Path | None, fmt: str | None, drop_annotatio
     """
     from slick_curator.curation import curate as apply_policy
     from slick_curator.curation import export_format, write_export
+    from slick_curator.curation.export import LOCAL_EXPORT_FORMATS
 
     params = params_from(options)
     data = open_annotated(annotated, options)
     try:
-        chosen = export_format(output, fmt, data.format)
+        chosen = export_format(output, fmt, data.format, formats=LOCAL_EXPORT_FORMATS)
     except ValueError as exc:
         fail(f"-o: {exc}")
     if output is None:

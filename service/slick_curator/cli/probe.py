@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 import sys
 from pathlib import Path
@@ -18,7 +17,7 @@ def _fail(message: str) -> None:
 
 
 @click.command()
-@click.argument("dataset", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("dataset", type=click.Path(exists=True, path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Annotated Parquet to write.")
 @click.option("--model", default=None, help="Model alias, local folder or hub id. [smollm2-135m]")
@@ -84,7 +83,7 @@ def probe(dataset: Path, output: Path, model, engine, device, mode, limit, exemp
     """Probe DATASET with the SliCK protocol and write annotated Parquet."""
     from pydantic import ValidationError
 
-    from slick_curator.probing.reading import ColumnMap, DatasetError, read_dataset
+    from slick_curator.probing.columns import ColumnMap
 
     try:
         params = ProbeParams(
@@ -97,65 +96,21 @@ def probe(dataset: Path, output: Path, model, engine, device, mode, limit, exemp
     except ValidationError as exc:
         first = exc.errors()[0]
         _fail(f"--{str(first['loc'][0]).replace('_', '-')}: {first['msg']}")
-    from slick_curator.engines.registry import supports_fast_mode
+    from slick_curator.jobs.resumable import checkpoint_folder
+    from slick_curator.library import ProbeError, ProbeRequest, probe_table
+    from slick_curator.probing.schema import write_parquet
 
-    if mode == "fast" and not supports_fast_mode(engine):
-        _fail(f"--mode fast needs the transformers engine (engine {engine!r} cannot score answers)")
     columns = ColumnMap(question=question_column, answer=answer_column, answers=answers_column,
                         messages=messages_column, id=id_column, group=group_column)
-    try:
-        data = read_dataset(dataset, columns=columns, on_error=on_error, limit=limit)
-        pool_data = read_dataset(exemplars, columns=columns, on_error="skip") if exemplars else None
-        # Exemplars come from the whole file even when only its head is probed, so --limit
-        # never changes a row's prompts.
-        whole = (read_dataset(dataset, columns=columns, on_error="skip")
-                 if limit is not None and not exemplars else None)
-    except DatasetError as exc:
-        _fail(str(exc))
-    for error in data.errors:
-        click.echo(f"skipped {error}", err=True)
-    click.echo(f"read {data.table.num_rows} rows of {data.format} as {data.shape} rows "
-               f"({len(data.examples)} to probe)", err=True)
-    if not data.examples:
-        _fail(f"{dataset} has no usable rows")
-
-    from slick_curator.probing.pipeline import ProbeRun
-    from slick_curator.probing.prompts import ExemplarError
-
-    try:
-        run = ProbeRun(data, params, exemplars=pool_data, shard_size=shard_size,
-                       pool_rows=whole.examples if whole else None)
-    except ExemplarError as exc:
-        _fail(str(exc))
-    for warning in run.warnings:
-        click.echo(f"warning: {warning}", err=True)
-
-    from slick_curator.engines.factory import EngineSpec, load_engine
-    from slick_curator.probing.schema import write_parquet
-    from slick_curator.weights import ModelNotFoundError
-
-    spec = EngineSpec(engine=engine, model=model, device=device, seed=seed)
-    click.echo(f"loading {spec.model_name} with {engine} …", err=True)
-    try:
-        loaded = load_engine(spec)
-    except ModelNotFoundError as exc:
-        _fail(str(exc))
-    from slick_curator import __version__
-    from slick_curator.cli.resume import checkpoint_folder, file_sha256, probe_resumable
-
     folder = checkpoint_folder(output, checkpoint_dir)
-    fingerprint = {
-        "dataset": file_sha256(dataset), "exemplars": file_sha256(exemplars) if exemplars else None,
-        "limit": limit, "on_error": on_error, "columns": dataclasses.asdict(columns),
-        "params": params.model_dump(mode="json"), "engine": engine, "model": spec.model_name,
-        "device": device, "shard_size": shard_size, "release": __version__,
-    }
-    with loaded:
-        shards = probe_resumable(run, loaded, folder, fingerprint, seed=seed,
-                                 disable_progress=no_progress)
-        metadata = run.metadata(loaded.info(), model=spec.model_name,
-                                source=dataset.name)
-    table = run.annotate(shards, metadata)
+    request = ProbeRequest(dataset=dataset, params=params, columns=columns,
+                           checkpoint_dir=folder, model=model, engine=engine, device=device,
+                           exemplars=exemplars, limit=limit, on_error=on_error,
+                           shard_size=shard_size, progress=not no_progress)
+    try:
+        table = probe_table(request, lambda line: click.echo(line, err=True))
+    except ProbeError as exc:
+        _fail(str(exc))
     write_parquet(table, output)
     shutil.rmtree(folder, ignore_errors=True)
     counts = table.group_by("slick_category").aggregate([("slick_category", "count")])

@@ -25,9 +25,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from slick_client.schemas import EXPORT_FORMATS
 
+from slick_curator.probing.hf_folders import write_hf_folder
 from slick_curator.probing.reading import detect_format
 
-__all__ = ["FORMULA_START", "MEDIA_TYPES", "csv_safe", "export_format", "jsonable",
+__all__ = ["FORMULA_START", "LOCAL_EXPORT_FORMATS", "MEDIA_TYPES", "csv_safe", "export_format", "jsonable",
            "write_export"]
 
 MEDIA_TYPES = {"jsonl": "application/x-ndjson", "json": "application/json",
@@ -36,18 +37,27 @@ _BATCH = 4096
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def export_format(path: str | os.PathLike | None, requested: str | None, original: str) -> str:
-    """The format to write: `requested`, else the one `path`'s suffix names, else `original`."""
+# Files, plus (where the caller writes to a path: the CLI, the library) a Hugging Face
+# save_to_disk folder. The HTTP service answers with one file, so it offers EXPORT_FORMATS.
+LOCAL_EXPORT_FORMATS = (*EXPORT_FORMATS, "hf")
+
+
+def export_format(path: str | os.PathLike | None, requested: str | None, original: str, *,
+                  formats: tuple[str, ...] = EXPORT_FORMATS) -> str:
+    """The format to write: `requested`, else the one `path`'s suffix names (a folder path
+    of an `hf` dataset stays `hf`), else `original`; always one of `formats`."""
     if requested is not None:
-        if requested not in EXPORT_FORMATS:
+        if requested not in formats:
             raise ValueError(f"unknown format {requested!r}; expected one of "
-                             f"{', '.join(EXPORT_FORMATS)}")
+                             f"{', '.join(formats)}")
         return requested
     if path is not None:
         name = PurePath(os.fspath(path)).name.lower().removesuffix(".gz")
-        if "." in name:
+        if "." in name and not name.endswith(".hf"):
             return detect_format(name)
-    return original if original in EXPORT_FORMATS else "parquet"
+        if "hf" in formats and (original == "hf" or name.endswith(".hf")):
+            return "hf"
+    return original if original in formats else "parquet"
 
 
 def write_export(table: pa.Table, target: str | os.PathLike | IO[bytes], fmt: str, *,
@@ -58,8 +68,14 @@ def write_export(table: pa.Table, target: str | os.PathLike | IO[bytes], fmt: st
     the keys any message had), and values JSON cannot hold become text (dates in ISO 8601,
     bytes in base64).
     """
-    if fmt not in EXPORT_FORMATS:
-        raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(EXPORT_FORMATS)}")
+    if fmt not in LOCAL_EXPORT_FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; expected one of "
+                         f"{', '.join(LOCAL_EXPORT_FORMATS)}")
+    if fmt == "hf":
+        if not isinstance(target, (str, os.PathLike)):
+            raise ValueError("a Hugging Face dataset is a folder: give a path, not a stream")
+        write_hf_folder(table, target)
+        return
     if isinstance(target, (str, os.PathLike)):
         if gzipped is None:
             gzipped = os.fspath(target).lower().endswith(".gz")

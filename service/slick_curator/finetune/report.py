@@ -21,7 +21,7 @@ from slick_client.schemas import (
     VariantReport,
 )
 
-import slick_curator
+from slick_curator._version import __version__
 from slick_curator.finetune import charts
 from slick_curator.finetune.evaluate import checkpoint_metrics, difference
 
@@ -149,5 +149,5 @@ def render_html(report: FinetuneReportPublic) -> str:
         r=report, curves=curves, bars=bars, css=_css(), csp=CSP, metrics=METRICS,
         checkpoints=CHECKPOINTS, categories=[*CATEGORIES, "unprobed"],
         series=charts.CURVE_SERIES, metric_colors=charts.METRIC_COLORS,
-        version=slick_curator.__version__,
+        version=__version__,
         generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"))

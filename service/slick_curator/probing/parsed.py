@@ -27,13 +27,15 @@ log = logging.getLogger(__name__)
 
 __all__ = ["read_parsed", "write_parsed"]
 
-VERSION = 1
+VERSION = 2  # 2: examples carry their chat context
 EXAMPLES = pa.schema([
     pa.field("row", pa.int64(), nullable=False),
     pa.field("question", pa.string(), nullable=False),
     pa.field("answers", pa.list_(pa.string()), nullable=False),
     pa.field("group", pa.string(), nullable=False),
     pa.field("id", pa.string()),
+    pa.field("context", pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())])),
+             nullable=False),
 ])
 ERRORS = pa.schema([
     pa.field("row", pa.int64(), nullable=False),
@@ -52,6 +54,7 @@ def write_parsed(dataset: Dataset, folder: Path) -> bool:
         "answers": [list(e.answers) for e in dataset.examples],
         "group": [e.group for e in dataset.examples],
         "id": [e.id for e in dataset.examples],
+        "context": [[{"role": r, "content": c} for r, c in e.context] for e in dataset.examples],
     }, schema=EXAMPLES)
     errors = pa.Table.from_pylist([dataclasses.asdict(e) for e in dataset.errors], schema=ERRORS)
     try:
@@ -87,7 +90,8 @@ def read_parsed(folder: Path) -> Dataset | None:
         return None
     return Dataset(
         table=table,
-        examples=[Example(e["row"], e["question"], tuple(e["answers"]), e["group"], e["id"])
+        examples=[Example(e["row"], e["question"], tuple(e["answers"]), e["group"], e["id"],
+                          tuple((t["role"], t["content"]) for t in e["context"]))
                   for e in examples],
         errors=[RowError(**e) for e in errors],
         format=meta["format"], kind=meta["kind"], columns=ColumnMap(**meta["columns"]))

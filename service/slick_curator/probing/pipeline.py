@@ -13,14 +13,13 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-import slick_curator
+from slick_curator._version import __version__
 from slick_curator.engines.base import Engine
 from slick_curator.probing.answer_kind import example_kind
 from slick_curator.probing.exemplar_groups import ExemplarGroups
 from slick_curator.probing.facts import FactExtractor
 from slick_curator.probing.params import ProbeParams
-from slick_curator.probing.prompts import ExemplarPool
-from slick_curator.probing.prompts import exemplar_id
+from slick_curator.probing.prompts import ExemplarPool, exemplar_id
 from slick_curator.probing.reading import Dataset
 from slick_curator.probing.records import Example, RowError
 from slick_curator.probing.runner import Prober
@@ -126,7 +125,7 @@ class ProbeRun:
     def metadata(self, engine_info: dict[str, str], **extra: object) -> dict[str, object]:
         """What an annotated file records about how it was made."""
         return {
-            "slick_curator_version": slick_curator.__version__,
+            "slick_curator_version": __version__,
             "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "engine": engine_info,
             "params": self.params.model_dump(),

@@ -231,18 +231,30 @@ def exemplar_id(example: Example) -> str:
     return example.id if example.id is not None else f"row:{example.row}"
 
 
-def plain_prompt(exemplars: Sequence[Example], question: str) -> str:
-    """`Q: …\\nA: …` lines for base models; the answer is generated after the final `A:`."""
+Context = Sequence[tuple[str, str]]
+
+
+def plain_prompt(exemplars: Sequence[Example], question: str, context: Context = ()) -> str:
+    """`Q: …\\nA: …` lines for base models; the answer is generated after the final `A:`.
+
+    A chat row's `context` goes around the exemplars: its system text first, its earlier
+    exchanges as Q/A lines right before the question."""
+    system = "".join(f"{text}\n\n" for role, text in context if role == "system")
     shots = "".join(f"Q: {e.question}\nA: {e.answers[0]}\n\n" for e in exemplars)
-    return f"{shots}Q: {question}\nA:"
+    earlier = "".join(f"Q: {text}\n" if role == "user" else f"A: {text}\n\n"
+                      for role, text in context if role != "system")
+    return f"{system}{shots}{earlier}Q: {question}\nA:"
 
 
-def chat_messages(exemplars: Sequence[Example], question: str) -> list[dict[str, str]]:
-    """Exemplars as earlier user/assistant turns, the question as the last user turn."""
-    messages: list[dict[str, str]] = []
+def chat_messages(exemplars: Sequence[Example], question: str,
+                  context: Context = ()) -> list[dict[str, str]]:
+    """Exemplars as earlier user/assistant turns, the question as the last user turn; a chat
+    row's system turn goes first and its earlier turns right before the question."""
+    messages = [{"role": role, "content": text} for role, text in context if role == "system"]
     for e in exemplars:
         messages.append({"role": "user", "content": e.question})
         messages.append({"role": "assistant", "content": e.answers[0]})
+    messages += [{"role": role, "content": text} for role, text in context if role != "system"]
     messages.append({"role": "user", "content": question})
     return messages
 
@@ -260,9 +272,10 @@ def row_prompts(
     prompts, ids = [], []
     for exemplars in pool.exemplars_for(example):
         if prompt_format == "chat":
-            prompts.append(render_chat(chat_messages(exemplars, example.question)))
+            prompts.append(render_chat(chat_messages(exemplars, example.question,
+                                                     example.context)))
         else:
-            prompts.append(plain_prompt(exemplars, example.question))
+            prompts.append(plain_prompt(exemplars, example.question, example.context))
         ids.append([exemplar_id(e) for e in exemplars])
     return RowPrompts(prompts, ids, pool.set_indices(example))
 

@@ -11,6 +11,7 @@ import csv
 import io
 import json
 from dataclasses import dataclass
+
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq

@@ -16,11 +16,13 @@ from pathlib import PurePath
 from typing import BinaryIO, Literal
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 from slick_client.schemas import DATASET_SUFFIXES
 
 from slick_curator.probing import read_formats
 from slick_curator.probing.columns import ColumnMap, row_shape
 from slick_curator.probing.decoding import DecodedTooLarge, DecodeError, gunzip_all
+from slick_curator.probing.hf_folders import HFFolderError, is_hf_folder, read_hf_table
 from slick_curator.probing.read_errors import (
     DatasetError,
     DatasetTooLarge,
@@ -43,10 +45,11 @@ __all__ = [
     "read_dataset",
 ]
 
-FORMATS = ("jsonl", "json", "csv", "parquet")
+FORMATS = ("jsonl", "json", "csv", "parquet", "hf")  # hf: a save_to_disk folder
 _ENTITY_QUESTIONS_FILE = re.compile(r"^(P\d+)\.")
 _READ_CHUNK = 1 << 20
 _READERS = {
+    "hf": read_formats.read_parquet,  # the folder's rows, handed over as Parquet bytes
     "jsonl": read_formats.read_jsonl,
     "json": read_formats.read_json,
     "csv": read_formats.read_csv,
@@ -120,7 +123,11 @@ def read_dataset(
     for arg, value in (("limit", limit), ("max_text_chars", max_text_chars)):
         if value is not None and value < 1:
             raise ValueError(f"{arg} must be a positive integer or None, got {value!r}")
-    data, name = _read_bytes(source, name, limits.max_bytes)
+    if isinstance(source, (str, os.PathLike)) and os.path.isdir(source):
+        data, name, format = _hf_folder_bytes(source, name, limits.max_bytes), (
+            name or os.fspath(source)), "hf"
+    else:
+        data, name = _read_bytes(source, name, limits.max_bytes)
     if format is None and name is None:
         raise file_error(None, "cannot tell the format of a stream: pass format= or name=")
     fmt = format or detect_format(name)
@@ -170,6 +177,23 @@ def read_dataset(
     if errors and on_error == "fail":
         raise rows_error(errors, name)
     return Dataset(table, examples, errors, fmt, kind, columns)
+
+
+def _hf_folder_bytes(source: str | os.PathLike, name: str | None,
+                     max_bytes: int | None) -> bytes:
+    """A Hugging Face `save_to_disk` folder as Parquet bytes, read like an uploaded Parquet
+    file (same limits and checks)."""
+    shown = name or os.fspath(source)
+    if not is_hf_folder(source):
+        raise file_error(shown, "is a folder, and not a Hugging Face save_to_disk dataset "
+                                "(no state.json)")
+    try:
+        table = read_hf_table(source, max_bytes)
+    except HFFolderError as exc:
+        raise file_error(shown, str(exc)) from exc
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    return sink.getvalue().to_pybytes()
 
 
 def _read_bytes(

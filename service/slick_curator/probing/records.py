@@ -11,7 +11,9 @@ class Example:
 
     `row` is the 0-based position in the input file, so results and errors can always be tied
     back to the user's data; `answers` holds every accepted alias (the first is used when the
-    row serves as a few-shot exemplar).
+    row serves as a few-shot exemplar). `context` holds a chat row's turns before its final
+    user turn, as (role, content) pairs: the system turn and earlier exchanges, which the probe
+    puts before the question (never into the row's exemplar uses).
     """
 
     row: int
@@ -19,6 +21,7 @@ class Example:
     answers: tuple[str, ...]
     group: str = "all"
     id: str | None = None
+    context: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

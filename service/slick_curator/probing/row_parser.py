@@ -50,6 +50,7 @@ class RowParser:
 
     def parse(self, row: int, record: dict) -> Example:
         c = self.columns
+        context: tuple[tuple[str, str], ...] = ()
         if self.kind == "qa":
             question = self._text(record.get(c.question), c.question)
             if c.input is not None:  # Alpaca: the instruction, then its input
@@ -60,11 +61,12 @@ class RowParser:
                     question = self._text(f"{question}\n\n{extra.strip()}", c.input)
             answers = self._answers(record.get(c.answer), record.get(c.answers))
         else:
-            question, answer = self._chat(record.get(c.messages))
+            question, answer, context = self._chat(record.get(c.messages))
             answers = (answer,)
         group = self._group(record.get(c.group)) if c.group else self.default_group
         raw_id = record.get(c.id)
-        return Example(row, question, answers, group, None if raw_id is None else str(raw_id))
+        return Example(row, question, answers, group, None if raw_id is None else str(raw_id),
+                       context)
 
     def _text(self, value: Any, field: str, where: str = "") -> str:
         if value is None:
@@ -97,7 +99,8 @@ class RowParser:
             aliases += [self._text(v, c.answers, f"item {i}: ") for i, v in enumerate(many)]
         return tuple(dict.fromkeys(aliases))
 
-    def _chat(self, messages: Any) -> tuple[str, str]:
+    def _chat(self, messages: Any) -> tuple[str, str, tuple[tuple[str, str], ...]]:
+        """(last user turn, final assistant turn, the turns before that user turn)."""
         field = self.columns.messages
         if messages is None:
             raise BadRow(field, "missing")
@@ -118,12 +121,21 @@ class RowParser:
             raise BadRow(field, str(exc)) from exc
         if not turns or turns[-1]["role"] != "assistant":
             raise BadRow(field, "no final assistant turn")
-        users = [m for m in turns[:-1] if m["role"] == "user"]
-        if not users:
+        last_user = max((i for i, m in enumerate(turns[:-1]) if m["role"] == "user"), default=None)
+        if last_user is None:
             raise BadRow(field, "no user turn before the final assistant turn")
+        context = []
+        for i, m in enumerate(turns[:last_user]):
+            text = m["content"].strip()
+            if self.max_chars is not None and len(text) > self.max_chars:
+                raise BadRow(field, f"message {i}: too long: {len(text)} characters, limit "
+                             f"{self.max_chars}")
+            if text and m["role"] in ("system", "user", "assistant"):  # not e.g. tool turns
+                context.append((m["role"], text))
         return (
-            self._text(users[-1]["content"], field, "user turn: "),
+            self._text(turns[last_user]["content"], field, "user turn: "),
             self._text(turns[-1]["content"], field, "assistant turn: "),
+            tuple(context),
         )
 
     def _group(self, value: Any) -> str:

@@ -117,8 +117,11 @@ class Prober:
         analyses = dict(
             zip(
                 (e.row for e in long_rows),
+                # Spans the conversation already gave (question or earlier turns) are no facts
+                # to probe.
                 self.facts.analyse([e.answers[0] for e in long_rows],
-                                   [e.question for e in long_rows])
+                                   ["\n".join([*(t for _, t in e.context), e.question])
+                                    for e in long_rows])
                 if long_rows
                 else [],
                 strict=True,

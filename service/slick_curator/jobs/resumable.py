@@ -1,4 +1,5 @@
-"""`slick probe` checkpoints its shards as a service job does, so a killed run resumes.
+"""`slick probe` and `slick_curator.probe` checkpoint their shards as a service job does, so a
+killed run resumes.
 
 The shards go to a folder beside the output (``.OUTPUT.slick-checkpoints/``, or
 ``--checkpoint-dir``) through the job code's own loop (`jobs.execute.probe_checkpointed`) and
@@ -35,9 +36,11 @@ def file_sha256(path: Path) -> str:
 
 
 def probe_resumable(run, engine, folder: Path, fingerprint: dict[str, Any], *, seed: int,
-                    disable_progress: bool) -> list[pa.Table]:
+                    disable_progress: bool, say: Callable[[str], None] | None = None
+                    ) -> list[pa.Table]:
     """Every shard's table of `run`, in order: the checkpointed ones read back, the rest
-    probed on `engine` and checkpointed."""
+    probed on `engine` and checkpointed. `say` gets the resuming / discarding lines (default:
+    stderr)."""
     from tqdm import tqdm
 
     from slick_curator.atomic_files import write_json_atomic
@@ -45,15 +48,16 @@ def probe_resumable(run, engine, folder: Path, fingerprint: dict[str, Any], *, s
     from slick_curator.jobs import checkpoints
     from slick_curator.jobs.execute import InShardEstimate, probe_checkpointed
 
+    say = say or (lambda line: click.echo(line, err=True))
     run_file = folder / "run.json"
     if folder.exists() and _recorded(run_file) != fingerprint:
-        click.echo(f"discarding checkpoints in {folder}: they are from a different run", err=True)
+        say(f"discarding checkpoints in {folder}: they are from a different run")
         shutil.rmtree(folder)
     write_json_atomic(fingerprint, run_file)
     done = checkpoints.finished_shards(folder, [run.shard(i) for i in range(run.n_shards)])
     resumed = sum(t.num_rows for t in done.values())
     if done:
-        click.echo(f"resuming: {resumed} of {run.total} rows already probed ({folder})", err=True)
+        say(f"resuming: {resumed} of {run.total} rows already probed ({folder})")
 
     estimate = InShardEstimate(run.params)
     shown: dict[int, dict[str, int]] = {}

@@ -1,0 +1,163 @@
+"""Probing in-process, for notebooks and scripts: `slick_curator.probe` (the library API) and
+`probe_table`, the one path `slick probe` runs too.
+
+>>> from slick_curator import probe                                   # doctest: +SKIP
+>>> table = probe("train.jsonl", n_prompts=4)   # or a DataFrame, an Arrow table, dicts
+
+The same reading, progress bar and checkpoints as the CLI: with `checkpoint_dir`, finished
+shards are kept there and a call interrupted (even by a killed kernel) resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+__all__ = ["ProbeRequest", "probe", "probe_table"]
+
+
+class ProbeError(ValueError):
+    """The data or the options cannot be probed (a bad file, no usable rows, too few
+    exemplars, an unknown model); the message says which and why."""
+
+
+@dataclasses.dataclass
+class ProbeRequest:
+    """What to probe and how: a dataset file, its exemplar pool, the SliCK parameters, the
+    engine, and where checkpoints go."""
+
+    dataset: Path
+    params: Any  # probing.params.ProbeParams
+    columns: Any  # probing.columns.ColumnMap
+    checkpoint_dir: Path
+    model: str = "smollm2-135m"
+    engine: str = "transformers"
+    device: str | None = None
+    exemplars: Path | None = None
+    limit: int | None = None
+    on_error: str = "fail"
+    shard_size: int = 64
+    progress: bool = True
+    source_name: str | None = None
+
+
+def probe_table(request: ProbeRequest, say: Callable[[str], None]) -> pa.Table:
+    """The annotated table of `request`'s dataset; `say` gets one line per event (rows read,
+    skipped rows, warnings, loading, resuming). Raises ProbeError."""
+    from slick_curator._version import __version__
+    from slick_curator.engines.factory import EngineSpec, load_engine
+    from slick_curator.engines.registry import supports_fast_mode
+    from slick_curator.jobs.resumable import file_sha256, probe_resumable
+    from slick_curator.probing.hf_folders import folder_sha256
+    from slick_curator.probing.pipeline import ProbeRun
+    from slick_curator.probing.prompts import ExemplarError
+    from slick_curator.probing.reading import DatasetError, read_dataset
+    from slick_curator.weights import ModelNotFoundError
+
+    r, params = request, request.params
+    if params.mode == "fast" and not supports_fast_mode(r.engine):
+        raise ProbeError(f"--mode fast needs the transformers engine (engine {r.engine!r} "
+                         "cannot score answers)")
+    try:
+        data = read_dataset(r.dataset, columns=r.columns, on_error=r.on_error, limit=r.limit)
+        pool = (read_dataset(r.exemplars, columns=r.columns, on_error="skip")
+                if r.exemplars else None)
+        # Exemplars come from the whole file even when only its head is probed, so a limit
+        # never changes a row's prompts.
+        whole = (read_dataset(r.dataset, columns=r.columns, on_error="skip")
+                 if r.limit is not None and not r.exemplars else None)
+    except DatasetError as exc:
+        raise ProbeError(str(exc)) from exc
+    for error in data.errors:
+        say(f"skipped {error}")
+    say(f"read {data.table.num_rows} rows of {data.format} as {data.shape} rows "
+        f"({len(data.examples)} to probe)")
+    if not data.examples:
+        raise ProbeError(f"{r.source_name or r.dataset} has no usable rows")
+    try:
+        run = ProbeRun(data, params, exemplars=pool, shard_size=r.shard_size,
+                       pool_rows=whole.examples if whole else None)
+    except ExemplarError as exc:
+        raise ProbeError(str(exc)) from exc
+    for warning in run.warnings:
+        say(f"warning: {warning}")
+
+    spec = EngineSpec(engine=r.engine, model=r.model, device=r.device, seed=params.seed)
+    say(f"loading {spec.model_name} with {r.engine} …")
+    try:
+        loaded = load_engine(spec)
+    except ModelNotFoundError as exc:
+        raise ProbeError(str(exc)) from exc
+    fingerprint = {
+        "dataset": folder_sha256(r.dataset) if r.dataset.is_dir() else file_sha256(r.dataset),
+        "exemplars": file_sha256(r.exemplars) if r.exemplars else None,
+        "limit": r.limit, "on_error": r.on_error, "columns": dataclasses.asdict(r.columns),
+        "params": params.model_dump(mode="json"), "engine": r.engine, "model": spec.model_name,
+        "device": r.device, "shard_size": r.shard_size, "release": __version__,
+    }
+    with loaded:
+        shards = probe_resumable(run, loaded, r.checkpoint_dir, fingerprint, seed=params.seed,
+                                 disable_progress=not r.progress, say=say)
+        metadata = run.metadata(loaded.info(), model=spec.model_name,
+                                source=r.source_name or r.dataset.name)
+    return run.annotate(shards, metadata)
+
+
+def probe(data: Any, *, model: str = "smollm2-135m", engine: str = "transformers",
+          device: str | None = None, exemplars: str | os.PathLike[str] | None = None,
+          limit: int | None = None, on_error: str = "skip",
+          columns: dict[str, str] | None = None,
+          checkpoint_dir: str | os.PathLike[str] | None = None, progress: bool = True,
+          shard_size: int = 64, **params: Any) -> pa.Table:
+    """Probe `data` with the SliCK protocol in this process; the annotated rows as an Arrow
+    table (every input column, then the `slick_` columns; see the README's Annotated Parquet).
+
+    `data` is a dataset file (any format `slick probe` reads), a pyarrow Table, a pandas or
+    polars DataFrame, a `datasets.Dataset`, or a list of dicts. `params` are the `ProbeParams`
+    fields (mode, n_prompts, k_shot, n_samples, temperature, top_k, seed, prompt_format,
+    answer_kind, …); `columns` maps ColumnMap fields to column names ({"question": "q"}).
+    With `checkpoint_dir`, finished shards are kept there until the call returns, and a call
+    that was interrupted resumes from them (checkpoints of other data or parameters are
+    discarded). Raises ProbeError for data or options that cannot be probed, and pydantic's
+    ValidationError for a bad parameter.
+    """
+    from slick_curator.probing.columns import ColumnMap
+    from slick_curator.probing.params import ProbeParams
+
+    say = (lambda line: print(line, file=sys.stderr)) if progress else (lambda line: None)
+    with tempfile.TemporaryDirectory(prefix="slick-probe-") as scratch, _as_file(data) as (
+            path, name):
+        folder = Path(checkpoint_dir) if checkpoint_dir else Path(scratch) / "checkpoints"
+        request = ProbeRequest(
+            dataset=path, params=ProbeParams(**params), columns=ColumnMap(**(columns or {})),
+            checkpoint_dir=folder, model=model, engine=engine, device=device,
+            exemplars=Path(exemplars) if exemplars else None, limit=limit, on_error=on_error,
+            shard_size=shard_size, progress=progress, source_name=name)
+        table = probe_table(request, say)
+    shutil.rmtree(folder, ignore_errors=True)
+    return table
+
+
+@contextlib.contextmanager
+def _as_file(data: Any) -> Iterator[tuple[Path, str | None]]:
+    """A file (or save_to_disk folder) to read `data` from, and the name to show: a path as it
+    is; in-memory data written to a temporary file the way the client uploads it (Parquet for
+    tables and frames, JSON lines for a list of dicts)."""
+    if isinstance(data, (str, os.PathLike)):
+        yield Path(data), None
+        return
+    from slick_client._uploads import prepare_upload
+
+    with prepare_upload(data) as body:
+        if body.path is None:
+            raise TypeError("cannot probe a file object: pass its path")
+        yield body.path, f"{type(data).__name__} data"
