@@ -1,8 +1,10 @@
 """Probing in-process, for notebooks and scripts: `slick_curator.probe` (the library API) and
 `probe_table`, the one path `slick probe` runs too.
 
->>> from slick_curator import probe                                   # doctest: +SKIP
+>>> from slick_curator import curate, probe, report                   # doctest: +SKIP
 >>> table = probe("train.jsonl", n_prompts=4)   # or a DataFrame, an Arrow table, dicts
+>>> train = curate(table, policy="relabel", output="train.curated.hf")
+>>> html = report(table)
 
 The same reading, progress bar and checkpoints as the CLI: with `checkpoint_dir`, finished
 shards are kept there and a call interrupted (even by a killed kernel) resumes where it stopped.
@@ -22,7 +24,7 @@ from typing import Any
 
 import pyarrow as pa
 
-__all__ = ["ProbeRequest", "probe", "probe_table"]
+__all__ = ["ProbeError", "ProbeRequest", "curate", "probe", "probe_table", "report"]
 
 
 class ProbeError(ValueError):
@@ -161,3 +163,53 @@ def _as_file(data: Any) -> Iterator[tuple[Path, str | None]]:
         if body.path is None:
             raise TypeError("cannot probe a file object: pass its path")
         yield body.path, f"{type(data).__name__} data"
+
+
+def _annotated(annotated: Any):
+    from slick_curator.curation import AnnotatedFile
+
+    if isinstance(annotated, pa.Table):
+        return AnnotatedFile.from_table(annotated)
+    return AnnotatedFile.read(annotated)
+
+
+def curate(annotated: Any, *, policy: str = "filter", all_rows: bool = False,
+           drop_annotations: bool = False, output: str | os.PathLike[str] | None = None,
+           format: str | None = None, **knobs: Any) -> pa.Table:
+    """Apply a curation policy to what `probe` returned (or an annotated Parquet path): the
+    training set as an Arrow table, in the input's row shape. `knobs` are the other
+    `CurationParams` fields (unknown, min_p_greedy, caps, abstention, …). With `output`, it is
+    also written there (the format from its suffix, `format`, or the input's; `.hf` or an hf
+    input: a save_to_disk folder with a dataset card)."""
+    from slick_client.schemas import CurationParams
+
+    from slick_curator.curation import curate as apply_policy
+    from slick_curator.curation import export_format, write_export
+    from slick_curator.curation.card import dataset_card
+    from slick_curator.curation.export import LOCAL_EXPORT_FORMATS
+
+    data = _annotated(annotated)
+    curated = apply_policy(data, CurationParams(policy=policy, **knobs))
+    table = curated.output(all_rows=all_rows, drop_annotations=drop_annotations)
+    if output is not None:
+        chosen = export_format(output, format, data.format, formats=LOCAL_EXPORT_FORMATS)
+        write_export(table, output, chosen,
+                     messages_column=data.columns.messages if data.kind == "chat" else None,
+                     card=dataset_card(data, curated.summary) if chosen == "hf" else None)
+    return table
+
+
+def report(annotated: Any, *, path: str | os.PathLike[str] | None = None,
+           policy: str | None = None, examples: int = 5, **knobs: Any) -> str:
+    """The probe's report as one self-contained HTML page (saved at `path` when given), for
+    what `probe` returned or an annotated Parquet path; the policy's effect is shown for
+    `policy` and `knobs` (default: filter)."""
+    from slick_client.schemas import CurationParams
+
+    from slick_curator.report import build_report, render_html
+
+    params = CurationParams(**({"policy": policy} if policy else {}), **knobs)
+    page = render_html(build_report(_annotated(annotated), params, examples=examples))
+    if path is not None:
+        Path(path).write_text(page, encoding="utf-8")
+    return page

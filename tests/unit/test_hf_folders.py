@@ -80,3 +80,23 @@ def test_the_library_probes_a_datasets_dataset_as_its_rows():
     from_rows = probe(rows, **small)
     slick = [c for c in from_rows.column_names if c.startswith("slick_")]
     assert from_hf.select(slick).to_pylist() == from_rows.select(slick).to_pylist()
+
+
+def test_library_curate_writes_a_folder_with_a_dataset_card_and_report_renders(tmp_path):
+    import yaml
+    from slick_curator import curate, probe, report
+
+    rows = sharegpt(8)
+    table = probe(rows, engine="fake", model="fake", n_prompts=2, k_shot=2, n_samples=2,
+                  progress=False)
+    out = tmp_path / "train.hf"
+    train = curate(table, policy="relabel", output=out, drop_annotations=True)
+    back = datasets.load_from_disk(str(out))
+    assert back.to_list() == train.to_pylist() and back.num_rows == 8
+    card = (out / "README.md").read_text()
+    meta = yaml.safe_load(card.split("---")[1])["slick_curator"]
+    assert meta["model"] == "fake" and meta["policy"]["policy"] == "relabel"
+    assert sum(meta["categories"].values()) == 8 and meta["rows"]["in"] == 8
+    assert meta["probe_params"]["n_prompts"] == 2
+    page = report(table, path=tmp_path / "r.html")
+    assert page.lower().startswith("<!doctype html>") and (tmp_path / "r.html").read_text() == page

@@ -136,8 +136,11 @@ def curate(annotated: Path, output: Path | None, fmt: str | None, drop_annotatio
         output = annotated.with_name(f"{stem}.curated{_SUFFIX[chosen]}")
     curated = apply_policy(data, params)
     table = curated.output(all_rows=all_rows, drop_annotations=drop_annotations)
+    from slick_curator.curation.card import dataset_card
+
     write_export(table, output, chosen,
-                 messages_column=data.columns.messages if data.kind == "chat" else None)
+                 messages_column=data.columns.messages if data.kind == "chat" else None,
+                 card=dataset_card(data, curated.summary) if chosen == "hf" else None)
     echo_summary(curated.summary)
     click.echo(f"wrote {table.num_rows} rows to {output} ({chosen}, policy {params.policy})",
                err=True)

@@ -18,7 +18,7 @@ import json
 import math
 import os
 from collections.abc import Iterator
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import IO, Any
 
 import pyarrow as pa
@@ -61,7 +61,8 @@ def export_format(path: str | os.PathLike | None, requested: str | None, origina
 
 
 def write_export(table: pa.Table, target: str | os.PathLike | IO[bytes], fmt: str, *,
-                 messages_column: str | None = None, gzipped: bool | None = None) -> None:
+                 messages_column: str | None = None, gzipped: bool | None = None,
+                 card: str | None = None) -> None:
     """Write `table` as `fmt` to a path or a binary stream (a path ending in .gz is gzipped).
 
     For JSON formats, null fields of chat messages are left out (Arrow gives every message all
@@ -75,6 +76,8 @@ def write_export(table: pa.Table, target: str | os.PathLike | IO[bytes], fmt: st
         if not isinstance(target, (str, os.PathLike)):
             raise ValueError("a Hugging Face dataset is a folder: give a path, not a stream")
         write_hf_folder(table, target)
+        if card is not None:  # the dataset card the Hub shows (README.md with YAML metadata)
+            (Path(target) / "README.md").write_text(card, encoding="utf-8")
         return
     if isinstance(target, (str, os.PathLike)):
         if gzipped is None:
