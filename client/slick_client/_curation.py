@@ -143,3 +143,12 @@ class CuratedFile:
         if self.format == "parquet":
             return table_from_bytes(self.data())
         return pa.Table.from_pylist(self.records())
+
+    def dataset(self) -> Any:
+        """The rows as a Hugging Face `datasets.Dataset` (needs the `datasets` package)."""
+        try:
+            import datasets
+        except ImportError as exc:
+            raise ImportError("CuratedFile.dataset() needs the datasets package: pip install "
+                              "datasets") from exc
+        return datasets.Dataset(self.table())
