@@ -52,9 +52,11 @@ def _variants(value: str) -> list[str]:
 def _probe_eval(path: Path, train, model_path: str, model: str, device: str | None,
                 out: Path, no_progress: bool):
     """Probe a plain evaluation file as the training data was probed; its annotated file."""
-    from slick_curator.cli.probe import _run_with_progress
+    import shutil
+
     from slick_curator.curation import AnnotatedFile
     from slick_curator.engines import create_engine
+    from slick_curator.jobs.resumable import file_sha256, probe_resumable
     from slick_curator.probing.params import ProbeParams
     from slick_curator.probing.pipeline import ProbeRun
     from slick_curator.probing.prompts import ExemplarError
@@ -72,10 +74,16 @@ def _probe_eval(path: Path, train, model_path: str, model: str, device: str | No
                f"({params.mode}, {params.n_prompts} prompts) …", err=True)
     with create_engine("transformers", model=model_path, device=device,
                        seed=params.seed) as engine:
-        shards = _run_with_progress(run, engine, disable=no_progress)
+        # Checkpointed as `slick probe` is: a killed run probes only what is left.
+        folder = out / ".eval.slick-checkpoints"
+        fingerprint = {"eval": file_sha256(path), "params": params.model_dump(mode="json"),
+                       "model": model}
+        shards = probe_resumable(run, engine, folder, fingerprint, seed=params.seed,
+                                 disable_progress=no_progress)
         metadata = run.metadata(engine.info(), model=model, source=path.name)
     target = out / "eval.annotated.parquet"
     write_parquet(run.annotate(shards, metadata), target)
+    shutil.rmtree(folder, ignore_errors=True)
     return AnnotatedFile.read(target)
 
 
