@@ -206,7 +206,7 @@ def report(annotated: Any, *, path: str | os.PathLike[str] | None = None,
     `policy` and `knobs` (default: filter)."""
     from slick_client.schemas import CurationParams
 
-    from slick_curator.report import build_report, render_html
+    from slick_curator.reporting import build_report, render_html
 
     params = CurationParams(**({"policy": policy} if policy else {}), **knobs)
     page = render_html(build_report(_annotated(annotated), params, examples=examples))

@@ -37,7 +37,7 @@ from slick_curator.errors import (
     ServiceError,
     scrub_paths,
 )
-from slick_curator.report import build_report, render_html
+from slick_curator.reporting import build_report, render_html
 from slick_curator.store import FinetuneRecord, ProbeRecord, Store
 
 log = logging.getLogger(__name__)

@@ -63,3 +63,18 @@ def test_bad_data_is_a_probe_error_naming_the_problem():
         probe([{"question": "q?", "answer": ""}], on_error="skip", **SMALL)
     with pytest.raises(TypeError, match="got int"):
         probe(42, **SMALL)
+
+
+def test_the_package_names_stay_functions_after_every_subpackage_is_imported():
+    # A subpackage named like a library function would replace it on the package once
+    # anything imported the subpackage (CI's order hit this with `report`).
+    import importlib
+    import pkgutil
+
+    import slick_curator
+
+    for info in pkgutil.iter_modules(slick_curator.__path__):
+        if info.ispkg:
+            importlib.import_module(f"slick_curator.{info.name}")
+    for name in ("curate", "probe", "report"):
+        assert callable(getattr(slick_curator, name)), name

@@ -21,9 +21,9 @@ from slick_client.schemas import CurationParams, ReportPublic
 from slick_curator.cli import cli
 from slick_curator.curation import AnnotatedFile
 from slick_curator.probing.schema import METADATA_KEY, read_metadata
-from slick_curator.report import build_report, exemplar_sets, render_html
-from slick_curator.report.data import BINS, bin_of
-from slick_curator.report.exemplar_sets import exemplar_set_health, is_outlier
+from slick_curator.reporting import build_report, exemplar_sets, render_html
+from slick_curator.reporting.data import BINS, bin_of
+from slick_curator.reporting.exemplar_sets import exemplar_set_health, is_outlier
 
 HOSTILE = '<script>alert("q")</script>'
 

@@ -10,7 +10,7 @@ from annotated_helpers import synthetic
 from freeform_helpers import H, M, Row, U, W, annotated_table
 from slick_client.schemas import CurationParams
 from slick_curator.curation import AnnotatedFile
-from slick_curator.report import build_report, render_html
+from slick_curator.reporting import build_report, render_html
 
 HOSTILE = '<img src=x onerror="alert(1)">'
 ROWS = [

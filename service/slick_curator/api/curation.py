@@ -19,7 +19,7 @@ from slick_curator.curation import MEDIA_TYPES
 from slick_curator.curation.params import CurationParamsError, build_params, split_values
 from slick_curator.curation.rows import FILTERS
 from slick_curator.errors import BadRequest, error_responses
-from slick_curator.report import CSP
+from slick_curator.reporting import CSP
 
 router = APIRouter(prefix="/v1/probes", tags=["curation"])
 

@@ -29,7 +29,7 @@ def report(annotated: Path, output: Path | None, json_path: Path | None, example
     category, what the policy (default: filter) would do, and the run's model and parameters.
     One file, no network needed to open it.
     """
-    from slick_curator.report import build_report, render_html
+    from slick_curator.reporting import build_report, render_html
 
     params = params_from(options)
     data = open_annotated(annotated, options)

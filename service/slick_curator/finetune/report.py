@@ -129,7 +129,7 @@ _env.filters["signed"] = lambda v: "–" if v is None else f"{100 * v:+.1f}"
 def _css() -> str:
     """The probe report's stylesheet, so both reports look alike."""
     try:
-        return (resources.files("slick_curator.report") / "templates" / "report.css").read_text()
+        return (resources.files("slick_curator.reporting") / "templates" / "report.css").read_text()
     except (ModuleNotFoundError, FileNotFoundError):  # pragma: no cover - report not installed
         return "body { font: 15px/1.5 system-ui, sans-serif; margin: 24px; }"
 

@@ -3,6 +3,7 @@ thread that runs them one at a time, recovery of unfinished jobs on start, and a
 
 from __future__ import annotations
 
+import abc
 import collections
 import threading
 from typing import ClassVar
@@ -11,7 +12,7 @@ from slick_curator.settings import Settings
 from slick_curator.store import Store
 
 
-class Supervisor:
+class Supervisor(abc.ABC):
     """Subclasses give `_recover` (queue the jobs a restart left unfinished) and `_loop` (run
     queued jobs until `_stopping` is set)."""
 
@@ -41,8 +42,8 @@ class Supervisor:
         if self._thread is not None:
             self._thread.join(self.settings.shutdown_grace_s + 30)
 
-    def _recover(self) -> None:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _recover(self) -> None: ...
 
-    def _loop(self) -> None:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _loop(self) -> None: ...

@@ -7,6 +7,7 @@ stores (progress and results) on top of `JobTable`.
 
 from __future__ import annotations
 
+import abc
 import datetime as dt
 import json
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from slick_curator.store.db import TERMINAL, Database, utcnow
 
 
 @dataclass(kw_only=True)
-class JobRecord:
+class JobRecord(abc.ABC):
     """The lifecycle fields of a stored job; subclasses add what their kind stores."""
 
     id: str
@@ -32,15 +33,15 @@ class JobRecord:
     def terminal(self) -> bool:
         return self.status in TERMINAL
 
+    @abc.abstractmethod
     def public(self) -> Any:
         """The job as the API shows it (a wire schema)."""
-        raise NotImplementedError
 
 
 RecordT = TypeVar("RecordT", bound=JobRecord)
 
 
-class JobTable(Generic[RecordT]):
+class JobTable(abc.ABC, Generic[RecordT]):
     """The SQL of one job table: a row per record field (JSON text for the `json` ones)."""
 
     table: ClassVar[str]
@@ -119,11 +120,13 @@ class JobTable(Generic[RecordT]):
             pending.append(job_id)
         return pending
 
+    @abc.abstractmethod
     def requeue(self, job_id: str) -> None:
-        raise NotImplementedError
+        """Back to queued after a restart (what else resets is the kind's business)."""
 
+    @abc.abstractmethod
     def finish(self, job_id: str, status: str, **outcome: Any) -> None:
-        raise NotImplementedError
+        """Move the job to a terminal status, with what its kind records of the outcome."""
 
     def _record(self, row: dict[str, Any]) -> RecordT:
         values = {n: json.loads(row[n]) if n in self.json_columns else row[n]

@@ -10,8 +10,8 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 from slick_client.schemas import CATEGORIES, ReportPublic
 
-from slick_curator.report import charts
-from slick_curator.report.charts import COLORS, Bar, Segment
+from slick_curator.reporting import charts
+from slick_curator.reporting.charts import COLORS, Bar, Segment
 
 __all__ = ["CSP", "render_html"]
 
@@ -21,7 +21,7 @@ _TICKS = ["0", *(f"≤.{i}" for i in range(1, 10)), "<1", "1"]
 _ACTIONS = (("keep", "kept"), ("relabel", "relabelled"), ("trim", "trimmed"),
             ("drop", "dropped"))
 
-_env = Environment(loader=PackageLoader("slick_curator.report", "templates"),
+_env = Environment(loader=PackageLoader("slick_curator.reporting", "templates"),
                    autoescape=select_autoescape(default=True, default_for_string=True),
                    trim_blocks=True, lstrip_blocks=True)
 

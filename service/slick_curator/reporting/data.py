@@ -21,8 +21,8 @@ from slick_client.schemas import (
 )
 
 from slick_curator.curation import AnnotatedFile, curate, question_and_gold
-from slick_curator.report.exemplar_sets import exemplar_set_health
-from slick_curator.report.facts import fact_report
+from slick_curator.reporting.exemplar_sets import exemplar_set_health
+from slick_curator.reporting.facts import fact_report
 
 __all__ = ["BINS", "MAX_GROUPS", "build_report"]
 
@@ -49,7 +49,7 @@ def build_report(annotated: AnnotatedFile, params: CurationParams | None = None,
     Exemplar sets: greedy accuracy of each (group, set index) over the probed rows' prompts
     built from it, flagged as an outlier when it is more than 15 points from the group's other
     unflagged sets and a two-proportion z-test gives |z| > 3 (more for files with many sets;
-    the rule in full: `slick_curator.report.exemplar_sets`).
+    the rule in full: `slick_curator.reporting.exemplar_sets`).
     """
     params = params or CurationParams()
     table = annotated.table
