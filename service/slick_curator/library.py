@@ -62,7 +62,7 @@ def probe_table(request: ProbeRequest, say: Callable[[str], None]) -> pa.Table:
     from slick_curator.probing.hf_folders import folder_sha256
     from slick_curator.probing.pipeline import ProbeRun
     from slick_curator.probing.prompts import ExemplarError
-    from slick_curator.probing.reading import DatasetError, read_dataset
+    from slick_curator.probing.reading import DatasetError, read_dataset, read_examples
     from slick_curator.weights import ModelNotFoundError
 
     r, params = request, request.params
@@ -75,7 +75,7 @@ def probe_table(request: ProbeRequest, say: Callable[[str], None]) -> pa.Table:
                 if r.exemplars else None)
         # Exemplars come from the whole file even when only its head is probed, so a limit
         # never changes a row's prompts.
-        whole = (read_dataset(r.dataset, columns=r.columns, on_error="skip")
+        whole = (read_examples(r.dataset, like=data)
                  if r.limit is not None and not r.exemplars else None)
     except DatasetError as exc:
         raise ProbeError(str(exc)) from exc
@@ -87,7 +87,7 @@ def probe_table(request: ProbeRequest, say: Callable[[str], None]) -> pa.Table:
         raise ProbeError(f"{r.source_name or r.dataset} has no usable rows")
     try:
         run = ProbeRun(data, params, exemplars=pool, shard_size=r.shard_size,
-                       pool_rows=whole.examples if whole else None)
+                       pool_rows=whole)
     except ExemplarError as exc:
         raise ProbeError(str(exc)) from exc
     for warning in run.warnings:

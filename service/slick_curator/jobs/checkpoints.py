@@ -62,3 +62,7 @@ def category_counts(tables: Sequence[pa.Table]) -> dict[str, int]:
         counts.update(c for c in table.column("slick_category").to_pylist() if c)
     return {c: counts.get(c, 0) for c in CATEGORIES}
 
+
+
+def add_counts(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
+    return {c: a.get(c, 0) + b.get(c, 0) for c in CATEGORIES}

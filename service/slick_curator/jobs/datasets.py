@@ -1,5 +1,9 @@
 """Dataset ingestion: validate a staged upload, store it (and its parsed rows) once per
-content, read it back later."""
+content, read it back later.
+
+An upload is read chunk by chunk and its parsed rows written as they come (probing.parsed), so
+validating a million rows holds one chunk, the first listed errors and per-group counts.
+"""
 
 from __future__ import annotations
 
@@ -15,15 +19,18 @@ from pathlib import Path
 from slick_curator.errors import DatasetInvalid, PayloadTooLarge
 from slick_curator.jobs.execute import UNNAMED_UPLOAD, load_dataset
 from slick_curator.jobs.messages import DatasetSource
-from slick_curator.probing.parsed import write_parsed
+from slick_curator.probing.parsed import ParsedWriter
+from slick_curator.probing.read_errors import rows_error
 from slick_curator.probing.reading import (
     ColumnMap,
     Dataset,
     DatasetError,
+    DatasetScan,
     DatasetTooLarge,
     ReadLimits,
-    read_dataset,
+    scan_dataset,
 )
+from slick_curator.probing.records import RowError
 from slick_curator.settings import Settings
 from slick_curator.store import DatasetRecord, Store
 
@@ -31,6 +38,9 @@ log = logging.getLogger(__name__)
 
 # The setting behind each limit the reader enforces, for the 413 message.
 _LIMIT_SETTINGS = {"bytes": "SLICK_MAX_UPLOAD_BYTES", "rows": "SLICK_MAX_ROWS"}
+# Distinct questions counted per group: a probe needs at most k_shot + 1 (k_shot <= 32), so
+# counting stops here and a group of a million questions costs no more than this.
+_DISTINCT_QUESTIONS_CAP = 1024
 
 # Which upload parameter names each ColumnMap field.
 COLUMN_PARAMS = {"question": "question_column", "answer": "answer_column",
@@ -63,6 +73,33 @@ class Upload:
     format: str
 
 
+class _Tally:
+    """What a dataset record says about the rows, gathered chunk by chunk: counts, groups,
+    distinct questions per group (up to a cap) and the first `listed` row errors."""
+
+    def __init__(self, listed: int) -> None:
+        self.listed = listed
+        self.rows = self.valid_rows = self.bad_rows = 0
+        self.names: list[str] = []
+        self.groups: collections.Counter[str] = collections.Counter()
+        # Exact strings: never fewer than the pool's own (normalised) count, so probe
+        # creation's check is never stricter than the worker's exact one.
+        self.questions: dict[str, set[str]] = collections.defaultdict(set)
+        self.errors: list[RowError] = []
+
+    def add(self, chunk) -> None:
+        self.names = self.names or chunk.table.column_names
+        self.rows += chunk.table.num_rows
+        self.valid_rows += len(chunk.examples)
+        self.bad_rows += len(chunk.errors)
+        self.errors += chunk.errors[: self.listed - len(self.errors)]
+        for e in chunk.examples:
+            self.groups[e.group] += 1
+            seen = self.questions[e.group]
+            if len(seen) < _DISTINCT_QUESTIONS_CAP:
+                seen.add(e.question)
+
+
 class DatasetService:
     """Turns uploads into stored datasets; the same content and mapping is stored once."""
 
@@ -91,29 +128,28 @@ class DatasetService:
                 raise self._bad_rows(existing)
             return existing, False
 
-        dataset = self._read(upload, columns, on_error)
-        limit = self.settings.max_listed_errors
-        # Distinct questions per group, so probe creation can check the exemplar pool without
-        # reading the file again. Exact strings: never fewer than the pool's own (normalised)
-        # count, so that check is never stricter than the worker's exact one.
-        questions: dict[str, set[str]] = collections.defaultdict(set)
-        for e in dataset.examples:
-            questions[e.group].add(e.question)
+        folder = self.store.paths.parsed(dataset_id)
+        with ParsedWriter(folder) as writer:
+            scan, tally = self._read(upload, columns, writer)
+            if tally.bad_rows and on_error == "fail":
+                raise DatasetInvalid(
+                    str(rows_error(tally.errors, scan.name, total=tally.bad_rows)),
+                    param="file", errors=tally.errors)
+            # Parsed rows and the file go in place before the insert: a crash in between
+            # leaves files without a record, which the next start removes
+            # (Store.remove_orphans); never a record without its file.
+            writer.finish(scan.format, scan.kind, scan.columns)
         record = DatasetRecord(
-            id=dataset_id, name=upload.name, format=dataset.format, kind=dataset.kind,
-            rows=dataset.table.num_rows, valid_rows=len(dataset.examples), sha256=upload.sha256,
-            size_bytes=upload.size, columns=dataset.table.column_names,
+            id=dataset_id, name=upload.name, format=scan.format, kind=scan.kind,
+            rows=tally.rows, valid_rows=tally.valid_rows, sha256=upload.sha256,
+            size_bytes=upload.size, columns=tally.names,
             # As read (detected shape, group column): re-reads and the shape come from this.
-            column_map=dataclasses.asdict(dataset.columns),
-            groups=dict(sorted(collections.Counter(e.group for e in dataset.examples).items())),
-            errors=[dataclasses.asdict(e) for e in dataset.errors[:limit]],
+            column_map=dataclasses.asdict(scan.columns),
+            groups=dict(sorted(tally.groups.items())),
+            errors=[dataclasses.asdict(e) for e in tally.errors],
             max_text_chars=self.settings.max_text_chars,
-            group_questions={g: len(q) for g, q in sorted(questions.items())},
+            group_questions={g: len(q) for g, q in sorted(tally.questions.items())},
         )
-        # Parsed rows and the file go in place before the insert: a crash in between leaves
-        # files without a record, which the next start removes (Store.remove_orphans); never
-        # a record without its file.
-        write_parsed(dataset, self.store.paths.parsed(dataset_id))
         os.replace(upload.path, self.store.paths.upload(dataset_id))
         created = self.store.datasets.insert(record)
         log.info("dataset %s: %d rows (%d valid) from %r", dataset_id, record.rows,
@@ -123,13 +159,20 @@ class DatasetService:
     def limits(self) -> ReadLimits:
         return read_limits(self.settings)
 
-    def _read(self, upload: Upload, columns: ColumnMap, on_error: str) -> Dataset:
+    def _read(self, upload: Upload, columns: ColumnMap, writer: ParsedWriter
+              ) -> tuple[DatasetScan, _Tally]:
+        """Read the upload chunk by chunk into `writer`; what the record needs, tallied."""
         s = self.settings
         try:
             # The user's file name (or a neutral one) in messages: never the staging path.
-            return read_dataset(upload.path, format=upload.format, columns=columns,
-                                on_error=on_error, name=upload.name or UNNAMED_UPLOAD,
+            scan = scan_dataset(upload.path, format=upload.format, columns=columns,
+                                name=upload.name or UNNAMED_UPLOAD,
                                 max_text_chars=s.max_text_chars, limits=self.limits())
+            tally = _Tally(s.max_listed_errors)
+            for chunk in scan.chunks():
+                writer.add(chunk)
+                tally.add(chunk)
+            return scan, tally
         except DatasetTooLarge as exc:
             raise PayloadTooLarge(f"{exc} ({_LIMIT_SETTINGS[exc.what]})", param="file") from exc
         except DatasetError as exc:

@@ -143,7 +143,9 @@ def run_job(
         base = state["base"]
         done_tables[index] = table
         estimate.shard_finished(len(rows), state["gens"])
-        counts = checkpoints.category_counts(list(done_tables.values()))
+        # This shard's counts added, not every shard's recounted (a million rows are 31,250
+        # shards of 32).
+        counts = checkpoints.add_counts(counts, checkpoints.category_counts([table]))
         snap = tracker.advance(base + len(rows) - tracker.done)
         tokens = pc.sum(table.column("slick_generated_tokens")).as_py() or 0
         report(ShardDone(job.id, index, len(rows), tokens, snap.done, snap.total, snap.rate,

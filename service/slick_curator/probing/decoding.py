@@ -10,9 +10,10 @@ that starts with the gzip magic bytes is inflated, and so is the result if it is
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
-__all__ = ["MAX_GZIP_LAYERS", "DecodeError", "DecodedTooLarge", "Gunzip", "gunzip_all"]
+__all__ = ["MAX_GZIP_LAYERS", "DecodeError", "DecodedTooLarge", "Gunzip", "gunzip_all",
+           "gunzip_stream"]
 
 GZIP_MAGIC = b"\x1f\x8b"
 MAX_GZIP_LAYERS = 4
@@ -133,9 +134,10 @@ class Gunzip:
         self._root.finish()
 
 
-def gunzip_all(chunks: Iterable[bytes], *, max_bytes: int | None = None) -> bytes:
-    """The fully decoded bytes of `chunks` (plain data passes through), within `max_bytes`."""
-    parts: list[bytes] = []
+def gunzip_stream(chunks: Iterable[bytes], *, max_bytes: int | None = None) -> Iterator[bytes]:
+    """The fully decoded bytes of `chunks` (plain data passes through), piece by piece, within
+    `max_bytes` in all: memory holds about one chunk's output at a time."""
+    ready: list[bytes] = []
     size = 0
 
     def keep(data: bytes) -> None:
@@ -143,10 +145,17 @@ def gunzip_all(chunks: Iterable[bytes], *, max_bytes: int | None = None) -> byte
         size += len(data)
         if max_bytes is not None and size > max_bytes:
             raise DecodedTooLarge(max_bytes)
-        parts.append(data)
+        ready.append(data)
 
     decoder = Gunzip(keep, max_bytes=max_bytes)
     for chunk in chunks:
         decoder.write(chunk)
+        yield from ready
+        ready.clear()
     decoder.finish()
-    return b"".join(parts)
+    yield from ready
+
+
+def gunzip_all(chunks: Iterable[bytes], *, max_bytes: int | None = None) -> bytes:
+    """The fully decoded bytes of `chunks` (plain data passes through), within `max_bytes`."""
+    return b"".join(gunzip_stream(chunks, max_bytes=max_bytes))

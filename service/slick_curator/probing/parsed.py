@@ -6,6 +6,9 @@ valid rows as the core sees them), `errors.parquet` (the bad rows) and, written 
 `meta.json` (format, kind, column map, counts). A folder without `meta.json`, or whose files
 disagree with it, is not a parsed dataset: `read_parsed` answers None and the caller reads the
 file instead.
+
+`ParsedWriter` writes the chunks of a file as they are read (an upload of a million rows never
+holds them all), into a temp folder beside the target that replaces it when complete.
 """
 
 from __future__ import annotations
@@ -13,19 +16,21 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from slick_curator.atomic_files import write_json_atomic, write_parquet_atomic
 from slick_curator.probing.columns import ColumnMap
-from slick_curator.probing.reading import Dataset
+from slick_curator.probing.reading import Chunk, Dataset
 from slick_curator.probing.records import Example, RowError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["read_parsed", "write_parsed"]
+__all__ = ["ParsedWriter", "read_parsed", "write_parsed"]
 
 VERSION = 2  # 2: examples carry their chat context
 EXAMPLES = pa.schema([
@@ -44,31 +49,106 @@ ERRORS = pa.schema([
 ])
 
 
+class ParsedWriter:
+    """Writes a dataset chunk by chunk; `finish` puts the complete folder in place.
+
+    Used as a context manager: leaving it without `finish` (an error, a rejected upload)
+    removes what was written. A temp folder left by a crash is an orphan that
+    Store.remove_orphans deletes on the next start.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        self.folder = folder
+        self._tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}-"))
+        self._table: pq.ParquetWriter | None = None
+        self._table_ok = True
+        self._examples = pq.ParquetWriter(self._tmp / "examples.parquet", EXAMPLES,
+                                          compression="zstd")
+        self._errors = pq.ParquetWriter(self._tmp / "errors.parquet", ERRORS,
+                                        compression="zstd")
+        self.rows = self.examples = self.errors = 0
+
+    def __enter__(self) -> ParsedWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._tmp.exists():
+            self._close()
+            shutil.rmtree(self._tmp, ignore_errors=True)
+
+    def add(self, chunk: Chunk) -> None:
+        if self._table_ok:
+            try:
+                if self._table is None:
+                    self._table = pq.ParquetWriter(self._tmp / "table.parquet",
+                                                   chunk.table.schema, compression="zstd")
+                self._table.write_table(chunk.table)
+            except (pa.ArrowException, ValueError) as exc:
+                log.info("dataset kept as its file only (its table has no Parquet form: %s)",
+                         exc)
+                self._table_ok = False
+        self._examples.write_table(_examples_table(chunk.examples))
+        self._errors.write_table(pa.Table.from_pylist(
+            [dataclasses.asdict(e) for e in chunk.errors], schema=ERRORS))
+        self.rows += chunk.table.num_rows
+        self.examples += len(chunk.examples)
+        self.errors += len(chunk.errors)
+
+    def finish(self, format: str, kind: str, columns: ColumnMap) -> bool:
+        """Put the folder in place; False (nothing left) when the table has no Parquet form,
+        in which case the dataset is re-read from its file each time."""
+        has_table = self._table is not None
+        self._close()
+        if not self._table_ok or not has_table:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            return False
+        (self._tmp / "meta.json").write_text(json.dumps({
+            "version": VERSION, "format": format, "kind": kind,
+            "columns": dataclasses.asdict(columns), "rows": self.rows,
+            "examples": self.examples, "errors": self.errors}, indent=1))
+        for path in self._tmp.iterdir():
+            _fsync(path)
+        if self.folder.exists():
+            shutil.rmtree(self.folder)
+        os.replace(self._tmp, self.folder)
+        _fsync(self.folder.parent)  # the rename survives a power cut
+        return True
+
+    def _close(self) -> None:
+        for writer in (self._table, self._examples, self._errors):
+            if writer is not None:
+                try:
+                    writer.close()
+                except (pa.ArrowException, OSError):
+                    pass  # only on the way out of a failed write
+        self._table = None
+
+
 def write_parsed(dataset: Dataset, folder: Path) -> bool:
-    """Write `dataset` under `folder`; False (and nothing usable left) when its table cannot be
-    stored as Parquet (e.g. a column of empty objects), in which case it is re-read from the
-    file each time."""
-    examples = pa.table({
-        "row": [e.row for e in dataset.examples],
-        "question": [e.question for e in dataset.examples],
-        "answers": [list(e.answers) for e in dataset.examples],
-        "group": [e.group for e in dataset.examples],
-        "id": [e.id for e in dataset.examples],
-        "context": [[{"role": r, "content": c} for r, c in e.context] for e in dataset.examples],
+    """Write a whole `dataset` under `folder` (ParsedWriter.finish says what False means)."""
+    with ParsedWriter(folder) as writer:
+        writer.add(Chunk(dataset.table, dataset.examples, dataset.errors))
+        return writer.finish(dataset.format, dataset.kind, dataset.columns)
+
+
+def _examples_table(examples: list[Example]) -> pa.Table:
+    return pa.table({
+        "row": [e.row for e in examples],
+        "question": [e.question for e in examples],
+        "answers": [list(e.answers) for e in examples],
+        "group": [e.group for e in examples],
+        "id": [e.id for e in examples],
+        "context": [[{"role": r, "content": c} for r, c in e.context] for e in examples],
     }, schema=EXAMPLES)
-    errors = pa.Table.from_pylist([dataclasses.asdict(e) for e in dataset.errors], schema=ERRORS)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
     try:
-        write_parquet_atomic(dataset.table, folder / "table.parquet")
-    except (pa.ArrowException, ValueError) as exc:
-        log.info("dataset kept as its file only (its table has no Parquet form: %s)", exc)
-        return False
-    write_parquet_atomic(examples, folder / "examples.parquet")
-    write_parquet_atomic(errors, folder / "errors.parquet")
-    write_json_atomic({"version": VERSION, "format": dataset.format, "kind": dataset.kind,
-                       "columns": dataclasses.asdict(dataset.columns),
-                       "rows": dataset.table.num_rows, "examples": len(dataset.examples),
-                       "errors": len(dataset.errors)}, folder / "meta.json")
-    return True
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def read_parsed(folder: Path) -> Dataset | None:

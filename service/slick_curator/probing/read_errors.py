@@ -28,11 +28,14 @@ class DatasetTooLarge(DatasetError):
         self.what, self.limit = what, limit
 
 
-def rows_error(errors: list[RowError], name: str | None) -> DatasetError:
+def rows_error(errors: list[RowError], name: str | None, total: int | None = None
+               ) -> DatasetError:
+    """`errors` (the first of `total`, when only those were kept) as one DatasetError."""
+    total = len(errors) if total is None else total
     shown = "; ".join(str(e) for e in errors[:_SHOWN_ERRORS])
-    more = len(errors) - _SHOWN_ERRORS
+    more = total - _SHOWN_ERRORS
     tail = f"; and {more} more" if more > 0 else ""
-    return DatasetError(f"{len(errors)} bad row(s) in {name or 'dataset'}: {shown}{tail}", errors)
+    return DatasetError(f"{total} bad row(s) in {name or 'dataset'}: {shown}{tail}", errors)
 
 
 def file_error(name: str | None, reason: str, field: str = "<file>") -> DatasetError:

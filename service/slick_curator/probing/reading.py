@@ -5,21 +5,27 @@ Formats: JSONL, JSON (a top-level list of objects), CSV and Parquet, each option
 plus one answer and/or a list of accepted aliases) or chat rows (a `messages` list: the last
 user turn is the question, the final assistant turn the answer). A bad row never disappears:
 it stays in `Dataset.table` and gets one `RowError`. `ReadLimits` bound what a file may hold.
+
+`scan_dataset` reads a file chunk by chunk (memory bounded by a chunk, except for a JSON
+list: read_formats), for callers that store what they read as they go (uploads);
+`read_dataset` collects the chunks into one `Dataset`.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import PurePath
 from typing import BinaryIO, Literal
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 from slick_client.schemas import DATASET_SUFFIXES
 
-from slick_curator.probing import read_formats
+from slick_curator.probing import read_formats, read_json
+from slick_curator.probing.byte_source import ByteSource
 from slick_curator.probing.columns import ColumnMap, row_shape
 from slick_curator.probing.decoding import DecodedTooLarge, DecodeError, gunzip_all
 from slick_curator.probing.hf_folders import HFFolderError, is_hf_folder, read_hf_table
@@ -36,22 +42,26 @@ from slick_curator.probing.row_parser import BadRow, RowParser
 
 __all__ = [
     "FORMATS",
+    "Chunk",
     "ColumnMap",
     "Dataset",
     "DatasetError",
+    "DatasetScan",
     "DatasetTooLarge",
     "ReadLimits",
     "detect_format",
     "read_dataset",
+    "read_examples",
+    "scan_dataset",
 ]
 
 FORMATS = ("jsonl", "json", "csv", "parquet", "hf")  # hf: a save_to_disk folder
 _ENTITY_QUESTIONS_FILE = re.compile(r"^(P\d+)\.")
 _READ_CHUNK = 1 << 20
+_LISTED_ERRORS = 1000  # bad rows kept for a file none of whose rows decode
 _READERS = {
-    "hf": read_formats.read_parquet,  # the folder's rows, handed over as Parquet bytes
-    "jsonl": read_formats.read_jsonl,
-    "json": read_formats.read_json,
+    "jsonl": read_json.read_jsonl,
+    "json": read_json.read_json,
     "csv": read_formats.read_csv,
     "parquet": read_formats.read_parquet,
 }
@@ -98,6 +108,111 @@ def detect_format(name: str) -> str:
     return fmt
 
 
+@dataclass
+class Chunk:
+    """Consecutive input rows: `table` (the file's schema), their valid rows and errors."""
+
+    table: pa.Table
+    examples: list[Example]
+    errors: list[RowError]
+
+
+@dataclass
+class DatasetScan:
+    """A dataset being read: what it is (format, kind, columns) is known before its rows,
+    which `chunks()` yields once, in input order. Limits on rows are checked as they come."""
+
+    format: str
+    kind: str
+    columns: ColumnMap
+    name: str | None
+    _first: read_formats.RawChunk
+    _rest: Iterator[read_formats.RawChunk]
+    _parser: RowParser
+    _columns_read: list[str]
+    _max_rows: int | None
+
+    @property
+    def shape(self) -> str:
+        return row_shape(self.kind, self.columns)
+
+    def chunks(self) -> Iterator[Chunk]:
+        rows = 0
+        for part in itertools.chain([self._first], self._rest):
+            rows += part.table.num_rows
+            if self._max_rows is not None and rows > self._max_rows:
+                raise too_large(self.name, "rows", self._max_rows,
+                                f"more than {self._max_rows} rows, the limit")
+            yield self._parse(part)
+
+    def _parse(self, raw: read_formats.RawChunk) -> Chunk:
+        records = raw.records
+        if records is None:
+            records = _records_from_table(raw.table, self._columns_read)
+            for e in raw.errors:  # undecodable rows are all-null; their error is listed
+                records[e.row - raw.first_row] = None
+        examples, errors = [], list(raw.errors)
+        for offset, record in enumerate(records):
+            if record is None:
+                continue
+            row = raw.first_row + offset
+            try:
+                examples.append(self._parser.parse(row, record))
+            except BadRow as bad:
+                errors.append(RowError(row, bad.field, bad.reason))
+        errors.sort(key=lambda e: e.row)
+        return Chunk(raw.table, examples, errors)
+
+
+def scan_dataset(
+    source: str | os.PathLike | BinaryIO,
+    *,
+    format: str | None = None,
+    columns: ColumnMap = ColumnMap(),
+    limit: int | None = None,
+    name: str | None = None,
+    max_text_chars: int | None = None,
+    limits: ReadLimits = ReadLimits(),
+) -> DatasetScan:
+    """Start reading a dataset (arguments as `read_dataset`); whole-file problems (format,
+    columns, no rows, none decodable) raise here, bad rows come with their chunk."""
+    for arg, value in (("limit", limit), ("max_text_chars", max_text_chars)):
+        if value is not None and value < 1:
+            raise ValueError(f"{arg} must be a positive integer or None, got {value!r}")
+    wanted = limit
+    if limits.max_rows is not None and (wanted is None or wanted > limits.max_rows):
+        wanted = limits.max_rows + 1  # one more than allowed tells "too many" from "just right"
+    if isinstance(source, (str, os.PathLike)) and os.path.isdir(source):
+        name, fmt = name or os.fspath(source), "hf"
+        scan = read_formats.read_hf(_hf_table(source, name, limits.max_bytes), wanted, limits,
+                                    name)
+    else:
+        data, name = _source(source, name, limits.max_bytes)
+        if format is None and name is None:
+            raise file_error(None, "cannot tell the format of a stream: pass format= or name=")
+        fmt = format or detect_format(name)
+        if fmt not in FORMATS:
+            raise file_error(name, f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+        if fmt == "hf":
+            raise file_error(name, "format hf is a save_to_disk folder, and this is a file")
+        if data.is_blank():
+            raise file_error(name, "file is empty")
+        scan = _READERS[fmt](data, wanted, limits, name)
+    rest = scan.chunks()
+    first = next(rest, None)
+    if first is None:
+        raise file_error(name, "file has no rows")
+    if not scan.names and first.errors:  # not one row could be decoded
+        errors = list(first.errors)
+        total = len(errors) + sum(len(c.errors) for c in rest)
+        raise rows_error(errors[:_LISTED_ERRORS], name, total=total)
+    kind, columns = _resolve_columns(scan.names, columns, name)
+    parser = RowParser(columns, kind, scan.names, _default_group(name), from_csv=fmt == "csv",
+                       max_chars=max_text_chars)
+    return DatasetScan(fmt, kind, columns, name, first, rest, parser,
+                       _columns_read(columns, kind, scan.names), limits.max_rows)
+
+
 def read_dataset(
     source: str | os.PathLike | BinaryIO,
     *,
@@ -120,97 +235,70 @@ def read_dataset(
     """
     if on_error not in ("fail", "skip"):
         raise ValueError(f"on_error must be 'fail' or 'skip', got {on_error!r}")
-    for arg, value in (("limit", limit), ("max_text_chars", max_text_chars)):
-        if value is not None and value < 1:
-            raise ValueError(f"{arg} must be a positive integer or None, got {value!r}")
-    if isinstance(source, (str, os.PathLike)) and os.path.isdir(source):
-        data, name, format = _hf_folder_bytes(source, name, limits.max_bytes), (
-            name or os.fspath(source)), "hf"
-    else:
-        data, name = _read_bytes(source, name, limits.max_bytes)
-    if format is None and name is None:
-        raise file_error(None, "cannot tell the format of a stream: pass format= or name=")
-    fmt = format or detect_format(name)
-    if fmt not in FORMATS:
-        raise file_error(name, f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
-    if not data.strip():
-        raise file_error(name, "file is empty")
-
-    wanted = limit
-    if limits.max_rows is not None and (wanted is None or wanted > limits.max_rows):
-        wanted = limits.max_rows + 1  # one more than allowed tells "too many" from "just right"
-    parsed = _READERS[fmt](data, wanted, limits, name)
-    del data
-    table, records, errors = parsed.table, parsed.records, parsed.errors
-    n_rows = table.num_rows if records is None else len(records)
-    if limits.max_rows is not None and n_rows > limits.max_rows:
-        raise too_large(
-            name, "rows", limits.max_rows, f"more than {limits.max_rows} rows, the limit"
-        )
-    if n_rows == 0:
-        raise file_error(name, "file has no rows")
-    if not table.column_names and errors:
-        raise rows_error(errors, name)  # not one row could be decoded
-
-    kind, columns = _resolve_columns(table.column_names, columns, name)
-    if records is None:
-        records = _records_from_table(table, columns, kind)
-        for e in errors:  # undecodable rows are all-null; their error is already listed
-            records[e.row] = None
-    parser = RowParser(
-        columns,
-        kind,
-        table.column_names,
-        _default_group(name),
-        from_csv=fmt == "csv",
-        max_chars=max_text_chars,
-    )
-    examples = []
-    for row, record in enumerate(records):
-        if record is None:
-            continue
-        try:
-            examples.append(parser.parse(row, record))
-        except BadRow as bad:
-            errors.append(RowError(row, bad.field, bad.reason))
-    errors.sort(key=lambda e: e.row)
+    scan = scan_dataset(source, format=format, columns=columns, limit=limit, name=name,
+                        max_text_chars=max_text_chars, limits=limits)
+    tables, examples, errors = [], [], []
+    for chunk in scan.chunks():
+        tables.append(chunk.table)
+        examples += chunk.examples
+        errors += chunk.errors
     if errors and on_error == "fail":
-        raise rows_error(errors, name)
-    return Dataset(table, examples, errors, fmt, kind, columns)
+        raise rows_error(errors, scan.name)
+    table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+    return Dataset(table, examples, errors, scan.format, scan.kind, scan.columns)
 
 
-def _hf_folder_bytes(source: str | os.PathLike, name: str | None,
-                     max_bytes: int | None) -> bytes:
-    """A Hugging Face `save_to_disk` folder as Parquet bytes, read like an uploaded Parquet
-    file (same limits and checks)."""
-    shown = name or os.fspath(source)
+def read_examples(
+    source: str | os.PathLike,
+    *,
+    like: Dataset,
+    name: str | None = None,
+    max_text_chars: int | None = None,
+) -> list[Example]:
+    """The valid rows of a whole file read as `like` (its head, read with a limit) was: the
+    exemplar pool of `slick probe --limit`. No table is built, and a JSONL is read in one pass
+    (its columns are known from `like`), so a million rows take seconds, not a full read."""
+    if like.format != "jsonl":
+        return read_dataset(source, format=like.format, columns=like.columns, on_error="skip",
+                            name=name, max_text_chars=max_text_chars).examples
+    name = name or os.fspath(source)
+    parser = RowParser(like.columns, like.kind, like.table.column_names, _default_group(name),
+                       from_csv=False, max_chars=max_text_chars)
+    examples = []
+    data = ByteSource(path=os.fspath(source), name=name)
+    for first, records, _ in read_json.jsonl_records(data, None, ReadLimits().max_depth):
+        for offset, record in enumerate(records):
+            if record is not None:
+                try:
+                    examples.append(parser.parse(first + offset, record))
+                except BadRow:
+                    pass
+    return examples
+
+
+def _hf_table(source: str | os.PathLike, shown: str, max_bytes: int | None) -> pa.Table:
     if not is_hf_folder(source):
         raise file_error(shown, "is a folder, and not a Hugging Face save_to_disk dataset "
                                 "(no state.json)")
     try:
-        table = read_hf_table(source, max_bytes)
+        return read_hf_table(source, max_bytes)
     except HFFolderError as exc:
         raise file_error(shown, str(exc)) from exc
-    sink = pa.BufferOutputStream()
-    pq.write_table(table, sink)
-    return sink.getvalue().to_pybytes()
 
 
-def _read_bytes(
-    source: str | os.PathLike | BinaryIO, name: str | None, max_bytes: int | None
-) -> tuple[bytes, str | None]:
-    """The decoded bytes (every gzip layer inflated, within `max_bytes`) and the file name."""
+def _source(source: str | os.PathLike | BinaryIO, name: str | None, max_bytes: int | None
+            ) -> tuple[ByteSource, str | None]:
+    """The file's bytes, reread from disk on every pass; a stream's, decoded into memory."""
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
-        name = name or path
-        with open(path, "rb") as f:
-            return _decode(iter(lambda: f.read(_READ_CHUNK), b""), name, max_bytes), name
+        return ByteSource(path=path, name=name or path, max_bytes=max_bytes), name or path
     stream_name = getattr(source, "name", None)
     name = name or (stream_name if isinstance(stream_name, str) else None)
     first = source.read(0)
     if isinstance(first, str):
         raise TypeError("source stream must be binary (open the file with 'rb')")
-    return _decode(iter(lambda: source.read(_READ_CHUNK), b""), name, max_bytes), name
+    data = _decode(iter(lambda: source.read(_READ_CHUNK), b""), name, max_bytes)
+    return ByteSource(data=data, name=name, max_bytes=max_bytes), name
 
 
 def _decode(chunks, name: str | None, max_bytes: int | None) -> bytes:
@@ -272,16 +360,16 @@ def _default_group(name: str | None) -> str:
     return match.group(1) if match else "all"
 
 
-def _records_from_table(table: pa.Table, columns: ColumnMap, kind: str) -> list[dict | None]:
-    """The columns the row parser reads, per row (names are unique: the readers check)."""
+def _columns_read(columns: ColumnMap, kind: str, names: list[str]) -> list[str]:
+    """The columns the row parser reads (names are unique: the readers check)."""
     wanted = (
         [columns.question, columns.answer, columns.answers] if kind == "qa" else [columns.messages]
     )
     wanted += [columns.id] + ([columns.group] if columns.group else [])
     wanted += [columns.input] if columns.input else []
-    values = {
-        col: table.column(col).to_pylist()
-        for col in dict.fromkeys(wanted)
-        if col in table.column_names
-    }
+    return [c for c in dict.fromkeys(wanted) if c in names]
+
+
+def _records_from_table(table: pa.Table, wanted: list[str]) -> list[dict | None]:
+    values = {col: table.column(col).to_pylist() for col in wanted}
     return [{col: vals[i] for col, vals in values.items()} for i in range(table.num_rows)]

@@ -1,0 +1,227 @@
+"""A million rows through a real `slick serve`: upload, validation, memory and latency.
+
+    .venv/bin/python bench/million_rows.py                 # 1,000,000 rows, figures to stdout
+    .venv/bin/python bench/million_rows.py --rows 100000   # a quicker look
+
+Generates a JSONL of `--rows` EntityQuestions train rows (every relation, cycled; a cycled row
+gets a copy number in its question so the questions stay distinct) and its gzip, starts
+`slick serve` on loopback (engine `fake`: the upload path does not touch a model), then:
+  1. uploads a small dataset and runs a probe job on it, to have a dataset and a job to poll;
+  2. uploads the big JSONL as a raw body, then its gzip, while a second thread polls
+     `GET /v1/datasets/{small}` and `GET /v1/probes/{job}` every 20 ms (p50 / p99 / max);
+  3. uploads one row more than the server's SLICK_MAX_ROWS: a 413, and the stored datasets
+     still there;
+  4. times `slick probe --limit 10 --engine fake` on the big file (how soon probing starts).
+The server's memory is read from /proc (VmHWM, its peak resident set, and VmRSS sampled every
+50 ms); Linux only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gzip
+import json
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "entityquestions"
+SLICK = Path(sys.executable).with_name("slick")
+
+
+def generate(path: Path, rows: int) -> None:
+    """`rows` QA rows from every train relation, cycled."""
+    source = []
+    for file in sorted((DATA / "train").glob("P*.train.json")):
+        relation = file.name.split(".")[0]
+        source += [(r["question"], r["answers"], relation) for r in json.loads(file.read_text())]
+    with open(path, "w") as f:
+        for i in range(rows):
+            question, answers, relation = source[i % len(source)]
+            copy = i // len(source)
+            if copy:
+                question = f"{question} (#{copy})"
+            f.write(json.dumps({"id": f"r{i}", "question": question, "answers": answers,
+                                "relation": relation}) + "\n")
+
+
+def memory_kb(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise KeyError(field)
+
+
+class Sampler(threading.Thread):
+    """Samples the server's resident set every 50 ms."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.peak_kb, self.stop = pid, 0, threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            self.peak_kb = max(self.peak_kb, memory_kb(self.pid, "VmRSS"))
+            time.sleep(0.05)
+
+
+class Poller(threading.Thread):
+    """GETs the status routes every 20 ms, recording each latency."""
+
+    def __init__(self, base: str, paths: list[str]) -> None:
+        super().__init__(daemon=True)
+        self.base, self.paths, self.stop = base, paths, threading.Event()
+        self.latencies: list[float] = []
+        self.failures = 0
+
+    def run(self) -> None:
+        with httpx.Client(base_url=self.base, timeout=30) as client:
+            while not self.stop.is_set():
+                for path in self.paths:
+                    start = time.perf_counter()
+                    ok = client.get(path).status_code == 200
+                    self.latencies.append(time.perf_counter() - start)
+                    self.failures += not ok
+                time.sleep(0.02)
+
+    def summary(self) -> dict:
+        lat = sorted(self.latencies)
+        if not lat:
+            return {"requests": 0}
+        return {"requests": len(lat), "failures": self.failures,
+                "p50_ms": round(1000 * statistics.median(lat), 1),
+                "p99_ms": round(1000 * lat[min(len(lat) - 1, int(0.99 * len(lat)))], 1),
+                "max_ms": round(1000 * lat[-1], 1)}
+
+
+def upload(client: httpx.Client, path: Path, name: str, media: str) -> tuple[httpx.Response, float]:
+    start = time.perf_counter()
+
+    def body():
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                yield chunk
+
+    response = client.post("/v1/datasets", params={"name": name}, content=body(),
+                           headers={"Content-Type": media}, timeout=3600)
+    return response, time.perf_counter() - start
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="slick-million-"))
+    figures: dict = {"date": dt.date.today().isoformat(), "rows": args.rows,
+                     "machine": f"{platform.processor() or platform.machine()}, "
+                                f"{os.cpu_count()} cores"}
+    try:
+        big = work / "big.jsonl"
+        start = time.perf_counter()
+        generate(big, args.rows)
+        with open(big, "rb") as src, gzip.open(work / "big.jsonl.gz", "wb", compresslevel=6) as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+        over = work / "over.jsonl"
+        generate(over, args.rows + 1)
+        figures["files_mb"] = {"jsonl": round(big.stat().st_size / 1e6, 1),
+                               "gzip": round((work / "big.jsonl.gz").stat().st_size / 1e6, 1)}
+        figures["generate_s"] = round(time.perf_counter() - start, 1)
+
+        port = free_port()
+        env = {**os.environ, "SLICK_DATA_DIR": str(work / "data"), "SLICK_ENGINE": "fake",
+               "SLICK_MODEL": "fake", "SLICK_MAX_ROWS": str(args.rows), "SLICK_LOG_LEVEL":
+               "WARNING"}
+        server = subprocess.Popen([str(SLICK), "serve", "--port", str(port)], env=env)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            run(base, server.pid, work, big, over, figures)
+        finally:
+            server.terminate()
+            server.wait(30)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(json.dumps(figures, indent=2))
+
+
+def run(base: str, pid: int, work: Path, big: Path, over: Path, figures: dict) -> None:
+    with httpx.Client(base_url=base, timeout=60) as client:
+        for _ in range(300):
+            try:
+                if client.get("/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        small = work / "P36.small.jsonl"
+        small.write_text("".join(json.dumps({"question": f"What is the capital of {c}?",
+                                             "answer": c, "relation": "P36"}) + "\n"
+                                 for c in ("Kenya", "Peru", "Chad", "Fiji", "Mali", "Oman")))
+        small_id = upload(client, small, small.name, "application/x-ndjson")[0].json()["id"]
+        job = client.post("/v1/probes", json={"dataset_id": small_id, "n_prompts": 2, "k_shot": 2,
+                                             "n_samples": 2}).json()["id"]
+        figures["server_rss_mb_idle"] = round(memory_kb(pid, "VmRSS") / 1024)
+
+        sampler = Sampler(pid)
+        sampler.start()
+        for label, path, media in (("jsonl", big, "application/x-ndjson"),
+                                   ("gzip", work / "big.jsonl.gz", "application/gzip")):
+            poller = Poller(base, [f"/v1/datasets/{small_id}", f"/v1/probes/{job}"])
+            poller.start()
+            response, seconds = upload(client, path, path.name, media)
+            poller.stop.set()
+            poller.join()
+            body = response.json()
+            figures[f"upload_{label}"] = {
+                "status": response.status_code, "wall_s": round(seconds, 1),
+                "rows": body.get("rows"), "valid_rows": body.get("valid_rows"),
+                "rows_per_s": round(args_rows(body) / seconds) if seconds else None,
+                "server_peak_rss_mb": round(memory_kb(pid, "VmHWM") / 1024),
+                "status_routes_while_uploading": poller.summary()}
+        response, seconds = upload(client, over, over.name, "application/x-ndjson")
+        stored = client.get("/v1/datasets").json()["count"]
+        figures["upload_one_row_over"] = {
+            "status": response.status_code, "wall_s": round(seconds, 1),
+            "message": response.json().get("error", {}).get("message", "")[:160],
+            "datasets_still_stored": stored}
+        sampler.stop.set()
+        figures["server_peak_rss_mb"] = round(memory_kb(pid, "VmHWM") / 1024)
+        figures["server_peak_rss_mb_sampled"] = round(sampler.peak_kb / 1024)
+
+    # The real default model: how soon the read is done and the first row is probing.
+    start = time.perf_counter()
+    cli = subprocess.Popen([str(SLICK), "probe", str(big), "--limit", "10", "--n-prompts", "1",
+                            "--k-shot", "1", "--n-samples", "1", "-o", str(work / "ten.parquet")],
+                           stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    marks: dict[str, float] = {}
+    for line in cli.stderr:
+        for mark, prefix in (("read_s", "read "), ("probing_s", "probing:")):
+            if line.lstrip("\r").startswith(prefix) and mark not in marks:
+                marks[mark] = round(time.perf_counter() - start, 1)
+    figures["cli_probe_limit_10"] = {"rc": cli.wait(), **marks,
+                                     "wall_s": round(time.perf_counter() - start, 1)}
+
+
+def args_rows(body: dict) -> int:
+    return body.get("rows") or 0
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,230 @@
+"""JSONL and JSON lists, chunk by chunk, into tables of every input row (read_formats has the
+chunk types and the table formats).
+
+A line that cannot be decoded (invalid JSON, bad UTF-8, a value nested too deep) stays in its
+chunk as an all-null row and gets one `RowError`. A JSONL is read in two passes, memory bounded
+by a chunk: the first finds the columns and the Arrow type of each over the whole file (ints
+and floats: floats; objects: every field seen), the second builds chunks of that schema. A JSON
+list has no row boundaries to stream on and is parsed whole, within the byte limit: large
+files belong in JSONL.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pyarrow as pa
+
+from slick_curator.probing import read_formats
+from slick_curator.probing.byte_source import ByteSource
+from slick_curator.probing.read_errors import file_error
+from slick_curator.probing.read_formats import RawChunk, Scan
+from slick_curator.probing.read_limits import ReadLimits, bad_name, bad_value
+from slick_curator.probing.records import RowError
+from slick_curator.probing.row_parser import type_name
+
+__all__ = ["jsonl_records", "read_json", "read_jsonl"]
+
+_BOM = b"\xef\xbb\xbf"
+_TEXT = None  # a column kept as JSON text (mixed types, or no Parquet form)
+
+
+def _record_problem(record: dict, max_depth: int) -> tuple[str, str] | None:
+    for key, value in record.items():
+        reason = bad_name(key)
+        if reason:
+            return "<line>", reason
+        reason = bad_value(value, max_depth)
+        if reason:
+            return key, reason
+    return None
+
+
+def _decode_line(line: bytes, max_depth: int) -> tuple[dict | None, tuple[str, str] | None]:
+    try:
+        # The BOM dropped by hand: the "utf-8-sig" codec is pure Python and slow per line.
+        value = json.loads((line[3:] if line.startswith(_BOM) else line).decode("utf-8"))
+    except UnicodeDecodeError:
+        return None, ("<line>", "not valid UTF-8")
+    except RecursionError:
+        return None, ("<line>", "invalid JSON: nested too deeply to parse")
+    except ValueError as exc:  # JSONDecodeError, and integers past Python's digit limit
+        return None, ("<line>", f"invalid JSON: {exc}")
+    if not isinstance(value, dict):
+        return None, ("<line>", f"expected a JSON object, got {type_name(value)}")
+    if _plainly_fine(line, value, max_depth):
+        return value, None
+    problem = _record_problem(value, max_depth)
+    return (None, problem) if problem else (value, None)
+
+
+def _plainly_fine(line: bytes, record: dict, max_depth: int) -> bool:
+    """True when the raw line shows `record` has no problem, without walking its values:
+    strict UTF-8 decoding leaves a lone surrogate only through a \\u escape, and a value
+    cannot nest deeper than the line has brackets. Most lines pass (the walk is the cost of
+    reading a large JSONL)."""
+    return (b"\\u" not in line and "" not in record
+            and line.count(b"[") + line.count(b"{") <= max_depth + 1)
+
+
+def _lines(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """The lines of the decoded bytes, as bytes.splitlines gives them (which, unlike
+    str.splitlines, does not split on U+2028 inside JSON strings), chunk by chunk."""
+    pending: list[bytes] = []
+    for chunk in chunks:
+        parts = chunk.split(b"\n")
+        if len(parts) == 1:
+            pending.append(chunk)
+            continue
+        pending.append(parts[0])
+        yield from b"".join(pending).splitlines()
+        for part in parts[1:-1]:
+            yield from part.splitlines()
+        pending = [parts[-1]]
+    yield from b"".join(pending).splitlines()
+
+
+def jsonl_records(source: ByteSource, limit: int | None, max_depth: int
+                   ) -> Iterator[tuple[int, list[dict | None], list[RowError]]]:
+    """(first row, decoded records, row errors) per read_formats.CHUNK_ROWS non-blank lines."""
+    first, records, errors = 0, [], []
+    for line in _lines(source.chunks()):
+        if not line.strip():
+            continue
+        row = first + len(records)
+        if limit is not None and row == limit:
+            break
+        record, problem = _decode_line(line, max_depth)
+        if problem is not None:
+            errors.append(RowError(row, *problem))
+        records.append(record)
+        if len(records) == read_formats.CHUNK_ROWS:
+            yield first, records, errors
+            first, records, errors = first + len(records), [], []
+    if records:
+        yield first, records, errors
+
+
+def read_jsonl(source: ByteSource, limit: int | None, limits: ReadLimits, name: str | None
+               ) -> Scan:
+    # Pass 1: every column and its type over the whole file, one chunk in memory at a time.
+    names: dict[str, None] = {}
+    types: dict[str, pa.DataType | None] = {}
+    for _, records, _ in jsonl_records(source, limit, limits.max_depth):
+        _add_names(names, records, limits, name)
+        for column in names:
+            types[column] = _unify(types.get(column, pa.null()),
+                                   _column_type([r.get(column) if r else None for r in records]))
+    types = {c: t if t is _TEXT or _parquet_writable(t) else _TEXT for c, t in types.items()}
+
+    def chunks() -> Iterator[RawChunk]:
+        for first, records, errors in jsonl_records(source, limit, limits.max_depth):
+            yield RawChunk(_table(records, types, name), records, errors, first)
+
+    return Scan(list(names), chunks)
+
+
+def read_json(source: ByteSource, limit: int | None, limits: ReadLimits, name: str | None
+              ) -> Scan:
+    try:
+        value = json.loads(source.read_all().decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise file_error(name, "not valid UTF-8") from exc
+    except RecursionError as exc:
+        raise file_error(name, "invalid JSON: nested too deeply to parse") from exc
+    except ValueError as exc:
+        hint = " (one object per line is JSONL)" if getattr(exc, "msg", "") == "Extra data" else ""
+        raise file_error(name, f"invalid JSON: {exc}{hint}") from exc
+    if not isinstance(value, list):
+        raise file_error(name, f"expected a JSON list of objects, got {type_name(value)}")
+    records: list[dict | None] = []
+    errors: list[RowError] = []
+    for row, item in enumerate(value[:limit]):
+        if not isinstance(item, dict):
+            errors.append(RowError(row, "<row>", f"expected a JSON object, got {type_name(item)}"))
+            item = None
+        else:
+            problem = _record_problem(item, limits.max_depth)
+            if problem is not None:
+                errors.append(RowError(row, *problem))
+                item = None
+        records.append(item)
+    del value
+    names: dict[str, None] = {}
+    _add_names(names, records, limits, name)
+    types = {}
+    for column in names:
+        dtype = _column_type([r.get(column) if r else None for r in records])
+        types[column] = dtype if dtype is _TEXT or _parquet_writable(dtype) else _TEXT
+
+    def chunks() -> Iterator[RawChunk]:
+        for first in range(0, len(records), read_formats.CHUNK_ROWS):
+            part = records[first:first + read_formats.CHUNK_ROWS]
+            yield RawChunk(_table(part, types, name), part,
+                           [e for e in errors if first <= e.row < first + read_formats.CHUNK_ROWS], first)
+
+    return Scan(list(names), chunks)
+
+
+def _add_names(names: dict[str, None], records: list[dict | None], limits: ReadLimits,
+               name: str | None) -> None:
+    for record in records:
+        if record:
+            for key in record:
+                if key not in names:
+                    names[key] = None
+    if limits.max_columns is not None and len(names) > limits.max_columns:
+        raise file_error(
+            name,
+            f"the rows have {len(names)} distinct columns, more than the "
+            f"limit of {limits.max_columns}",
+            field="<columns>",
+        )
+
+
+def _column_type(values: list) -> pa.DataType | None:
+    try:
+        return pa.array(values).type
+    except (pa.ArrowException, OverflowError):
+        return _TEXT
+
+
+def _unify(a: pa.DataType | None, b: pa.DataType | None) -> pa.DataType | None:
+    """The type holding values of both (ints and floats: floats; structs: every field), or
+    _TEXT when there is none (ids sometimes int, sometimes str)."""
+    if a is _TEXT or b is _TEXT:
+        return _TEXT
+    if a == b:
+        return a
+    try:
+        return pa.unify_schemas([pa.schema([("v", a)]), pa.schema([("v", b)])],
+                                promote_options="permissive").field("v").type
+    except (pa.ArrowException, NotImplementedError):
+        return _TEXT
+
+
+def _table(records: list[dict | None], types: dict[str, pa.DataType | None],
+           name: str | None) -> pa.Table:
+    arrays = {}
+    for column, dtype in types.items():
+        values = [r.get(column) if r else None for r in records]
+        if dtype is _TEXT:
+            # A column with mixed types, or of empty objects (no Parquet form): JSON text keeps
+            # every value faithfully instead of rejecting the whole file.
+            arrays[column] = pa.array(
+                [None if v is None else json.dumps(v, ensure_ascii=False) for v in values],
+                pa.string())
+            continue
+        try:
+            arrays[column] = pa.array(values, dtype)
+        except (pa.ArrowException, OverflowError) as exc:
+            raise file_error(name, f"column {column!r} holds values of {dtype} that do not "
+                                   f"convert ({exc})", field=column) from exc
+    return pa.table(arrays) if arrays else pa.table({"": pa.nulls(len(records))}).drop([""])
+
+
+def _parquet_writable(dtype: pa.DataType) -> bool:
+    if pa.types.is_struct(dtype):
+        return dtype.num_fields > 0 and all(_parquet_writable(f.type) for f in dtype)
+    return _parquet_writable(dtype.value_type) if pa.types.is_list(dtype) else True
