@@ -13,7 +13,8 @@ gets a copy number in its question so the questions stay distinct) and its gzip,
      still there;
   4. times `slick probe --limit 10 --engine fake` on the big file (how soon probing starts).
 The server's memory is read from /proc (VmHWM, its peak resident set, and VmRSS sampled every
-50 ms); Linux only.
+50 ms, alone and with its child processes: uploads over SLICK_UPLOAD_IN_PROCESS_BYTES are read
+in one); Linux only.
 """
 
 from __future__ import annotations
@@ -64,17 +65,47 @@ def memory_kb(pid: int, field: str) -> int:
     raise KeyError(field)
 
 
+def descendants(pid: int) -> list[int]:
+    out = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue
+        for child in map(int, children):
+            out += [child, *descendants(child)]
+    return out
+
+
 class Sampler(threading.Thread):
-    """Samples the server's resident set every 50 ms."""
+    """Samples every 50 ms the resident set of the server, and of the server with its child
+    processes (the upload reader, the probe worker) together."""
 
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
-        self.pid, self.peak_kb, self.stop = pid, 0, threading.Event()
+        self.pid, self.peak_kb, self.tree_peak_kb = pid, 0, 0
+        self.existing = set(descendants(pid))  # the probe worker, there before any upload
+        self.child_peak_kb: dict[int, int] = {}
+        self.stop = threading.Event()
 
     def run(self) -> None:
         while not self.stop.is_set():
-            self.peak_kb = max(self.peak_kb, memory_kb(self.pid, "VmRSS"))
+            own = memory_kb(self.pid, "VmRSS")
+            tree = own
+            for child in descendants(self.pid):
+                try:
+                    rss = memory_kb(child, "VmRSS")
+                except (OSError, KeyError):
+                    continue  # it ended meanwhile
+                tree += rss
+                self.child_peak_kb[child] = max(self.child_peak_kb.get(child, 0), rss)
+            self.peak_kb = max(self.peak_kb, own)
+            self.tree_peak_kb = max(self.tree_peak_kb, tree)
             time.sleep(0.05)
+
+    def peaks_mb(self, existing: bool) -> list[int]:
+        return sorted(round(kb / 1024) for pid, kb in self.child_peak_kb.items()
+                      if (pid in self.existing) == existing)
 
 
 class Poller(threading.Thread):
@@ -204,19 +235,30 @@ def run(base: str, pid: int, work: Path, big: Path, over: Path, figures: dict) -
         sampler.stop.set()
         figures["server_peak_rss_mb"] = round(memory_kb(pid, "VmHWM") / 1024)
         figures["server_peak_rss_mb_sampled"] = round(sampler.peak_kb / 1024)
+        figures["server_with_children_peak_rss_mb_sampled"] = round(sampler.tree_peak_kb / 1024)
+        figures["probe_worker_peak_rss_mb_sampled"] = sampler.peaks_mb(existing=True)
+        figures["upload_reader_peak_rss_mb_sampled"] = sampler.peaks_mb(existing=False)
 
-    # The real default model: how soon the read is done and the first row is probing.
-    start = time.perf_counter()
-    cli = subprocess.Popen([str(SLICK), "probe", str(big), "--limit", "10", "--n-prompts", "1",
-                            "--k-shot", "1", "--n-samples", "1", "-o", str(work / "ten.parquet")],
-                           stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
-    marks: dict[str, float] = {}
-    for line in cli.stderr:
-        for mark, prefix in (("read_s", "read "), ("probing_s", "probing:")):
-            if line.lstrip("\r").startswith(prefix) and mark not in marks:
-                marks[mark] = round(time.perf_counter() - start, 1)
-    figures["cli_probe_limit_10"] = {"rc": cli.wait(), **marks,
-                                     "wall_s": round(time.perf_counter() - start, 1)}
+    # The real default model: how soon the read is done and the first row is probing, with
+    # exemplars from the file itself (the whole file is the pool, so a limit never changes a
+    # row's prompts) and from a dev split (nothing but the 10 rows is read).
+    first = min((DATA / "train").glob("P*.train.json")).name.split(".")[0]
+    for label, extra in (("cli_probe_limit_10", []),
+                         ("cli_probe_limit_10_exemplars", [
+                             "--exemplars", str(DATA / "dev" / f"{first}.dev.json")])):
+        start = time.perf_counter()
+        cli = subprocess.Popen(
+            [str(SLICK), "probe", str(big), "--limit", "10", "--n-prompts", "1", "--k-shot",
+             "1", "--n-samples", "1", "-o", str(work / "ten.parquet"), *extra],
+            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+        marks: dict[str, float] = {}
+        for line in cli.stderr:
+            for mark, prefix in (("read_s", "read "), ("loading_s", "loading "),
+                                 ("probing_s", "probing:")):
+                if line.lstrip("\r").startswith(prefix) and mark not in marks:
+                    marks[mark] = round(time.perf_counter() - start, 1)
+        figures[label] = {"rc": cli.wait(), **marks,
+                          "wall_s": round(time.perf_counter() - start, 1)}
 
 
 def args_rows(body: dict) -> int:

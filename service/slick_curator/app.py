@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         finally:
             finetune_jobs.stop()
             jobs.stop()
+            dataset_service.close()
             del app.state.services
             store.close()
             log.info("stopped")

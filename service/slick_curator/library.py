@@ -57,7 +57,7 @@ def probe_table(request: ProbeRequest, say: Callable[[str], None]) -> pa.Table:
     skipped rows, warnings, loading, resuming). Raises ProbeError."""
     from slick_curator._version import __version__
     from slick_curator.engines.factory import EngineSpec, load_engine
-    from slick_curator.engines.registry import supports_fast_mode
+    from slick_curator.engines.registry import supports_exact_mode, supports_fast_mode
     from slick_curator.jobs.resumable import file_sha256, probe_resumable
     from slick_curator.probing.hf_folders import folder_sha256
     from slick_curator.probing.pipeline import ProbeRun
@@ -69,6 +69,9 @@ def probe_table(request: ProbeRequest, say: Callable[[str], None]) -> pa.Table:
     if params.mode == "fast" and not supports_fast_mode(r.engine):
         raise ProbeError(f"--mode fast needs the transformers engine (engine {r.engine!r} "
                          "cannot score answers)")
+    if params.mode == "exact" and not supports_exact_mode(r.engine):
+        raise ProbeError(f"--mode exact needs the transformers engine (engine {r.engine!r} "
+                         "cannot enumerate continuations)")
     try:
         data = read_dataset(r.dataset, columns=r.columns, on_error=r.on_error, limit=r.limit)
         pool = (read_dataset(r.exemplars, columns=r.columns, on_error="skip")

@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(512 * 1024 * 1024, ge=1, description="Largest upload.")
     max_rows: int = Field(1_000_000, ge=1, description="Most rows in one dataset.")
     max_text_chars: int = Field(20_000, ge=1, description="Longest question or answer.")
+    upload_in_process_bytes: int = Field(
+        8 * 1024 * 1024, ge=0,
+        description="Uploads up to this size are read in the API process; larger ones in a "
+                    "child process, so reading them never slows other requests.")
     max_columns: int = Field(1000, ge=1, description="Most columns in one dataset.")
     max_nesting_depth: int = Field(
         32, ge=1, le=32, description="Deepest nesting of lists and objects in any value "

@@ -69,7 +69,7 @@ def test_probes_create_minimal_body(run: Runner, server: Server):
     ("params", "param", "words"),
     [
         ({"n_prompts": 0}, "n_prompts", "greater than or equal to 1"),
-        ({"mode": "turbo"}, "mode", "'adaptive', 'full' or 'fast'"),
+        ({"mode": "turbo"}, "mode", "'adaptive', 'full', 'fast' or 'exact'"),
         ({"temperature": 0}, "temperature", "greater than 0"),
         ({"n_prompt": 3}, "n_prompt", "Did you mean 'n_prompts'"),
         ({"engine": "Torch Engine"}, "engine", "should match pattern"),

@@ -227,3 +227,16 @@ def test_fast_mode_runs_through_the_service(client):
     assert done["counts"]["HighlyKnown"] == 20 and done["counts"]["Unknown"] == 10
     table = result_table(client, probe["id"])
     assert set(table.column("slick_n_samples").to_pylist()) == {0}
+
+
+def test_exact_mode_runs_through_the_service_and_is_refused_for_an_engine_that_cannot(client):
+    dataset = upload(client, QUESTIONS, name="exact.jsonl")
+    probe = start_probe(client, dataset["id"], mode="exact")
+    done = wait_status(client, probe["id"], "succeeded")
+    assert done["params"]["mode"] == "exact"
+    table = result_table(client, probe["id"]).to_pylist()
+    assert {r["slick_n_samples"] for r in table} == {0}
+    assert all(sum(r["slick_category_probs"].values()) == pytest.approx(1.0) for r in table)
+    response = client.post("/v1/probes", json={"dataset_id": dataset["id"], "mode": "exact",
+                                               "top_k": 0})
+    assert_error(response, 422, "validation_error", client=client)

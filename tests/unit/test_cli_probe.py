@@ -35,3 +35,15 @@ def test_out_of_range_parameter_names_the_option(tmp_path):
     result = CliRunner().invoke(cli, ["probe", str(data), "-o", str(tmp_path / "o.parquet"),
                                       "--n-samples", "0"])
     assert result.exit_code == 2 and "--n-samples" in result.output
+
+
+def test_exact_mode_needs_an_engine_that_enumerates(tmp_path):
+    from slick_curator.engines.registry import supports_exact_mode
+
+    data = tmp_path / "d.jsonl"
+    data.write_text("\n".join(json.dumps({"question": f"q{i}?", "answer": "a"}) for i in range(8)))
+    result = CliRunner().invoke(cli, ["probe", str(data), "-o", str(tmp_path / "o.parquet"),
+                                      "--engine", "vllm", "--mode", "exact"])
+    assert result.exit_code == 2
+    assert "--mode exact needs the transformers engine" in result.output
+    assert supports_exact_mode("transformers") and not supports_exact_mode("vllm")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-ProbeMode = Literal["adaptive", "full", "fast"]
+ProbeMode = Literal["adaptive", "full", "fast", "exact"]
 PromptFormat = Literal["plain", "chat"]
 MatchMode = Literal["exact", "squad", "contains"]
 MultiAnswer = Literal["aliases", "skip"]
@@ -39,8 +39,10 @@ class ProbeParams(BaseModel):
     max_new_tokens: int = Field(24, ge=1, le=512, description="Token limit of one answer.")
     mode: ProbeMode = Field(
         "adaptive",
-        description="'full' (paper protocol), 'adaptive' (same categories, less work) or "
-        "'fast' (no sampling: teacher-forced gold answers; an approximation).",
+        description="'full' (paper protocol), 'adaptive' (same categories, less work), "
+        "'exact' (no sampling: each prompt's chance that a sample is correct computed, the "
+        "category drawn from the protocol's odds) or 'fast' (teacher-forced gold answers; an "
+        "approximation).",
     )
     prompt_format: PromptFormat = Field(
         "plain", description="'plain' Q:/A: lines, or 'chat' (the model's chat template)."
@@ -79,6 +81,13 @@ class ProbeParams(BaseModel):
     prune_samples: bool = Field(
         True, description="Stop a sample once it can no longer match (never changes results)."
     )
+
+    @model_validator(mode="after")
+    def _exact_needs_top_k(self) -> ProbeParams:
+        if self.mode == "exact" and self.top_k == 0:
+            raise ValueError("mode 'exact' needs top_k >= 1 (it expands the top-k tokens of "
+                             "every step)")
+        return self
 
 
 class RowErrorPublic(BaseModel):

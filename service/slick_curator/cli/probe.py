@@ -26,9 +26,12 @@ def _fail(message: str) -> None:
               help="openai: a remote OpenAI-compatible server ($OPENAI_BASE_URL, "
                    "$OPENAI_API_KEY) serving --model.")
 @click.option("--device", default=None, help="Torch device for transformers (cpu, cuda).")
-@click.option("--mode", type=click.Choice(["adaptive", "full", "fast"]), default="adaptive",
+@click.option("--mode", type=click.Choice(["adaptive", "full", "exact", "fast"]),
+              default="adaptive",
               show_default=True,
-              help="full = the paper's 10 + 160 generations per row; fast = no sampling.")
+              help="full = the paper's 10 + 160 generations per row; exact = each "
+                   "prompt's chance of a correct sample computed, the category drawn from "
+                   "the protocol's odds; fast = teacher-forced golds (approximate).")
 @click.option("--limit", type=int, default=None, help="Only the first N rows of the file.")
 @click.option("--exemplars", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="Separate exemplar file (the paper used the dev split).")

@@ -160,6 +160,25 @@ class ContinuationScore:
     probability: float
 
 
+@dataclass(frozen=True)
+class MatchRequest:
+    """Exact mode: the chance that one sample of `request` (its sampling params and hints)
+    ends as a text `judge` accepts -- computed, not drawn. `judge` gets the text stripped, as
+    a sampled answer is judged."""
+
+    request: GenerationRequest
+    judge: Callable[[str], bool]
+
+
+@dataclass(frozen=True)
+class MatchProbability:
+    """`probability`: the mass of the correct continuations found, a lower bound;
+    `unexplored`: the mass left unexpanded, so the exact value is at most their sum."""
+
+    probability: float
+    unexplored: float
+
+
 ProgressCallback = Callable[[int], None]
 
 
@@ -177,14 +196,17 @@ class Engine(abc.ABC):
     # Whether `model` is weights to resolve to a local folder (`weights.resolve_model`); false
     # where it is a name that a server or a script knows (openai, fake).
     local_weights: ClassVar[bool] = True
-    # Whether the class implements `score` (fast mode); set for each subclass from its code.
+    # Whether the class implements `score` (fast mode) and `match_probabilities` (exact
+    # mode); set for each subclass from its code.
     can_score: ClassVar[bool] = False
+    can_enumerate: ClassVar[bool] = False
     # The sampling seed of requests that bring no stream key of their own; set for each job.
     seed: int = 0
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls.can_score = cls.score is not Engine.score
+        cls.can_enumerate = cls.match_probabilities is not Engine.match_probabilities
 
     @abc.abstractmethod
     def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
@@ -203,6 +225,13 @@ class Engine(abc.ABC):
         flat = [r for request in requests for r in request.as_score_requests()]
         scores = iter(self.score(flat) if flat else [])
         return [[next(scores)[0] for _ in request.spans] for request in requests]
+
+    def match_probabilities(self, requests: Sequence[MatchRequest], *, bound: float
+                            ) -> list[MatchProbability]:
+        """Exact mode: each request's chance that one sample is judged correct, with at most
+        `bound` of its probability mass left unexpanded (one result per request, in order)."""
+        raise NotImplementedError(f"engine {self.name!r} cannot enumerate continuations "
+                                  "(exact mode)")
 
     def render_chat(self, messages: Sequence[dict[str, str]]) -> str:
         """Render chat messages with the model's template, ending with the assistant's turn."""

@@ -16,6 +16,8 @@ from slick_curator.engines.base import (
     Engine,
     GenerationRequest,
     GenerationResult,
+    MatchProbability,
+    MatchRequest,
     ScoreRequest,
 )
 
@@ -95,6 +97,17 @@ class FakeEngine(Engine):
                 )
                 for c in request.continuations
             ])
+        return out
+
+    def match_probabilities(self, requests: Sequence[MatchRequest], *, bound: float
+                            ) -> list[MatchProbability]:
+        """`sample_probability` where the scripted sample answer is judged correct, else 0."""
+        out = []
+        for m in requests:
+            question = self.question_of(m.request.prompt)
+            answer = self.samples.get(question, self.greedy.get(question))
+            hit = answer is not None and m.judge(answer)
+            out.append(MatchProbability(self.sample_probability if hit else 0.0, 0.0))
         return out
 
     def render_chat(self, messages: Sequence[dict[str, str]]) -> str:

@@ -260,15 +260,21 @@ class PrefixDecoder:
                 if keys is not None:
                     keys = keys[index]
             active = [slot for slot, _ in still]
-            tokens = torch.tensor([[t] for _, t in still], device=self.device)
-            mask = torch.cat([mask, torch.ones((len(active), 1), dtype=mask.dtype, device=self.device)], 1)
-            logits = self.model(input_ids=tokens, attention_mask=mask,
-                                position_ids=next_pos[:, None], past_key_values=cache,
-                                use_cache=True).logits[:, -1, :]
-            next_pos = next_pos + 1
-            self.stats.decode_tokens += len(active)
-            self.stats.forward_calls += 1
+            logits, mask, next_pos = self.step(cache, mask, next_pos, [t for _, t in still])
         return sequences
+
+    def step(self, cache: DynamicCache, mask: torch.Tensor, next_pos: torch.Tensor,
+             tokens: list[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One decoding step: `tokens[r]` after row r of the cache (grown in place). Returns
+        the next logits ([rows, vocab]), the mask and the positions after it."""
+        ids = torch.tensor([[t] for t in tokens], device=self.device)
+        mask = torch.cat([mask, torch.ones((len(tokens), 1), dtype=mask.dtype,
+                                           device=self.device)], 1)
+        logits = self.model(input_ids=ids, attention_mask=mask, position_ids=next_pos[:, None],
+                            past_key_values=cache, use_cache=True).logits[:, -1, :]
+        self.stats.decode_tokens += len(tokens)
+        self.stats.forward_calls += 1
+        return logits, mask, next_pos + 1
 
     def _advance(self, seq: Sequence_, token: int, stops, hopeless, settled=None) -> None:
         if token in self.eos_ids:
@@ -283,10 +289,10 @@ class PrefixDecoder:
         if cut >= 0:
             seq.text = seq.text[:cut]
             seq.done = True
-        elif hopeless is not None and hopeless(_without_partial_stop(seq.text, stops)):
+        elif hopeless is not None and hopeless(without_partial_stop(seq.text, stops)):
             seq.pruned = True
             seq.done = True
-        elif settled is not None and settled(_without_partial_stop(seq.text, stops)):
+        elif settled is not None and settled(without_partial_stop(seq.text, stops)):
             seq.done = True
 
 
@@ -311,7 +317,7 @@ def batch_chunks(members: list[int], widths: list[int], n: int, max_sequences: i
     return chunks
 
 
-def _without_partial_stop(text: str, stops: Sequence[str]) -> str:
+def without_partial_stop(text: str, stops: Sequence[str]) -> str:
     """Drop a tail that may be the start of a multi-character stop string.
 
     `hopeless` judges the answer text; a half-generated stop (say "\\nQ" of "\\nQ:") is not

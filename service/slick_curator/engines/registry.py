@@ -25,6 +25,12 @@ def supports_fast_mode(name: str) -> bool:
     return engine_class(name).can_score
 
 
+def supports_exact_mode(name: str) -> bool:
+    """Whether engine `name` can enumerate continuations (`mode="exact"`):
+    `Engine.can_enumerate`."""
+    return engine_class(name).can_enumerate
+
+
 class UnknownEngineError(ValueError):
     """No engine is registered under that name."""
 

@@ -18,6 +18,8 @@ from slick_curator.engines.base import (
     Engine,
     GenerationRequest,
     GenerationResult,
+    MatchProbability,
+    MatchRequest,
     SamplingParams,
     ScoreRequest,
     SpanScoreRequest,
@@ -60,6 +62,7 @@ class TransformersEngine(Engine):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         from slick_curator.engines.hf_decoding import MAX_CACHE_TOKENS, PrefixDecoder
+        from slick_curator.engines.hf_exact import TreeExpander
         from slick_curator.engines.hf_scoring import ContinuationScorer
 
         self.model_name = model
@@ -76,6 +79,7 @@ class TransformersEngine(Engine):
         self.decoder = PrefixDecoder(self.model, self.tokenizer, eos_ids, max_sequences,
                                      max_cache_tokens=max_cache_tokens or MAX_CACHE_TOKENS)
         self.scorer = ContinuationScorer(self.decoder)
+        self.expander = TreeExpander(self.decoder, max_rows=max_sequences)
 
     @property
     def stats(self):
@@ -161,6 +165,28 @@ class TransformersEngine(Engine):
         for k, owner in enumerate(owners):
             out[owner].append(scored[k])
         return out
+
+    def match_probabilities(self, requests: Sequence[MatchRequest], *, bound: float
+                            ) -> list[MatchProbability]:
+        """Each request's tree of continuations expanded (`hf_exact.TreeExpander`)."""
+        from slick_curator.engines.hf_exact import TreeJob
+
+        out: list[MatchProbability | None] = [None] * len(requests)
+        by_params: dict[SamplingParams, list[int]] = defaultdict(list)
+        for i, m in enumerate(requests):
+            by_params[m.request.params].append(i)
+        for params, indices in by_params.items():
+            jobs = []
+            for i in indices:
+                r = requests[i].request
+                jobs.append(TreeJob(self._tokens(r.prompt, r.add_special_tokens),
+                                    requests[i].judge, r.hopeless, r.settled, r.continues))
+            found = self.expander.probabilities(
+                jobs, temperature=params.temperature, top_k=params.top_k,
+                max_new_tokens=params.max_new_tokens, stops=params.stop, bound=bound)
+            for i, (probability, unexplored) in zip(indices, found, strict=True):
+                out[i] = MatchProbability(probability, unexplored)
+        return out  # type: ignore[return-value]
 
     def score_spans(self, requests: Sequence[SpanScoreRequest]) -> list[list[ContinuationScore]]:
         """One teacher-forced pass per request scores all its spans (`SpanScoreRequest`)."""

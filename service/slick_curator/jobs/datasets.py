@@ -1,13 +1,13 @@
 """Dataset ingestion: validate a staged upload, store it (and its parsed rows) once per
 content, read it back later.
 
-An upload is read chunk by chunk and its parsed rows written as they come (probing.parsed), so
-validating a million rows holds one chunk, the first listed errors and per-group counts.
+An upload is read chunk by chunk and its parsed rows written as they come (jobs.upload_reader),
+so validating a million rows holds one chunk, the first listed errors and per-group counts; a
+large one is read in a child process, so the API stays responsive meanwhile.
 """
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import hashlib
 import json
@@ -19,18 +19,8 @@ from pathlib import Path
 from slick_curator.errors import DatasetInvalid, PayloadTooLarge
 from slick_curator.jobs.execute import UNNAMED_UPLOAD, load_dataset
 from slick_curator.jobs.messages import DatasetSource
-from slick_curator.probing.parsed import ParsedWriter
-from slick_curator.probing.read_errors import rows_error
-from slick_curator.probing.reading import (
-    ColumnMap,
-    Dataset,
-    DatasetError,
-    DatasetScan,
-    DatasetTooLarge,
-    ReadLimits,
-    scan_dataset,
-)
-from slick_curator.probing.records import RowError
+from slick_curator.jobs.upload_reader import ReadFailure, ReadRequest, UploadReaders
+from slick_curator.probing.reading import ColumnMap, Dataset, ReadLimits
 from slick_curator.settings import Settings
 from slick_curator.store import DatasetRecord, Store
 
@@ -38,9 +28,6 @@ log = logging.getLogger(__name__)
 
 # The setting behind each limit the reader enforces, for the 413 message.
 _LIMIT_SETTINGS = {"bytes": "SLICK_MAX_UPLOAD_BYTES", "rows": "SLICK_MAX_ROWS"}
-# Distinct questions counted per group: a probe needs at most k_shot + 1 (k_shot <= 32), so
-# counting stops here and a group of a million questions costs no more than this.
-_DISTINCT_QUESTIONS_CAP = 1024
 
 # Which upload parameter names each ColumnMap field.
 COLUMN_PARAMS = {"question": "question_column", "answer": "answer_column",
@@ -73,39 +60,16 @@ class Upload:
     format: str
 
 
-class _Tally:
-    """What a dataset record says about the rows, gathered chunk by chunk: counts, groups,
-    distinct questions per group (up to a cap) and the first `listed` row errors."""
-
-    def __init__(self, listed: int) -> None:
-        self.listed = listed
-        self.rows = self.valid_rows = self.bad_rows = 0
-        self.names: list[str] = []
-        self.groups: collections.Counter[str] = collections.Counter()
-        # Exact strings: never fewer than the pool's own (normalised) count, so probe
-        # creation's check is never stricter than the worker's exact one.
-        self.questions: dict[str, set[str]] = collections.defaultdict(set)
-        self.errors: list[RowError] = []
-
-    def add(self, chunk) -> None:
-        self.names = self.names or chunk.table.column_names
-        self.rows += chunk.table.num_rows
-        self.valid_rows += len(chunk.examples)
-        self.bad_rows += len(chunk.errors)
-        self.errors += chunk.errors[: self.listed - len(self.errors)]
-        for e in chunk.examples:
-            self.groups[e.group] += 1
-            seen = self.questions[e.group]
-            if len(seen) < _DISTINCT_QUESTIONS_CAP:
-                seen.add(e.question)
-
-
 class DatasetService:
     """Turns uploads into stored datasets; the same content and mapping is stored once."""
 
     def __init__(self, settings: Settings, store: Store) -> None:
         self.settings = settings
         self.store = store
+        self.readers = UploadReaders(settings.upload_in_process_bytes)
+
+    def close(self) -> None:
+        self.readers.close()
 
     def register(self, upload: Upload, columns: ColumnMap, on_error: str
                  ) -> tuple[DatasetRecord, bool]:
@@ -128,27 +92,27 @@ class DatasetService:
                 raise self._bad_rows(existing)
             return existing, False
 
-        folder = self.store.paths.parsed(dataset_id)
-        with ParsedWriter(folder) as writer:
-            scan, tally = self._read(upload, columns, writer)
-            if tally.bad_rows and on_error == "fail":
-                raise DatasetInvalid(
-                    str(rows_error(tally.errors, scan.name, total=tally.bad_rows)),
-                    param="file", errors=tally.errors)
-            # Parsed rows and the file go in place before the insert: a crash in between
-            # leaves files without a record, which the next start removes
-            # (Store.remove_orphans); never a record without its file.
-            writer.finish(scan.format, scan.kind, scan.columns)
+        s = self.settings
+        # Parsed rows and the file go in place before the insert: a crash in between leaves
+        # files without a record, which the next start removes (Store.remove_orphans); never
+        # a record without its file.
+        outcome = self.readers.read(ReadRequest(
+            path=str(upload.path), format=upload.format,
+            # The user's file name (or a neutral one) in messages: never the staging path.
+            name=upload.name or UNNAMED_UPLOAD, columns=columns,
+            max_text_chars=s.max_text_chars, limits=self.limits(),
+            parsed=str(self.store.paths.parsed(dataset_id)), listed=s.max_listed_errors,
+            on_error=on_error), upload.size)
+        if isinstance(outcome, ReadFailure):
+            raise self._refusal(outcome, columns)
         record = DatasetRecord(
-            id=dataset_id, name=upload.name, format=scan.format, kind=scan.kind,
-            rows=tally.rows, valid_rows=tally.valid_rows, sha256=upload.sha256,
-            size_bytes=upload.size, columns=tally.names,
+            id=dataset_id, name=upload.name, format=outcome.format, kind=outcome.kind,
+            rows=outcome.rows, valid_rows=outcome.valid_rows, sha256=upload.sha256,
+            size_bytes=upload.size, columns=outcome.names,
             # As read (detected shape, group column): re-reads and the shape come from this.
-            column_map=dataclasses.asdict(scan.columns),
-            groups=dict(sorted(tally.groups.items())),
-            errors=[dataclasses.asdict(e) for e in tally.errors],
-            max_text_chars=self.settings.max_text_chars,
-            group_questions={g: len(q) for g, q in sorted(tally.questions.items())},
+            column_map=dataclasses.asdict(outcome.columns), groups=outcome.groups,
+            errors=outcome.errors, max_text_chars=s.max_text_chars,
+            group_questions=outcome.group_questions,
         )
         os.replace(upload.path, self.store.paths.upload(dataset_id))
         created = self.store.datasets.insert(record)
@@ -159,35 +123,18 @@ class DatasetService:
     def limits(self) -> ReadLimits:
         return read_limits(self.settings)
 
-    def _read(self, upload: Upload, columns: ColumnMap, writer: ParsedWriter
-              ) -> tuple[DatasetScan, _Tally]:
-        """Read the upload chunk by chunk into `writer`; what the record needs, tallied."""
-        s = self.settings
-        try:
-            # The user's file name (or a neutral one) in messages: never the staging path.
-            scan = scan_dataset(upload.path, format=upload.format, columns=columns,
-                                name=upload.name or UNNAMED_UPLOAD,
-                                max_text_chars=s.max_text_chars, limits=self.limits())
-            tally = _Tally(s.max_listed_errors)
-            for chunk in scan.chunks():
-                writer.add(chunk)
-                tally.add(chunk)
-            return scan, tally
-        except DatasetTooLarge as exc:
-            raise PayloadTooLarge(f"{exc} ({_LIMIT_SETTINGS[exc.what]})", param="file") from exc
-        except DatasetError as exc:
-            file_level = [e for e in exc.errors if e.row < 0]
-            param = "file"
-            if file_level:
-                by_column = {v: COLUMN_PARAMS[k] for k, v in dataclasses.asdict(columns).items()
-                             if v is not None and k in COLUMN_PARAMS}
-                param = by_column.get(file_level[0].field, "file")
-            raise DatasetInvalid(str(exc), param=param,
-                                 errors=exc.errors[: s.max_listed_errors]) from exc
-        except Exception as exc:  # a reader bug must still be a clean answer, without paths
-            log.warning("unreadable upload %r", upload.name, exc_info=True)
-            raise DatasetInvalid(f"could not read the file as {upload.format} "
-                                 f"({type(exc).__name__})", param="file") from exc
+    @staticmethod
+    def _refusal(failure: ReadFailure, columns: ColumnMap) -> DatasetInvalid | PayloadTooLarge:
+        if failure.kind == "too_large":
+            return PayloadTooLarge(f"{failure.message} ({_LIMIT_SETTINGS[failure.what]})",
+                                   param="file")
+        param = "file"
+        file_level = [e for e in failure.errors if e["row"] < 0]
+        if file_level:  # a missing column is the parameter that named it
+            by_column = {v: COLUMN_PARAMS[k] for k, v in dataclasses.asdict(columns).items()
+                         if v is not None and k in COLUMN_PARAMS}
+            param = by_column.get(file_level[0]["field"], "file")
+        return DatasetInvalid(failure.message, param=param, errors=failure.errors)
 
     @staticmethod
     def _bad_rows(record: DatasetRecord) -> DatasetInvalid:

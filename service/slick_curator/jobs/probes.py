@@ -8,7 +8,11 @@ import uuid
 
 from slick_client.schemas import ProbeCreate
 
-from slick_curator.engines.registry import available_engines, supports_fast_mode
+from slick_curator.engines.registry import (
+    available_engines,
+    supports_exact_mode,
+    supports_fast_mode,
+)
 from slick_curator.errors import BadRequest, NotFound
 from slick_curator.jobs.datasets import DatasetService
 from slick_curator.jobs.manager import JobManager
@@ -47,6 +51,9 @@ class ProbeService:
         params = body.params()
         if params.mode == "fast" and not supports_fast_mode(engine):
             raise BadRequest(f"mode 'fast' needs an engine that can score answers "
+                             f"(transformers); engine {engine!r} cannot", param="mode")
+        if params.mode == "exact" and not supports_exact_mode(engine):
+            raise BadRequest(f"mode 'exact' needs an engine that can enumerate continuations "
                              f"(transformers); engine {engine!r} cannot", param="mode")
         self._check_pool(dataset, exemplars, params)
         record = ProbeRecord(

@@ -65,10 +65,10 @@ def score_fast(unit: Unit, per_prompt, n_samples: int) -> None:
         p_hit.append(min(1.0, sum(score.probability for score in scores)))
     unit.p_sample_estimate = sum(p_hit) / len(p_hit)
     if any(unit.greedy_correct):
-        unit.fast_category = categorize(sum(unit.greedy_correct), len(unit.greedy_correct), 0, 0)
+        unit.decided_category = categorize(sum(unit.greedy_correct), len(unit.greedy_correct), 0, 0)
     else:
         p_miss_all = math.prod((1.0 - p) ** n_samples for p in p_hit)
-        unit.fast_category = (
+        unit.decided_category = (
             Category.WEAKLY_KNOWN if 1.0 - p_miss_all >= 0.5 else Category.UNKNOWN
         )
 

@@ -52,6 +52,7 @@ class Scan:
 
     names: list[str]
     chunks: Callable[[], Iterator[RawChunk]]
+    rows: int | None = None  # known before the chunks (a JSONL's first pass), else None
 
 
 def _check_names(names: list[str], limits: ReadLimits, name: str | None) -> None:

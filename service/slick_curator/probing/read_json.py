@@ -111,7 +111,9 @@ def read_jsonl(source: ByteSource, limit: int | None, limits: ReadLimits, name: 
     # Pass 1: every column and its type over the whole file, one chunk in memory at a time.
     names: dict[str, None] = {}
     types: dict[str, pa.DataType | None] = {}
-    for _, records, _ in jsonl_records(source, limit, limits.max_depth):
+    rows = 0
+    for first, records, _ in jsonl_records(source, limit, limits.max_depth):
+        rows = first + len(records)
         _add_names(names, records, limits, name)
         for column in names:
             types[column] = _unify(types.get(column, pa.null()),
@@ -122,7 +124,7 @@ def read_jsonl(source: ByteSource, limit: int | None, limits: ReadLimits, name: 
         for first, records, errors in jsonl_records(source, limit, limits.max_depth):
             yield RawChunk(_table(records, types, name), records, errors, first)
 
-    return Scan(list(names), chunks)
+    return Scan(list(names), chunks, rows)
 
 
 def read_json(source: ByteSource, limit: int | None, limits: ReadLimits, name: str | None

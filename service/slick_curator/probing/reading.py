@@ -198,6 +198,10 @@ def scan_dataset(
         if data.is_blank():
             raise file_error(name, "file is empty")
         scan = _READERS[fmt](data, wanted, limits, name)
+    if limits.max_rows is not None and scan.rows is not None and scan.rows > limits.max_rows:
+        # known from a first pass: refused before the chunks are built
+        raise too_large(name, "rows", limits.max_rows,
+                        f"more than {limits.max_rows} rows, the limit")
     rest = scan.chunks()
     first = next(rest, None)
     if first is None:

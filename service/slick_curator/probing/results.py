@@ -34,6 +34,9 @@ class FactResult:
     n_samples: int
     sampling_complete: bool
     p_sample_estimate: float | None = None
+    category_probs: dict[str, float] | None = None  # exact mode (exact_mode.py)
+    p_samples: list[float] | None = None
+    p_unexplored: float | None = None
 
     @property
     def p_greedy(self) -> float:
@@ -69,7 +72,10 @@ class RowResult:
     prompts: list[str] | None = None
     prompt_tokens: int = 0
     generated_tokens: int = 0
-    p_sample_estimate: float | None = None  # fast mode: expected P_sample, nothing sampled
+    p_sample_estimate: float | None = None  # fast/exact mode: expected P_sample, no draws
+    category_probs: dict[str, float] | None = None  # exact mode: the protocol's odds
+    p_samples: list[float] | None = None  # exact mode: p_i per prompt
+    p_unexplored: float | None = None  # exact mode: the most mass a prompt left unexpanded
     answer_kind: str = "short"
     facts: list[FactResult] | None = None
     sentences: list[tuple[int, int]] | None = None

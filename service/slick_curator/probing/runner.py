@@ -19,6 +19,7 @@ from slick_curator.engines.stream_keys import stream_key
 from slick_curator.probing.aggregate import least_known
 from slick_curator.probing.answer_kind import example_kind
 from slick_curator.probing.categories import Category, categorize
+from slick_curator.probing.exact_mode import run_exact
 from slick_curator.probing.fact_matching import FactMatcher, SentenceMatcher
 from slick_curator.probing.facts import Fact, FactExtractor
 from slick_curator.probing.fast_mode import run_scoring
@@ -93,6 +94,14 @@ class Prober:
                 on_rows(len(rows))
             return [self._finish(row) for row in rows]
         self._run_greedy(units, on_generated)
+        if self.params.mode == "exact":
+            # Pruning always: the tree stays narrow, and pruned paths could never match.
+            run_exact(self.engine, self.params, units, [
+                self._request(u, i, self._sampling, u.matcher.hopeless)
+                for u in units for i in range(len(u.prompts))])
+            if on_rows:
+                on_rows(len(rows))
+            return [self._finish(row) for row in rows]
         decided = self._report_decided(rows, 0, on_rows)
         for prompt_index in range(self.params.n_prompts):
             if not self._run_sampling_round(units, prompt_index, on_generated):
@@ -207,7 +216,7 @@ class Prober:
     def _needs_sampling(self, unit: Unit) -> bool:
         if self.params.mode == "full":
             return True
-        if self.params.mode == "fast":
+        if self.params.mode in ("fast", "exact"):
             return False
         # Adaptive: a correct greedy answer already decides HighlyKnown/MaybeKnown, and one
         # correct sample decides WeaklyKnown.
@@ -241,8 +250,8 @@ class Prober:
         return True
 
     def _category(self, unit: Unit) -> Category:
-        if unit.fast_category is not None:
-            return unit.fast_category
+        if unit.decided_category is not None:
+            return unit.decided_category
         n_greedy_correct = sum(unit.greedy_correct)
         if self._complete(unit) or n_greedy_correct or unit.n_sample_correct:
             return categorize(
@@ -298,13 +307,17 @@ class Prober:
             greedy_correct=unit.greedy_correct,
             n_sample_correct=unit.n_sample_correct,
             n_samples=unit.n_samples,
-            sampling_complete=unit.fast_category is None and self._complete(unit),
+            sampling_complete=unit.decided_category is None and self._complete(unit),
             p_sample_estimate=unit.p_sample_estimate,
+            category_probs=unit.category_probs,
+            p_samples=unit.p_samples,
+            p_unexplored=unit.p_unexplored,
         )
 
 
 _OUTCOME = ("category", "greedy_answers", "greedy_correct", "n_sample_correct", "n_samples",
-            "sampling_complete", "p_sample_estimate")
+            "sampling_complete", "p_sample_estimate", "category_probs", "p_samples",
+            "p_unexplored")
 
 
 def _own_group(example: Example, kind: str) -> str:

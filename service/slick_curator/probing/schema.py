@@ -41,6 +41,8 @@ FACT_TYPE = pa.struct(
         pa.field("greedy_answers", pa.list_(pa.string())),
     ]
 )
+CATEGORY_PROBS_TYPE = pa.struct([pa.field(c, pa.float64()) for c in
+                                 ("HighlyKnown", "MaybeKnown", "WeaklyKnown", "Unknown")])
 SENTENCE_TYPE = pa.struct([pa.field("start", pa.int32()), pa.field("end", pa.int32())])
 
 RESULT_SCHEMA = pa.schema(
@@ -66,6 +68,11 @@ RESULT_SCHEMA = pa.schema(
         pa.field("slick_facts", pa.list_(FACT_TYPE)),
         pa.field("slick_sentences", pa.list_(SENTENCE_TYPE)),
         pa.field("slick_known_share", pa.float64()),
+        # exact mode: each category's probability under the protocol, p_i per prompt (the
+        # chance one sample is correct) and the most mass a prompt left unexpanded
+        pa.field("slick_category_probs", CATEGORY_PROBS_TYPE),
+        pa.field("slick_p_samples", pa.list_(pa.float64())),
+        pa.field("slick_p_unexplored", pa.float64()),
     ]
 )
 # Added by `annotate`, after the result columns.
@@ -105,6 +112,9 @@ def results_table(results: Sequence[RowResult], groups: Mapping[int, str]) -> pa
         columns["slick_known_share"].append(
             None if r.facts is None else known_share([f.category for f in r.facts])
         )
+        columns["slick_category_probs"].append(r.category_probs)
+        columns["slick_p_samples"].append(r.p_samples)
+        columns["slick_p_unexplored"].append(r.p_unexplored)
     return pa.table(columns, schema=RESULT_SCHEMA)
 
 

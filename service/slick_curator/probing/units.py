@@ -32,7 +32,12 @@ class Unit:
     prompt_tokens: int = 0
     generated_tokens: int = 0
     p_sample_estimate: float | None = None
-    fast_category: Category | None = None
+    # A category decided without drawing samples (fast and exact modes).
+    decided_category: Category | None = None
+    # Exact mode: p_i per prompt, the most mass any prompt left unexpanded, category odds.
+    p_samples: list[float] | None = None
+    p_unexplored: float | None = None
+    category_probs: dict[str, float] | None = None
 
 
 @dataclass

@@ -1,0 +1,111 @@
+"""Exact mode on the real SmolLM2-135M: the tree of continuations, expanded with pruning and
+shared KV caches, gives the probability a brute-force enumeration gives (every path of the
+top-k tree, one full forward pass per node, no pruning), and the frequency samples show."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from slick_curator.engines.base import GenerationRequest, MatchRequest, SamplingParams
+from slick_curator.probing.matching import Matcher
+
+pytestmark = pytest.mark.model
+
+PROMPT = ("Q: What is the capital of France?\nA: Paris\n"
+          "Q: What is the capital of Japan?\nA: Tokyo\n"
+          "Q: What is the capital of {country}?\nA:")
+
+
+def brute_force(engine, prompt: str, judge, *, temperature, top_k, max_new_tokens) -> float:
+    """Every path of the top-k tree, each node one forward pass over its whole text."""
+    tok, model = engine.tokenizer, engine.model
+    eos = engine.decoder.eos_ids
+    start = tok(prompt).input_ids
+
+    @torch.inference_mode()
+    def walk(tokens: list[int], p: float, depth: int) -> float:
+        logits = model(input_ids=torch.tensor([start + tokens])).logits[0, -1]
+        values, ids = torch.topk(logits, top_k)
+        probs = torch.softmax(values.double() / temperature, dim=-1)
+        total = 0.0
+        for q, t in zip(probs.tolist(), ids.tolist(), strict=True):
+            if t in eos:
+                text = tok.decode(tokens, skip_special_tokens=True,
+                                  clean_up_tokenization_spaces=False)
+                total += p * q * judge(text.strip())
+                continue
+            text = tok.decode([*tokens, t], skip_special_tokens=True,
+                              clean_up_tokenization_spaces=False)
+            if "\n" in text:
+                total += p * q * judge(text[:text.index("\n")].strip())
+            elif depth + 1 == max_new_tokens:
+                total += p * q * judge(text.strip())
+            else:
+                total += walk([*tokens, t], p * q, depth + 1)
+        return total
+
+    return walk([], 1.0, 0)
+
+
+def request(prompt, *, temperature=0.5, top_k=40, max_new_tokens=24, n=1, hopeless=None):
+    params = SamplingParams(temperature=temperature, top_k=top_k, n=n,
+                            max_new_tokens=max_new_tokens)
+    return GenerationRequest(prompt, params, hopeless=hopeless, seed=7)
+
+
+@pytest.mark.parametrize(("country", "golds"), [("Kenya", ["Nairobi"]),
+                                                ("Burkina Faso", ["Ouagadougou"]),
+                                                ("Italy", ["Rome", "Roma"])])
+def test_the_pruned_tree_gives_what_brute_force_enumeration_gives(hf_engine, country, golds):
+    prompt = PROMPT.format(country=country)
+    matcher = Matcher(golds, "exact")
+    settings = {"temperature": 0.5, "top_k": 4, "max_new_tokens": 4}
+    (exact,) = hf_engine.match_probabilities(
+        [MatchRequest(request(prompt, **settings, hopeless=matcher.hopeless), matcher)],
+        bound=0.0)
+    expected = brute_force(hf_engine, prompt, matcher, **settings)
+    assert exact.unexplored == 0.0
+    assert math.isclose(exact.probability, expected, rel_tol=1e-6, abs_tol=1e-12), (
+        exact, expected)
+
+
+def test_the_probability_is_the_frequency_of_correct_samples(hf_engine):
+    # The protocol's own settings (T 0.5, top-k 40), on a prompt the model half knows.
+    prompt = PROMPT.format(country="Kenya")
+    matcher = Matcher(["Nairobi"], "exact")
+    (exact,) = hf_engine.match_probabilities(
+        [MatchRequest(request(prompt, hopeless=matcher.hopeless), matcher)], bound=1e-4)
+    assert exact.unexplored <= 1e-4
+    n = 400
+    (result,) = hf_engine.generate([request(prompt, n=n)])
+    hits = sum(matcher(t.strip()) for t in result.texts)
+    p = exact.probability
+    sd = math.sqrt(max(p * (1 - p), 1e-6) / n)
+    assert abs(hits / n - p) <= 4 * sd + 1 / n, (hits, n, p)
+
+
+def test_exact_mode_rows_agree_with_adaptive_where_greedy_answers_decide(hf_engine, p36_20,
+                                                                         p36_dev):
+    from slick_curator.probing.params import ProbeParams
+    from slick_curator.probing.pipeline import ProbeRun
+
+    data = p36_20.__class__(p36_20.table.slice(0, 4), p36_20.examples[:4], [],
+                            p36_20.format, p36_20.kind, p36_20.columns)
+    out = {}
+    for mode in ("exact", "adaptive"):
+        run = ProbeRun(data, ProbeParams(mode=mode, n_prompts=2, k_shot=2),
+                       exemplars=p36_dev, shard_size=4)
+        out[mode] = run.annotate([run.probe_shard(hf_engine, rows)
+                                  for _, rows in run.shards()], {}).to_pylist()
+    for e, a in zip(out["exact"], out["adaptive"], strict=True):
+        assert e["slick_greedy_answers"] == a["slick_greedy_answers"]  # greedy is exact
+        probs = e["slick_category_probs"]
+        assert sum(probs.values()) == pytest.approx(1.0)
+        assert e["slick_p_unexplored"] <= 0.05 and 0.0 <= e["slick_p_sample"] <= 1.0
+        assert len(e["slick_p_samples"]) == 2 and e["slick_n_samples"] == 0
+        if any(a["slick_greedy_correct"]):  # decided by greedy answers: the same category
+            assert e["slick_category"] == a["slick_category"] and max(probs.values()) == 1.0
+        if a["slick_category"] == "WeaklyKnown":  # a sample hit: the tree finds that mass
+            assert probs["WeaklyKnown"] > 0.0
