@@ -67,3 +67,19 @@ def test_checkpoints_of_a_different_run_are_discarded(tmp_path, capsys):
     assert "discarding checkpoints" in err and "resuming" not in err
     assert engine.asked == {f"What is the capital of place {i}?" for i in range(12)}
     assert json.loads((folder / "run.json").read_text()) == other
+
+
+def test_a_shard_of_the_previous_release_is_kept_with_its_later_columns_null(tmp_path):
+    import pyarrow.parquet as pq
+
+    run = make_run(tmp_path, n=4, shard_size=4)
+    table = run.probe_shard(FakeEngine(), run.shard(0))
+    old = table.drop_columns(["slick_category_probs", "slick_p_samples", "slick_p_unexplored"])
+    path = checkpoints.shard_path(tmp_path / "job", 0)
+    path.parent.mkdir(parents=True)
+    pq.write_table(old, path)
+    found = checkpoints.finished_shards(tmp_path / "job", [run.shard(0)])
+    assert list(found) == [0] and path.exists()
+    assert found[0].column("slick_category").to_pylist() == table.column(
+        "slick_category").to_pylist()
+    assert found[0].column("slick_category_probs").null_count == 4

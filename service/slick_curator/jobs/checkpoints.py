@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 
 from slick_curator.probing.categories import KNOWN_ORDER
 from slick_curator.probing.records import Example
-from slick_curator.probing.schema import RESULT_SCHEMA, ROW
+from slick_curator.probing.schema import RESULT_SCHEMA, ROW, with_result_columns
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,8 @@ def finished_shards(job_dir: Path, shards: Sequence[Sequence[Example]]) -> dict[
         if not path.exists():
             continue
         try:
-            table = pq.read_table(path).cast(RESULT_SCHEMA)
+            # a shard of an earlier release lacks later columns: null there, kept
+            table = with_result_columns(pq.read_table(path)).cast(RESULT_SCHEMA)
             ok = table.column(ROW).to_pylist() == [e.row for e in rows]
         except (pa.ArrowException, OSError, ValueError) as exc:
             log.warning("discarding unreadable checkpoint %s: %s", path, exc)

@@ -135,7 +135,7 @@ def _fact(f: FactResult) -> dict[str, Any]:
     }
 
 
-def _with_result_columns(table: pa.Table) -> pa.Table:
+def with_result_columns(table: pa.Table) -> pa.Table:
     """Null columns for result fields a checkpoint of an older release lacks."""
     for f in RESULT_SCHEMA:
         if f.name not in table.column_names:
@@ -169,9 +169,9 @@ def annotate(
     input (re-probing an annotated file) are replaced.
     """
     if not isinstance(results, pa.Table):
-        parts = [_with_result_columns(t) for t in results]
+        parts = [with_result_columns(t) for t in results]
         results = pa.concat_tables(parts) if parts else RESULT_SCHEMA.empty_table()
-    results = _with_result_columns(results).cast(RESULT_SCHEMA)
+    results = with_result_columns(results).cast(RESULT_SCHEMA)
     position = {row: i for i, row in enumerate(results.column(ROW).to_pylist())}
     if len(position) != results.num_rows:
         raise ValueError("results hold the same row twice")
