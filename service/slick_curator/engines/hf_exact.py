@@ -9,8 +9,9 @@ parent's plus one token), and sums the probability of the paths that end correct
   request's `settled` hint, or the token limit; it is then judged by the request's `judge`;
 - a path whose text can no longer be correct (`hopeless`) is dropped: it adds nothing;
 - the least likely open paths are left unexpanded while their mass, per prompt, stays within
-  `bound` (and when a level would exceed `max_rows` paths): that mass is reported, so the true
-  probability lies in [probability, probability + unexplored].
+  `bound` (and when a level would hold more paths than `max_rows`, or than the decoder's
+  KV-cache budget allows): that mass is reported, so the true probability lies in
+  [probability, probability + unexplored].
 With a matcher that prunes (exact match), only continuations that are still a prefix of a gold
 survive a level, so the tree stays a handful of paths wide.
 """
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 import torch
 
 from slick_curator.engines.hf_branches import cluster_by_prefix
-from slick_curator.engines.hf_decoding import PrefixDecoder, without_partial_stop
+from slick_curator.engines.hf_decoding import PrefixDecoder, batch_chunks, without_partial_stop
 
 
 @dataclass
@@ -47,6 +48,11 @@ class TreeJob:
     continues: bool = False
 
 
+# Open paths a prompt is expected to have at a level: prompts are batched so that this many
+# per prompt fit the KV-cache budget (more are cut, their mass reported as unexplored).
+_PATHS_PER_PROMPT = 4
+
+
 class TreeExpander:
     """Computes match probabilities for one model; see the module docstring."""
 
@@ -65,30 +71,33 @@ class TreeExpander:
         found = [0.0] * len(jobs)
         left = [0.0] * len(jobs)
         token_lists = [job.tokens for job in jobs]
+        budget = self.decoder.max_cache_tokens
         for prefix_len, members in cluster_by_prefix(token_lists):
             root = self.decoder.prefill_prefix(token_lists[members[0]][:prefix_len],
                                                len(members))
-            for start in range(0, len(members), self.max_rows):
-                chunk = members[start:start + self.max_rows]
+            widths = [len(token_lists[i]) + max_new_tokens for i in members]
+            # Room for a few open paths per prompt in one batch of KV caches.
+            for chunk in batch_chunks(members, widths, _PATHS_PER_PROMPT, self.max_rows,
+                                      budget):
+                widest = max(len(token_lists[i]) for i in chunk) + max_new_tokens
                 prefilled = self.decoder.prefill(root, [token_lists[i][prefix_len:]
                                                         for i in chunk])
                 self._expand(prefilled, chunk, jobs, found, left, temperature, top_k,
-                             max_new_tokens, tuple(stops), bound)
+                             max_new_tokens, tuple(stops), bound,
+                             max(1, min(self.max_rows, budget // widest)))
         return list(zip(found, left, strict=True))
 
     def _expand(self, prefilled, chunk, jobs, found, left, temperature, top_k,
-                max_new_tokens, stops, bound) -> None:
+                max_new_tokens, stops, bound, max_paths) -> None:
         decoder = self.decoder
         cache, mask = prefilled.cache, prefilled.mask
         next_pos = torch.tensor(prefilled.next_pos, device=decoder.device)
         logits = prefilled.logits[:, -1, :]
         paths = [_Path(i, [], "", 1.0, row) for row, i in enumerate(chunk)]
-        ending = None
         for step in range(max_new_tokens):
             scores = logits
             if step == 0 and any(jobs[p.prompt].continues for p in paths):
-                ending = ending or torch.tensor(decoder.ending_tokens(stops),
-                                                device=decoder.device)
+                ending = torch.tensor(decoder.ending_tokens(stops), device=decoder.device)
                 scores = scores.clone()
                 rows = torch.tensor([p.row for p in paths if jobs[p.prompt].continues],
                                     device=decoder.device)
@@ -113,7 +122,7 @@ class TreeExpander:
                             found[path.prompt] += p
                         continue
                     children.append(child)
-            children = self._within_budget(children, left, bound)
+            children = self._within_budget(children, left, bound, max_paths)
             if not children:
                 return
             index = torch.tensor([c.row for c in children], device=decoder.device)
@@ -145,10 +154,11 @@ class TreeExpander:
             return job.judge(text.strip())
         return _Path(path.prompt, tokens, text, p, path.row)
 
-    def _within_budget(self, children: list[_Path], left: list[float], bound: float
-                       ) -> list[_Path]:
+    @staticmethod
+    def _within_budget(children: list[_Path], left: list[float], bound: float,
+                       max_paths: int) -> list[_Path]:
         """Leave the least likely paths unexpanded while each prompt's unexplored mass stays
-        within `bound`; past `max_rows` paths, the least likely are left regardless."""
+        within `bound`; past `max_paths` paths, the least likely are left regardless."""
         keep = []
         for path in sorted(children, key=lambda c: c.probability):
             if left[path.prompt] + path.probability <= bound:
@@ -156,8 +166,8 @@ class TreeExpander:
             else:
                 keep.append(path)
         keep.sort(key=lambda c: -c.probability)
-        for path in keep[self.max_rows:]:
+        for path in keep[max_paths:]:
             left[path.prompt] += path.probability
-        keep = keep[: self.max_rows]
+        keep = keep[:max_paths]
         keep.sort(key=lambda c: c.row)  # parents' order: the cache rows are selected in it
         return keep
