@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from click.testing import CliRunner
-
 from slick_curator.cli import cli
-from slick_curator.engines.registry import supports_fast_mode
+from slick_curator.engines.registry import supports_exact_mode, supports_fast_mode
 
 
-def test_fast_mode_needs_a_scoring_engine(tmp_path):
+@pytest.mark.parametrize(("mode", "supported"), [("fast", supports_fast_mode),
+                                               ("exact", supports_exact_mode)])
+def test_fast_and_exact_modes_need_an_engine_that_can_run_them(tmp_path, mode, supported):
     data = tmp_path / "d.jsonl"
     data.write_text("\n".join(json.dumps({"question": f"q{i}?", "answer": "a"}) for i in range(8)))
     result = CliRunner().invoke(cli, ["probe", str(data), "-o", str(tmp_path / "o.parquet"),
-                                      "--engine", "vllm", "--mode", "fast"])
+                                      "--engine", "vllm", "--mode", mode])
     assert result.exit_code == 2
-    assert "--mode fast needs the transformers engine" in result.output
-    assert supports_fast_mode("transformers") and not supports_fast_mode("vllm")
+    assert f"--mode {mode} needs the transformers engine" in result.output
+    assert supported("transformers") and not supported("vllm")
 
 
 def test_bad_rows_fail_with_row_and_field(tmp_path):
@@ -36,14 +38,3 @@ def test_out_of_range_parameter_names_the_option(tmp_path):
                                       "--n-samples", "0"])
     assert result.exit_code == 2 and "--n-samples" in result.output
 
-
-def test_exact_mode_needs_an_engine_that_enumerates(tmp_path):
-    from slick_curator.engines.registry import supports_exact_mode
-
-    data = tmp_path / "d.jsonl"
-    data.write_text("\n".join(json.dumps({"question": f"q{i}?", "answer": "a"}) for i in range(8)))
-    result = CliRunner().invoke(cli, ["probe", str(data), "-o", str(tmp_path / "o.parquet"),
-                                      "--engine", "vllm", "--mode", "exact"])
-    assert result.exit_code == 2
-    assert "--mode exact needs the transformers engine" in result.output
-    assert supports_exact_mode("transformers") and not supports_exact_mode("vllm")

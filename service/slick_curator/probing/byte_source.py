@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from slick_curator.probing.decoding import GZIP_MAGIC, DecodedTooLarge, DecodeError, gunzip_stream
 from slick_curator.probing.read_errors import file_error, too_large
 
-__all__ = ["ByteSource", "ChunkStream"]
+__all__ = ["READ_CHUNK", "ByteSource", "ChunkStream", "decoded"]
 
 READ_CHUNK = 1 << 20
 
@@ -34,15 +34,7 @@ class ByteSource:
                 yield bytes(view[start:start + READ_CHUNK])
             return
         with open(self.path, "rb") as f:
-            try:
-                yield from gunzip_stream(iter(lambda: f.read(READ_CHUNK), b""),
-                                         max_bytes=self.max_bytes)
-            except DecodedTooLarge as exc:
-                raise too_large(self.name, "bytes", exc.limit,
-                                f"more than {exc.limit} bytes after decompression, the limit"
-                                ) from exc
-            except DecodeError as exc:
-                raise file_error(self.name, str(exc)) from exc
+            yield from decoded(iter(lambda: f.read(READ_CHUNK), b""), self.name, self.max_bytes)
 
     def is_blank(self) -> bool:
         """Nothing but whitespace (usually decided by the first chunk)."""
@@ -58,6 +50,19 @@ class ByteSource:
 
     def read_all(self) -> bytes:
         return self.data if self.data is not None else b"".join(self.chunks())
+
+
+def decoded(chunks: Iterator[bytes], name: str | None, max_bytes: int | None
+            ) -> Iterator[bytes]:
+    """`chunks` with every gzip layer inflated, within `max_bytes`; problems raised as the
+    reader's errors, naming the file."""
+    try:
+        yield from gunzip_stream(chunks, max_bytes=max_bytes)
+    except DecodedTooLarge as exc:
+        raise too_large(name, "bytes", exc.limit,
+                        f"more than {exc.limit} bytes after decompression, the limit") from exc
+    except DecodeError as exc:
+        raise file_error(name, str(exc)) from exc
 
 
 class ChunkStream(io.RawIOBase):

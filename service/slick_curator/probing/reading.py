@@ -25,9 +25,8 @@ import pyarrow as pa
 from slick_client.schemas import DATASET_SUFFIXES
 
 from slick_curator.probing import read_formats, read_json
-from slick_curator.probing.byte_source import ByteSource
+from slick_curator.probing.byte_source import READ_CHUNK, ByteSource, decoded
 from slick_curator.probing.columns import ColumnMap, row_shape
-from slick_curator.probing.decoding import DecodedTooLarge, DecodeError, gunzip_all
 from slick_curator.probing.hf_folders import HFFolderError, is_hf_folder, read_hf_table
 from slick_curator.probing.read_errors import (
     DatasetError,
@@ -57,7 +56,6 @@ __all__ = [
 
 FORMATS = ("jsonl", "json", "csv", "parquet", "hf")  # hf: a save_to_disk folder
 _ENTITY_QUESTIONS_FILE = re.compile(r"^(P\d+)\.")
-_READ_CHUNK = 1 << 20
 _LISTED_ERRORS = 1000  # bad rows kept for a file none of whose rows decode
 _READERS = {
     "jsonl": read_json.read_jsonl,
@@ -141,8 +139,7 @@ class DatasetScan:
         for part in itertools.chain([self._first], self._rest):
             rows += part.table.num_rows
             if self._max_rows is not None and rows > self._max_rows:
-                raise too_large(self.name, "rows", self._max_rows,
-                                f"more than {self._max_rows} rows, the limit")
+                raise _too_many_rows(self.name, self._max_rows)
             yield self._parse(part)
 
     def _parse(self, raw: read_formats.RawChunk) -> Chunk:
@@ -200,8 +197,7 @@ def scan_dataset(
         scan = _READERS[fmt](data, wanted, limits, name)
     if limits.max_rows is not None and scan.rows is not None and scan.rows > limits.max_rows:
         # known from a first pass: refused before the chunks are built
-        raise too_large(name, "rows", limits.max_rows,
-                        f"more than {limits.max_rows} rows, the limit")
+        raise _too_many_rows(name, limits.max_rows)
     rest = scan.chunks()
     first = next(rest, None)
     if first is None:
@@ -280,6 +276,10 @@ def read_examples(
     return examples
 
 
+def _too_many_rows(name: str | None, max_rows: int) -> DatasetTooLarge:
+    return too_large(name, "rows", max_rows, f"more than {max_rows} rows, the limit")
+
+
 def _hf_table(source: str | os.PathLike, shown: str, max_bytes: int | None) -> pa.Table:
     if not is_hf_folder(source):
         raise file_error(shown, "is a folder, and not a Hugging Face save_to_disk dataset "
@@ -301,19 +301,8 @@ def _source(source: str | os.PathLike | BinaryIO, name: str | None, max_bytes: i
     first = source.read(0)
     if isinstance(first, str):
         raise TypeError("source stream must be binary (open the file with 'rb')")
-    data = _decode(iter(lambda: source.read(_READ_CHUNK), b""), name, max_bytes)
+    data = b"".join(decoded(iter(lambda: source.read(READ_CHUNK), b""), name, max_bytes))
     return ByteSource(data=data, name=name, max_bytes=max_bytes), name
-
-
-def _decode(chunks, name: str | None, max_bytes: int | None) -> bytes:
-    try:
-        return gunzip_all(chunks, max_bytes=max_bytes)
-    except DecodedTooLarge as exc:
-        raise too_large(
-            name, "bytes", exc.limit, f"more than {exc.limit} bytes after decompression, the limit"
-        ) from exc
-    except DecodeError as exc:
-        raise file_error(name, str(exc)) from exc
 
 
 def _resolve_columns(
