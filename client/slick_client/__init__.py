@@ -10,8 +10,7 @@
 Installing it pulls httpx, pydantic, pyarrow and tqdm only: no torch, vllm or duckdb.
 """
 
-from slick_client._async_client import AsyncClient
-from slick_client._client import Client
+from slick_client._clients import AsyncClient, Client
 from slick_client._curation import CuratedFile
 from slick_client._errors import (
     APIError,

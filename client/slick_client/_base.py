@@ -3,14 +3,16 @@ response parsing. No I/O happens here."""
 
 from __future__ import annotations
 
+import abc
 import os
 import time
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, ValidationError
 
+from slick_client._calls import Send
 from slick_client._errors import InvalidParamsError, ResponseValidationError, WaitTimeoutError
 from slick_client._version import __version__
 from slick_client.schemas import ProbeCreate, ProbeParams, ProbePublic
@@ -20,18 +22,31 @@ DEFAULT_TIMEOUT = 60.0
 TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+HttpT = TypeVar("HttpT", httpx.Client, httpx.AsyncClient)
+TransportT = TypeVar("TransportT", httpx.BaseTransport, httpx.AsyncBaseTransport)
 
 
-class BaseClient:
-    """Configuration common to `Client` and `AsyncClient`."""
+class BaseClient(Generic[HttpT, TransportT]):
+    """What `Client` and `AsyncClient` share: configuration, URLs, headers, construction.
+
+    `base_url` and `api_key` default to the environment variables SLICK_BASE_URL and
+    SLICK_API_KEY (and the URL to http://127.0.0.1:8000, where `slick serve` listens).
+    `timeout` is in seconds (or an `httpx.Timeout`) per request; `max_retries` is how often an
+    idempotent request is retried after a connection error or a 502/503/504. `transport`
+    replaces the network (e.g. `httpx.MockTransport`, or a WSGI/ASGI transport in tests);
+    `http_client` is a ready httpx client to use instead of the client's own (closing the
+    slick client leaves it open).
+    """
 
     def __init__(
         self,
-        base_url: str | httpx.URL | None,
+        base_url: str | httpx.URL | None = None,
         *,
-        api_key: str | None,
-        timeout: float | httpx.Timeout | None,
-        max_retries: int,
+        api_key: str | None = None,
+        timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
+        max_retries: int = 2,
+        transport: TransportT | None = None,
+        http_client: HttpT | None = None,
     ) -> None:
         base = str(base_url or os.environ.get("SLICK_BASE_URL") or DEFAULT_BASE_URL)
         if "://" not in base:
@@ -42,6 +57,14 @@ class BaseClient:
         if max_retries < 0:
             raise ValueError(f"max_retries must be >= 0, got {max_retries}")
         self.max_retries = max_retries
+        if http_client is not None and transport is not None:
+            raise ValueError("pass either transport or http_client, not both")
+        self._owns_http = http_client is None
+        self._http: HttpT = self._connect(transport, http_client)
+
+    @abc.abstractmethod
+    def _connect(self, transport: TransportT | None, http_client: HttpT | None) -> HttpT:
+        """Set up the resources; the caller's httpx client, or one of our own."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.base_url!r})"
@@ -56,6 +79,12 @@ class BaseClient:
         if extra:
             headers.update(extra)
         return headers
+
+    def _build(self, send: Send, content: Any) -> httpx.Request:
+        """The request of a `Send` step, its body streamed from `content`."""
+        return self._http.build_request(send.method, send.url, params=send.params,
+                                        json=send.json, content=content, headers=send.headers,
+                                        timeout=send.timeout)
 
     def _stream_timeout(self, deadline: float | None) -> httpx.Timeout:
         """The client timeout, its read part shortened so a wait's deadline is kept."""
@@ -150,10 +179,3 @@ def wait_timeout(job: ProbePublic | None, probe_id: str) -> WaitTimeoutError:
         "it goes on on the server",
         job=job,
     )
-
-
-def describe_transport_error(exc: httpx.RequestError, request: httpx.Request | None) -> str:
-    """One line for a failed request: what failed, where, and httpx's reason."""
-    target = f"{request.method} {request.url}" if request is not None else "request"
-    reason = str(exc) or type(exc).__name__
-    return f"{type(exc).__name__} on {target}: {reason}"

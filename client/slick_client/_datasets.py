@@ -7,7 +7,7 @@ import functools
 from typing import Any, Literal, TypedDict, Unpack
 
 from slick_client._base import parse, path_id, upload_params
-from slick_client._calls import Call
+from slick_client._calls import Call, Offload, Plan
 from slick_client._session import AsyncSession, Session
 from slick_client._uploads import UploadBody, prepare_upload
 from slick_client.schemas import DatasetPublic, DatasetsPublic
@@ -38,6 +38,16 @@ def upload_call(body: UploadBody, *, format: str | None, on_error: str,
     params = upload_params(name=body.name, format=format, on_error=on_error, columns=columns)
     return Call("POST", "/v1/datasets", retry=body.rewindable, params=params, body=body,
                 parse=functools.partial(parse, DatasetPublic))
+
+
+def upload_plan(source: Any, *, name: str | None, format: str | None, on_error: str,
+                columns: dict[str, Any]) -> Plan[DatasetPublic]:
+    """Prepare the body (off the event loop: a DataFrame is written to Parquet first), then
+    send it; temporary files go when the plan ends."""
+    with contextlib.ExitStack() as stack:
+        body = yield Offload(stack.enter_context, (prepare_upload(source, name=name,
+                                                                   format=format),))
+        return (yield upload_call(body, format=format, on_error=on_error, columns=columns))
 
 
 def get_call(dataset_id: str) -> Call[DatasetPublic]:
@@ -73,17 +83,16 @@ class Datasets:
 
         Retried on connection errors and 502/503/504: the server stores content once by hash.
         """
-        with prepare_upload(source, name=name, format=format) as body:
-            return self._client._call(upload_call(body, format=format, on_error=on_error,
-                                                  columns=dict(columns)))
+        return self._client._run(upload_plan(source, name=name, format=format,
+                                             on_error=on_error, columns=dict(columns)))
 
     def get(self, dataset_id: str) -> DatasetPublic:
         """The dataset with this id (NotFoundError if there is none)."""
-        return self._client._call(get_call(dataset_id))
+        return self._client._run(get_call(dataset_id))
 
     def list(self, *, limit: int | None = None, offset: int | None = None) -> DatasetsPublic:
         """A page of datasets, newest first, with the total `count`."""
-        return self._client._call(list_call(limit, offset))
+        return self._client._run(list_call(limit, offset))
 
 
 class AsyncDatasets:
@@ -95,23 +104,15 @@ class AsyncDatasets:
     async def upload(self, source: Any, *, name: str | None = None,
                      format: str | None = None, on_error: OnError = "skip",
                      **columns: Unpack[ColumnOptions]) -> DatasetPublic:
-        """Upload a dataset; see `Datasets.upload`. File reads happen off the event loop."""
-        import anyio.to_thread
-
-        # Serialising a DataFrame can take a while: do it in a worker thread.
-        stack = contextlib.ExitStack()
-        body = await anyio.to_thread.run_sync(
-            stack.enter_context, prepare_upload(source, name=name, format=format)
-        )
-        with stack:
-            return await self._client._call(upload_call(body, format=format, on_error=on_error,
-                                                        columns=dict(columns)))
+        """Upload a dataset; see `Datasets.upload`. File work happens off the event loop."""
+        return await self._client._run(upload_plan(source, name=name, format=format,
+                                                   on_error=on_error, columns=dict(columns)))
 
     async def get(self, dataset_id: str) -> DatasetPublic:
         """See `Datasets.get`."""
-        return await self._client._call(get_call(dataset_id))
+        return await self._client._run(get_call(dataset_id))
 
     async def list(self, *, limit: int | None = None, offset: int | None = None
                    ) -> DatasetsPublic:
         """See `Datasets.list`."""
-        return await self._client._call(list_call(limit, offset))
+        return await self._client._run(list_call(limit, offset))

@@ -151,22 +151,22 @@ class Finetunes:
         learning_rate, batch_size, kl_weight, trainable, ...), validated here first
         (InvalidParamsError, nothing sent). Never retried.
         """
-        return self._client._call(create_call(
+        return self._client._run(create_call(
             probe_id, eval_dataset_id=eval_dataset_id, eval_probe_id=eval_probe_id,
             variants=variants, params=params))
 
     def get(self, finetune_id: str) -> FinetunePublic:
         """The job's current state: status, progress (steps, rows, rate, ETA, stage)."""
-        return self._client._call(get_call(finetune_id))
+        return self._client._run(get_call(finetune_id))
 
     def list(self, *, limit: int | None = None, offset: int | None = None,
              status: JobStatus | None = None) -> FinetunesPublic:
         """A page of jobs, newest first, optionally only those with `status`."""
-        return self._client._call(list_call(limit, offset, status))
+        return self._client._run(list_call(limit, offset, status))
 
     def cancel(self, finetune_id: str) -> FinetunePublic:
         """Ask the server to cancel the job (it stops at its next training step)."""
-        return self._client._call(cancel_call(finetune_id))
+        return self._client._run(cancel_call(finetune_id))
 
     def wait(self, finetune_id: str, *, progress: bool = False, timeout: float | None = None,
              poll_interval: float = 2.0) -> FinetunePublic:
@@ -183,17 +183,17 @@ class Finetunes:
     def report(self, finetune_id: str, *, path: str | os.PathLike[str] | None = None
                ) -> str | Path:
         """The comparison report as one HTML page; with `path`, saved there."""
-        return self._client._call(report_call(finetune_id, path))
+        return self._client._run(report_call(finetune_id, path))
 
     def report_json(self, finetune_id: str) -> FinetuneReportPublic:
         """The report's numbers: metrics per variant, checkpoint and category, comparisons."""
-        return self._client._call(report_json_call(finetune_id))
+        return self._client._run(report_json_call(finetune_id))
 
     def predictions(self, finetune_id: str, *, path: str | os.PathLike[str] | None = None
                     ) -> pa.Table | Path:
         """Every variant's answer to every evaluation question (pyarrow.Table, or saved as
         Parquet at `path`)."""
-        return self._client._call(predictions_call(finetune_id, path))
+        return self._client._run(predictions_call(finetune_id, path))
 
 
 class AsyncFinetunes:
@@ -206,22 +206,22 @@ class AsyncFinetunes:
                      eval_probe_id: str | None = None, variants: Sequence[str] | None = None,
                      **params: Any) -> FinetunePublic:
         """See `Finetunes.create`."""
-        return await self._client._call(create_call(
+        return await self._client._run(create_call(
             probe_id, eval_dataset_id=eval_dataset_id, eval_probe_id=eval_probe_id,
             variants=variants, params=params))
 
     async def get(self, finetune_id: str) -> FinetunePublic:
         """See `Finetunes.get`."""
-        return await self._client._call(get_call(finetune_id))
+        return await self._client._run(get_call(finetune_id))
 
     async def list(self, *, limit: int | None = None, offset: int | None = None,
                    status: JobStatus | None = None) -> FinetunesPublic:
         """See `Finetunes.list`."""
-        return await self._client._call(list_call(limit, offset, status))
+        return await self._client._run(list_call(limit, offset, status))
 
     async def cancel(self, finetune_id: str) -> FinetunePublic:
         """See `Finetunes.cancel`."""
-        return await self._client._call(cancel_call(finetune_id))
+        return await self._client._run(cancel_call(finetune_id))
 
     async def wait(self, finetune_id: str, *, progress: bool = False,
                    timeout: float | None = None, poll_interval: float = 2.0
@@ -233,13 +233,13 @@ class AsyncFinetunes:
     async def report(self, finetune_id: str, *, path: str | os.PathLike[str] | None = None
                      ) -> str | Path:
         """See `Finetunes.report`."""
-        return await self._client._call(report_call(finetune_id, path))
+        return await self._client._run(report_call(finetune_id, path))
 
     async def report_json(self, finetune_id: str) -> FinetuneReportPublic:
         """See `Finetunes.report_json`."""
-        return await self._client._call(report_json_call(finetune_id))
+        return await self._client._run(report_json_call(finetune_id))
 
     async def predictions(self, finetune_id: str, *,
                           path: str | os.PathLike[str] | None = None) -> pa.Table | Path:
         """See `Finetunes.predictions`."""
-        return await self._client._call(predictions_call(finetune_id, path))
+        return await self._client._run(predictions_call(finetune_id, path))

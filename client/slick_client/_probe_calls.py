@@ -1,15 +1,17 @@
-"""The requests of `client.probes` as `Call`s, built and read once for the sync and async
-resources (`_probes`, `_async_probes`)."""
+"""The requests of `client.probes` as `Call`s and plans, built and read once for the sync and
+async resources (`_probes`, `_async_probes`)."""
 
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from slick_client._base import parse, path_id, probe_payload
-from slick_client._calls import Call
-from slick_client._curation import CuratedFile, report_query, rows_query
+from slick_client._calls import Call, Download, Plan
+from slick_client._curation import CuratedFile, curated_query, report_query, rows_query
 from slick_client._parquet import table_from_bytes
 from slick_client.schemas import ProbePublic, ProbesPublic, ReportPublic, RowsPublic
 
@@ -50,20 +52,37 @@ def cancel_call(probe_id: str) -> Call[ProbePublic]:
                 parse=functools.partial(parse, ProbePublic))
 
 
-def result_call(probe_id: str) -> Call[pa.Table]:
-    return Call("GET", probe_path(probe_id, "/result"), retry=True,
-                parse=lambda response: table_from_bytes(response.content))
+def result_plan(probe_id: str, path: str | os.PathLike[str] | None) -> Plan[pa.Table | Path]:
+    """The annotated rows as a table, or streamed to `path`."""
+    if path is None:
+        return (yield Call("GET", probe_path(probe_id, "/result"), retry=True,
+                           parse=lambda response: table_from_bytes(response.content)))
+    yield Download(probe_path(probe_id, "/result"), {}, Path(path))
+    return Path(path)
 
 
-def curated_call(probe_id: str, query: dict[str, Any]) -> Call[CuratedFile]:
-    return Call("GET", probe_path(probe_id, "/curated"), retry=True, params=query,
-                parse=lambda response: CuratedFile.from_response(response,
-                                                                 content=response.content))
+def curated_plan(probe_id: str, path: str | os.PathLike[str] | None, *, policy: str,
+                 format: str | None, drop_annotations: bool, all_rows: bool,
+                 knobs: dict[str, Any]) -> Plan[CuratedFile]:
+    """The curated file in memory, or streamed to `path`; knobs validated before sending."""
+    query = curated_query(policy, format, drop_annotations, all_rows, knobs)
+    if path is None:
+        return (yield Call("GET", probe_path(probe_id, "/curated"), retry=True, params=query,
+                           parse=lambda response: CuratedFile.from_response(
+                               response, content=response.content)))
+    response = yield Download(probe_path(probe_id, "/curated"), query, Path(path))
+    return CuratedFile.from_response(response, path=Path(path))
 
 
-def report_call(probe_id: str, query: dict[str, Any]) -> Call[str]:
-    return Call("GET", probe_path(probe_id, "/report"), retry=True, params=query,
-                parse=lambda response: response.text)
+def report_plan(probe_id: str, path: str | os.PathLike[str] | None, *, policy: str | None,
+                examples: int | None, knobs: dict[str, Any]) -> Plan[str | Path]:
+    """The HTML report as text, or streamed to `path`."""
+    query = report_query(policy, examples, knobs)
+    if path is None:
+        return (yield Call("GET", probe_path(probe_id, "/report"), retry=True, params=query,
+                           parse=lambda response: response.text))
+    yield Download(probe_path(probe_id, "/report"), query, Path(path))
+    return Path(path)
 
 
 def report_json_call(probe_id: str, policy: str | None, examples: int | None,

@@ -1,46 +1,30 @@
-"""`client.probes`: create, follow, cancel probe jobs and fetch their results."""
+"""`client.probes`: create, follow, cancel probe jobs and fetch their results (sync and async).
+
+Each behaviour is a plan (`_probe_calls`, `_probe_events`); these classes are the two typed
+surfaces over it."""
 
 from __future__ import annotations
 
-import contextlib
 import os
-import time
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any, cast, overload
 
-import httpx
-
-from slick_client import _retry
-from slick_client._base import (
-    TERMINAL_STATUSES,
-    check_deadline,
-    describe_transport_error,
-    path_id,
-)
-from slick_client._curation import CuratedFile, curated_query, report_query
-from slick_client._errors import (
-    APIError,
-    AuthenticationError,
-    JobFailedError,
-    SlickError,
-    TransportError,
-)
+from slick_client._base import wait_timeout
+from slick_client._curation import CuratedFile
 from slick_client._probe_calls import (
     cancel_call,
     create_call,
-    curated_call,
+    curated_plan,
     get_call,
     list_call,
-    probe_path,
-    report_call,
     report_json_call,
-    result_call,
+    report_plan,
+    result_plan,
     rows_call,
 )
-from slick_client._progress import ProgressBar
-from slick_client._session import Session
-from slick_client._sse import HEARTBEAT, ServerSentEvent, SSEDecoder
+from slick_client._probe_events import events_plan, wait_plan
+from slick_client._session import AsyncSession, Session
 from slick_client.schemas import (
     JobStatus,
     ProbePublic,
@@ -53,31 +37,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 
-__all__ = ["Probes"]
-
-_JOB_EVENTS = frozenset({"progress", "end", "message"})
-
-
-def job_of(event: ServerSentEvent, request: httpx.Request) -> ProbePublic | None:
-    """The probe state an event carries; None for events of other kinds."""
-    if event.event not in _JOB_EVENTS or not event.data.strip():
-        return None
-    try:
-        return ProbePublic.model_validate_json(event.data)
-    except ValueError as exc:
-        raise TransportError(f"malformed {event.event!r} event: {exc}", request=request) from exc
-
-
-def stream_broke(exc: SlickError) -> bool:
-    """Whether `wait` may fall back to polling after this error on the event stream.
-
-    A bad key fails the polls just the same, so it is raised at once; anything else (a proxy
-    that drops streams, a 404 from a server without the events route, a reset) gets polling,
-    which raises on its own if the job really is not there.
-    """
-    return isinstance(exc, (TransportError, APIError)) and not isinstance(
-        exc, AuthenticationError
-    )
+__all__ = ["AsyncProbes", "Probes"]
 
 
 class Probes:
@@ -97,28 +57,26 @@ class Probes:
         naming the field, and no request is sent. Never retried, so a job is never started
         twice.
         """
-        return self._client._call(create_call(dataset_id, exemplar_dataset_id=exemplar_dataset_id,
+        return self._client._run(create_call(dataset_id, exemplar_dataset_id=exemplar_dataset_id,
                                               model=model, engine=engine, params=params))
 
     def get(self, probe_id: str) -> ProbePublic:
         """The job's current state (NotFoundError if there is none)."""
-        return self._client._call(get_call(probe_id))
+        return self._client._run(get_call(probe_id))
 
     def list(self, *, limit: int | None = None, offset: int | None = None,
              status: JobStatus | None = None) -> ProbesPublic:
         """A page of jobs, newest first, optionally only those with `status`."""
-        return self._client._call(list_call(limit, offset, status))
+        return self._client._run(list_call(limit, offset, status))
 
     def cancel(self, probe_id: str) -> ProbePublic:
         """Ask the server to cancel the job; returns its state (it may take a moment to stop)."""
-        return self._client._call(cancel_call(probe_id))
+        return self._client._run(cancel_call(probe_id))
 
     def events(self, probe_id: str) -> Iterator[ProbePublic]:
         """The job's states as the server pushes them (server-sent events), ending with the
         terminal one. Close the iterator (or leave the loop) to stop listening."""
-        for job in self._event_stream(probe_id, deadline=None):
-            if job is not None:
-                yield job
+        return cast(Iterator[ProbePublic], self._client._iterate(events_plan(probe_id)))
 
     def wait(
         self,
@@ -136,46 +94,8 @@ class Probes:
         seconds. Ctrl-C closes the bar and raises KeyboardInterrupt: the job keeps running on
         the server (use `cancel` to stop it).
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
-        bar = ProgressBar(enabled=progress)
-        try:
-            job = self._follow(probe_id, deadline, bar, poll_interval)
-        except KeyboardInterrupt:
-            bar.close()
-            bar.write(f"interrupted: probe {probe_id} keeps running on the server")
-            raise
-        finally:
-            bar.close()
-        if job.status != "succeeded":
-            raise JobFailedError(job)
-        return job
-
-    def _follow(self, probe_id: str, deadline: float | None, bar: ProgressBar,
-                poll_interval: float) -> ProbePublic:
-        """The stream, then polls if the stream broke, until the job is terminal."""
-        job: ProbePublic | None = None
-        try:
-            with contextlib.closing(self._event_stream(probe_id, deadline)) as stream:
-                for item in stream:
-                    if item is not None:
-                        job = item
-                        bar.update(job)
-                        if job.status in TERMINAL_STATUSES:
-                            break
-                    check_deadline(deadline, job, probe_id)
-        except SlickError as exc:
-            if not stream_broke(exc):
-                raise
-        polled = False
-        while job is None or job.status not in TERMINAL_STATUSES:
-            if polled:
-                left = None if deadline is None else deadline - time.monotonic()
-                _retry.sleep(poll_interval if left is None else min(poll_interval, left))
-            check_deadline(deadline, job, probe_id)
-            job = self.get(probe_id)
-            polled = True
-            bar.update(job)
-        return job
+        return self._client._run(wait_plan(probe_id, progress=progress, timeout=timeout,
+                                           poll_interval=poll_interval, seen=[]))
 
     @overload
     def result(self, probe_id: str, *, path: None = None) -> pa.Table: ...
@@ -191,10 +111,7 @@ class Probes:
         (a temp file renamed into place, so `path` is never half-written) and the Path is
         returned. ConflictError while the job has not succeeded.
         """
-        if path is None:
-            return self._client._call(result_call(probe_id))
-        self._client._download(probe_path(probe_id, "/result"), {}, Path(path))
-        return Path(path)
+        return self._client._run(result_plan(probe_id, path))
 
     def curated(
         self,
@@ -219,11 +136,9 @@ class Probes:
         disk (renamed into place when complete). The CuratedFile has the policy's counts and
         `records()` / `table()`.
         """
-        query = curated_query(policy, format, drop_annotations, all_rows, knobs)
-        if path is None:
-            return self._client._call(curated_call(probe_id, query))
-        response = self._client._download(probe_path(probe_id, "/curated"), query, Path(path))
-        return CuratedFile.from_response(response, path=Path(path))
+        return self._client._run(curated_plan(
+            probe_id, path, policy=policy, format=format, drop_annotations=drop_annotations,
+            all_rows=all_rows, knobs=knobs))
 
     @overload
     def report(self, probe_id: str, *, path: None = None, policy: str | None = None,
@@ -246,17 +161,14 @@ class Probes:
         The policy's effect is shown for `policy` and `knobs` (default: filter); `examples`
         is the number of example rows per category (default 5).
         """
-        query = report_query(policy, examples, knobs)
-        if path is None:
-            return self._client._call(report_call(probe_id, query))
-        self._client._download(probe_path(probe_id, "/report"), query, Path(path))
-        return Path(path)
+        return self._client._run(report_plan(probe_id, path, policy=policy,
+                                             examples=examples, knobs=knobs))
 
     def report_json(self, probe_id: str, *, policy: str | None = None,
                     examples: int | None = None, **knobs: Any) -> ReportPublic:
         """The numbers behind the report: categories overall and per group, P_greedy and
         P_sample histograms, examples, the policy's effect, and the run's parameters."""
-        return self._client._call(report_json_call(probe_id, policy, examples, knobs))
+        return self._client._run(report_json_call(probe_id, policy, examples, knobs))
 
     def rows(self, probe_id: str, *, category: str | Sequence[str] | None = None,
              group: str | Sequence[str] | None = None,
@@ -265,33 +177,106 @@ class Probes:
         """A page of annotated rows matching the filters (any of several values each), in
         input order; `.count` is the number of matches. BadRequestError names an unknown
         category, group or column."""
-        return self._client._call(rows_call(probe_id, category=category, group=group,
+        return self._client._run(rows_call(probe_id, category=category, group=group,
                                             status=status, columns=columns, limit=limit,
                                             offset=offset))
 
-    def _event_stream(
-        self, probe_id: str, deadline: float | None
-    ) -> Generator[ProbePublic | None, None, None]:
-        """Job states from the event stream; None for each heartbeat (to check deadlines)."""
-        response = self._client._request(
-            "GET", f"/v1/probes/{path_id(probe_id)}/events", retry=True, stream=True,
-            headers={"Accept": "text/event-stream"},
-            timeout=self._client._stream_timeout(deadline),
-        )
-        decoder = SSEDecoder()
-        try:
-            for line in response.iter_lines():
-                item = decoder.feed(line)
-                if item is HEARTBEAT:
-                    yield None
-                elif isinstance(item, ServerSentEvent):
-                    job = job_of(item, response.request)
-                    if job is not None:
-                        yield job
-                    if item.event == "end":
-                        return
-        except httpx.RequestError as exc:
-            raise TransportError(describe_transport_error(exc, response.request),
-                                 request=response.request) from exc
-        finally:
-            response.close()
+
+class AsyncProbes:
+    """Probe jobs on the server: `client.probes` of an `AsyncClient`."""
+
+    def __init__(self, client: AsyncSession) -> None:
+        self._client = client
+
+    async def create(self, dataset_id: str, *, exemplar_dataset_id: str | None = None,
+                     model: str | None = None, engine: str | None = None,
+                     **params: Any) -> ProbePublic:
+        """Start probing a dataset; see `Probes.create`. Never retried."""
+        return await self._client._run(create_call(
+            dataset_id, exemplar_dataset_id=exemplar_dataset_id, model=model, engine=engine,
+            params=params))
+
+    async def get(self, probe_id: str) -> ProbePublic:
+        """See `Probes.get`."""
+        return await self._client._run(get_call(probe_id))
+
+    async def list(self, *, limit: int | None = None, offset: int | None = None,
+                   status: JobStatus | None = None) -> ProbesPublic:
+        """See `Probes.list`."""
+        return await self._client._run(list_call(limit, offset, status))
+
+    async def cancel(self, probe_id: str) -> ProbePublic:
+        """See `Probes.cancel`."""
+        return await self._client._run(cancel_call(probe_id))
+
+    def events(self, probe_id: str) -> AsyncIterator[ProbePublic]:
+        """The job's states as the server pushes them, ending with the terminal one; see
+        `Probes.events`."""
+        return cast(AsyncIterator[ProbePublic], self._client._iterate(events_plan(probe_id)))
+
+    async def wait(self, probe_id: str, *, progress: bool = False,
+                   timeout: float | None = None, poll_interval: float = 1.0) -> ProbePublic:
+        """Wait until the job ends; see `Probes.wait`. Cancelling the awaiting task (or
+        Ctrl-C under `asyncio.run`) closes the bar and leaves the job running on the server.
+
+        The timeout is also enforced as a cancel scope, so it holds even with a transport that
+        ignores read timeouts (e.g. an in-process ASGI transport)."""
+        import anyio
+
+        seen: list[ProbePublic] = []
+        with anyio.move_on_after(timeout):
+            return await self._client._run(wait_plan(
+                probe_id, progress=progress, timeout=timeout, poll_interval=poll_interval,
+                seen=seen))
+        raise wait_timeout(seen[-1] if seen else None, probe_id)
+
+    @overload
+    async def result(self, probe_id: str, *, path: None = None) -> pa.Table: ...
+    @overload
+    async def result(self, probe_id: str, *, path: str | os.PathLike[str]) -> Path: ...
+
+    async def result(
+        self, probe_id: str, *, path: str | os.PathLike[str] | None = None
+    ) -> pa.Table | Path:
+        """The annotated rows of a succeeded job: a `pyarrow.Table`, or, with `path`, the
+        Parquet file streamed to disk and its Path. See `Probes.result`."""
+        return await self._client._run(result_plan(probe_id, path))
+
+    async def curated(self, probe_id: str, *, policy: str = "filter", format: str | None = None,
+                      path: str | os.PathLike[str] | None = None,
+                      drop_annotations: bool = False, all_rows: bool = False,
+                      **knobs: Any) -> CuratedFile:
+        """The curated dataset of a succeeded job under a policy; see `Probes.curated`."""
+        return await self._client._run(curated_plan(
+            probe_id, path, policy=policy, format=format, drop_annotations=drop_annotations,
+            all_rows=all_rows, knobs=knobs))
+
+    @overload
+    async def report(self, probe_id: str, *, path: None = None, policy: str | None = None,
+                     examples: int | None = None, **knobs: Any) -> str: ...
+    @overload
+    async def report(self, probe_id: str, *, path: str | os.PathLike[str],
+                     policy: str | None = None, examples: int | None = None,
+                     **knobs: Any) -> Path: ...
+
+    async def report(self, probe_id: str, *, path: str | os.PathLike[str] | None = None,
+                     policy: str | None = None, examples: int | None = None,
+                     **knobs: Any) -> str | Path:
+        """The job's HTML report; with `path`, saved there. See `Probes.report`."""
+        return await self._client._run(report_plan(probe_id, path, policy=policy,
+                                                   examples=examples, knobs=knobs))
+
+    async def report_json(self, probe_id: str, *, policy: str | None = None,
+                          examples: int | None = None, **knobs: Any) -> ReportPublic:
+        """The numbers behind the report; see `Probes.report_json`."""
+        return await self._client._run(report_json_call(probe_id, policy, examples, knobs))
+
+    async def rows(self, probe_id: str, *, category: str | Sequence[str] | None = None,
+                   group: str | Sequence[str] | None = None,
+                   status: str | Sequence[str] | None = None,
+                   columns: Sequence[str] | None = None, limit: int = 50,
+                   offset: int = 0) -> RowsPublic:
+        """A page of annotated rows matching the filters; see `Probes.rows`."""
+        return await self._client._run(rows_call(
+            probe_id, category=category, group=group, status=status, columns=columns,
+            limit=limit, offset=offset))

@@ -1,22 +1,22 @@
-"""The sans-I/O core (slick_client._calls): one plan, driven by the sync and the async driver,
-gets each call's result, has errors thrown in where it yielded, and is closed either way."""
+"""The sans-I/O core (slick_client._calls): a plan, stepped by the Driver down to primitives,
+gets each step's result, has errors thrown in where it yielded, is closed either way, and the
+composite steps it yields expand into nested plans whose results and errors reach it."""
 
 from __future__ import annotations
 
-import asyncio
-
+import httpx
 import pytest
-from slick_client._calls import Call, Sleep, arun_plan, run_plan
+from slick_client._calls import Call, Close, Driver, Send, Sleep
 
 CLEANED: list[str] = []
 
 
 def plan(fail_at: str):
     try:
-        first = yield Call("GET", "/a", retry=True, parse=lambda r: r)
+        first = yield Call("GET", "/a", retry=True)
         yield Sleep(0)
         try:
-            yield Call("GET", fail_at, retry=True, parse=lambda r: r)
+            yield Call("GET", fail_at, retry=True)
         except ValueError as exc:
             return first, f"caught {exc}"
         return first, "no error"
@@ -24,29 +24,73 @@ def plan(fail_at: str):
         CLEANED.append(fail_at)
 
 
-def call(c: Call) -> str:
-    if c.path == "/boom":
+def perform(step) -> str:
+    if step.path == "/boom":
         raise ValueError("boom")
-    if c.path == "/fatal":
+    if step.path == "/fatal":
         raise KeyError("fatal")
-    return c.path
+    return step.path
 
 
-async def acall(c: Call) -> str:
-    return call(c)
+def drive(work, expand=lambda step: None):
+    driver = Driver(work, expand)
+    try:
+        for step in driver:
+            driver.answer(lambda s: None if isinstance(s, Sleep) else perform(s), step)
+    finally:
+        driver.close()
+    return driver.result
 
 
-def drive(flavour: str, fail_at: str):
-    if flavour == "sync":
-        return run_plan(plan(fail_at), call)
-    return asyncio.run(arun_plan(plan(fail_at), acall))
-
-
-@pytest.mark.parametrize("flavour", ["sync", "async"])
-def test_results_come_back_and_errors_are_thrown_in_where_they_happened(flavour):
+def test_results_come_back_and_errors_are_thrown_in_where_they_happened():
     CLEANED.clear()
-    assert drive(flavour, "/b") == ("/a", "no error")
-    assert drive(flavour, "/boom") == ("/a", "caught boom")
+    assert drive(plan("/b")) == ("/a", "no error")
+    assert drive(plan("/boom")) == ("/a", "caught boom")
     with pytest.raises(KeyError):  # not handled by the plan: raised to the caller
-        drive(flavour, "/fatal")
+        drive(plan("/fatal"))
     assert CLEANED == ["/b", "/boom", "/fatal"]  # every plan ran its cleanup
+
+
+def test_composite_steps_expand_into_plans_whose_results_and_errors_reach_the_parent():
+    def as_two_calls(step):
+        if isinstance(step, Call) and step.path.startswith("/twice"):
+            return twice(step.path.removeprefix("/twice"))
+        return None
+
+    def twice(path: str):
+        a = yield Call("GET", path, retry=True)
+        b = yield Call("GET", path, retry=True)
+        return a + b
+
+    def parent():
+        joined = yield Call("GET", "/twice/x", retry=True)
+        try:
+            yield Call("GET", "/twice/boom", retry=True)
+        except ValueError:
+            return joined, "caught"
+
+    assert drive(parent(), as_two_calls) == ("/x/x", "caught")
+
+
+def test_a_plan_left_midway_runs_its_cleanup_and_streamed_responses_are_listed_open():
+    response = httpx.Response(200)
+    closed = httpx.Response(200)
+
+    def streams():
+        try:
+            yield Send("GET", "http://x/a", None, None, None, {}, httpx.Timeout(1), stream=True)
+            yield Send("GET", "http://x/b", None, None, None, {}, httpx.Timeout(1), stream=True)
+            yield Close(closed)
+            yield Sleep(0)
+        finally:
+            CLEANED.append("streams")
+
+    CLEANED.clear()
+    answers = iter([response, closed, None])
+    driver = Driver(streams(), lambda step: None)
+    for step in driver:
+        if isinstance(step, Sleep):
+            break  # the caller stops listening here
+        driver.value = next(answers)
+    driver.close()
+    assert CLEANED == ["streams"] and driver.open == [response]

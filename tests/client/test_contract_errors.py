@@ -22,6 +22,7 @@ from slick_client import (
     UnsupportedMediaTypeError,
     WaitTimeoutError,
 )
+from slick_client._calls import Call
 from slick_client._uploads import UploadBody
 
 FAST = {"n_prompts": 2, "k_shot": 1, "n_samples": 2}
@@ -125,7 +126,7 @@ def test_unsupported_media_type(lrun: LiveRunner, tmp_path):
     path.write_text("<rows/>")
     body = UploadBody("application/xml", None, "x.xml", path=path, size=7)
     with pytest.raises(UnsupportedMediaTypeError) as info:
-        lrun(lambda c: c._request("POST", "/v1/datasets", body=body, retry=False))
+        lrun(lambda c: c._run(Call("POST", "/v1/datasets", body=body, retry=False)))
     assert info.value.status_code == 415 and "application/xml" in info.value.message
 
 
