@@ -58,45 +58,11 @@ RELATIONS = (
     "P800",
 )
 
-# Answer sentences per relation; [X] the subject, [Y] the gold. P136 golds are lower-case
-# genres ("alternative rock"), so no P136 template opens with [Y].
+# Answer sentences per relation, in templates.json: [X] the subject, [Y] the gold. P136 golds
+# are lower-case genres ("alternative rock"), so no P136 template opens with [Y].
 TEMPLATES: dict[str, tuple[str, ...]] = {
-    "P131": ("[X] is located in [Y].", "[X] lies in [Y].", "You can find [X] in [Y]."),
-    "P136": ("[X] plays [Y].", "The music of [X] is [Y].", "[X] is known for playing [Y]."),
-    "P17": (
-        "[X] is located in [Y].",
-        "[X] is in the country of [Y].",
-        "[Y] is the country where [X] is located.",
-    ),
-    "P19": (
-        "[X] was born in [Y].",
-        "[Y] is the birthplace of [X].",
-        "The birthplace of [X] is [Y].",
-    ),
-    "P26": ("[X] is married to [Y].", "[Y] is the spouse of [X].", "The spouse of [X] is [Y]."),
-    "P264": (
-        "[X] is represented by the label [Y].",
-        "[X] is signed to [Y].",
-        "[Y] is the record label of [X].",
-    ),
-    "P36": (
-        "The capital of [X] is [Y].",
-        "[Y] is the capital of [X].",
-        "The capital city of [X] is [Y].",
-    ),
-    "P40": ("[X]'s child is [Y].", "[Y] is a child of [X].", "[X] is the parent of [Y]."),
-    "P495": (
-        "[X] was created in [Y].",
-        "[X] originated in [Y].",
-        "[Y] is the country where [X] was created.",
-    ),
-    "P69": ("[X] was educated at [Y].", "[X] studied at [Y].", "[Y] is where [X] was educated."),
-    "P740": ("[X] was founded in [Y].", "[Y] is where [X] was founded.", "[X] was formed in [Y]."),
-    "P800": (
-        "[X] is famous for [Y].",
-        "[X] is best known for [Y].",
-        "[Y] is what [X] is famous for.",
-    ),
+    relation: tuple(sentences)
+    for relation, sentences in json.loads((HERE / "templates.json").read_text()).items()
 }
 
 

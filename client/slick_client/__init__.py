@@ -10,7 +10,7 @@
 Installing it pulls httpx, pydantic, pyarrow and tqdm only: no torch, vllm or duckdb.
 """
 
-from slick_client._clients import AsyncClient, Client
+from slick_client._client import AsyncClient, Client
 from slick_client._curation import CuratedFile
 from slick_client._errors import (
     APIError,

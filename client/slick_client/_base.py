@@ -82,8 +82,9 @@ class BaseClient(Generic[HttpT, TransportT]):
 
     def _build(self, send: Send, content: Any) -> httpx.Request:
         """The request of a `Send` step, its body streamed from `content`."""
-        return self._http.build_request(send.method, send.url, params=send.params,
-                                        json=send.json, content=content, headers=send.headers,
+        call = send.call
+        return self._http.build_request(call.method, send.url, params=call.params,
+                                        json=call.json, content=content, headers=send.headers,
                                         timeout=send.timeout)
 
     def _stream_timeout(self, deadline: float | None) -> httpx.Timeout:

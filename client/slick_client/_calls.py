@@ -80,16 +80,13 @@ class Offload:
 
 @dataclass(frozen=True)
 class Send:
-    """Send one request; result: the response (open when `stream`), or httpx's error."""
+    """Send `call` to `url` with these headers and timeout; result: the response (open when
+    the call streams), or httpx's error."""
 
-    method: str
+    call: Call[Any]
     url: str
-    params: dict[str, Any] | None
-    json: Any
-    body: UploadBody | None
     headers: dict[str, str]
     timeout: httpx.Timeout
-    stream: bool
 
 
 @dataclass(frozen=True)
@@ -197,7 +194,7 @@ class Driver:
         step, self._last = self._last, None
         if self.error is not None:
             return
-        if isinstance(step, Send) and step.stream:
+        if isinstance(step, Send) and step.call.stream:
             self.open.append(self.value)
         elif isinstance(step, Close) and step.response in self.open:
             self.open.remove(step.response)

@@ -51,9 +51,8 @@ def send_plan(client: BaseClient, call: Call[Any]) -> Plan[httpx.Response]:
     extra = dict(call.headers or {})
     if call.body is not None:
         extra.update(call.body.headers())
-    send = Send(call.method, client._url(call.path), params=call.params, json=call.json,
-                body=call.body, headers=client._headers(extra),
-                timeout=client._stream_timeout(call.deadline), stream=call.stream)
+    send = Send(call, client._url(call.path), client._headers(extra),
+                client._stream_timeout(call.deadline))
     for attempt in range(attempts):
         last = attempt == attempts - 1
         try:

@@ -133,22 +133,22 @@ def collect(iterator: Any) -> Any:
 
 
 class Runner:
-    """Runs `fn(client)` on a sync `Client` or an `AsyncClient` (awaiting what it returns), so
-    one test body checks both surfaces."""
+    """Runs `fn(client)` on a sync `Client` or an `AsyncClient` of `source` (the scripted
+    `Server`, or a live app), awaiting what it returns, so one test body checks both."""
 
-    def __init__(self, server: Server, mode: str) -> None:
-        self.server = server
+    def __init__(self, source: Any, mode: str) -> None:
+        self.source = source
         self.mode = mode
 
     def __call__(self, fn: Callable[[Any], Any], **client_kwargs: Any) -> Any:
         if self.mode == "sync":
-            with self.server.client(**client_kwargs) as c:
+            with self.source.client(**client_kwargs) as c:
                 return fn(c)
 
         async def main() -> Any:
             import inspect
 
-            async with self.server.async_client(**client_kwargs) as c:
+            async with self.source.async_client(**client_kwargs) as c:
                 result = fn(c)
                 return await result if inspect.isawaitable(result) else result
 

@@ -5,7 +5,6 @@ Starlette's TestClient (a sync ASGI transport) for `Client`, httpx.ASGITransport
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import inspect
 import json
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from client_support import Runner
 from slick_client import AsyncClient, Client
 
 URL = "http://testserver"
@@ -95,24 +95,7 @@ def live_app(data_dir: Path, **overrides: Any) -> Iterator[Live]:
         yield live
 
 
-class LiveRunner:
-    """Runs `fn(client)` on a sync `Client` or an `AsyncClient` against a live app."""
-
-    def __init__(self, live: Live, mode: str) -> None:
-        self.live = live
-        self.mode = mode
-
-    def __call__(self, fn: Callable[[Any], Any], **client_kwargs: Any) -> Any:
-        if self.mode == "sync":
-            with self.live.client(**client_kwargs) as c:
-                return fn(c)
-
-        async def main() -> Any:
-            async with self.live.async_client(**client_kwargs) as c:
-                result = fn(c)
-                return await result if inspect.isawaitable(result) else result
-
-        return asyncio.run(main())
+LiveRunner = Runner  # against a `Live` app: it has `client()` and `async_client()` too
 
 
 def seq(*steps: Callable[[Any], Any]) -> Callable[[Any], Any]:

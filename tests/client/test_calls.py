@@ -9,6 +9,7 @@ import pytest
 from slick_client._calls import Call, Close, Driver, Send, Sleep
 
 CLEANED: list[str] = []
+TIMEOUT = httpx.Timeout(1)
 
 
 def plan(fail_at: str):
@@ -78,8 +79,8 @@ def test_a_plan_left_midway_runs_its_cleanup_and_streamed_responses_are_listed_o
 
     def streams():
         try:
-            yield Send("GET", "http://x/a", None, None, None, {}, httpx.Timeout(1), stream=True)
-            yield Send("GET", "http://x/b", None, None, None, {}, httpx.Timeout(1), stream=True)
+            yield Send(Call("GET", "/a", retry=True, stream=True), "http://x/a", {}, TIMEOUT)
+            yield Send(Call("GET", "/b", retry=True, stream=True), "http://x/b", {}, TIMEOUT)
             yield Close(closed)
             yield Sleep(0)
         finally:

@@ -3,39 +3,30 @@ nothing. No model runs here (probing uses the scripted FakeEngine; nothing gets 
 
 from __future__ import annotations
 
+import finetune_helpers as helpers
 import pytest
 from fastapi.testclient import TestClient
-from finetune_helpers import (
-    EVAL_KNOWN,
-    KNOWN,
-    UNKNOWN,
-    assert_error,
-    probe,
-    rows,
-    service_settings,
-    upload,
-    wait_until,
-)
+from finetune_helpers import assert_error
 from slick_client import Client, InvalidParamsError
 from slick_curator.app import create_app
 
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory, model_path):
-    settings = service_settings(tmp_path_factory.mktemp("ft-errors"), model_path,
+    settings = helpers.service_settings(tmp_path_factory.mktemp("ft-errors"), model_path,
                                 engine_options={"greedy": {}, "delay_s": 0.05})
     with TestClient(create_app(settings, configure_logs=False),
                     raise_server_exceptions=False) as c:
-        wait_until(lambda: c.get("/readyz").status_code == 200, "worker ready")
+        helpers.wait_until(lambda: c.get("/readyz").status_code == 200, "worker ready")
         yield c
 
 
 @pytest.fixture(scope="module")
 def ids(client):
     """A finished probe in which the (empty) fake script knows nothing: every row Unknown."""
-    train = upload(client, rows(KNOWN + UNKNOWN), "train.jsonl")
-    test = upload(client, rows(EVAL_KNOWN), "test.jsonl")
-    return {"probe": probe(client, train["id"])["id"], "train_dataset": train["id"],
+    train = helpers.upload(client, helpers.rows(helpers.KNOWN + helpers.UNKNOWN), "train.jsonl")
+    test = helpers.upload(client, helpers.rows(helpers.EVAL_KNOWN), "test.jsonl")
+    return {"probe": helpers.probe(client, train["id"])["id"], "train_dataset": train["id"],
             "test_dataset": test["id"]}
 
 
@@ -49,8 +40,9 @@ def test_unknown_probe_is_404(client, ids):
 
 
 def test_unfinished_probe_is_409(client, ids):
-    big = upload(client, rows([(f"Country{i}", f"City{i}") for i in range(300)]), "big.jsonl")
-    running = probe(client, big["id"], wait=False)
+    many = helpers.rows([(f"Country{i}", f"City{i}") for i in range(300)])
+    big = helpers.upload(client, many, "big.jsonl")
+    running = helpers.probe(client, big["id"], wait=False)
     error = assert_error(post(client, probe_id=running["id"], eval_dataset_id=ids["test_dataset"]),
                          409, "conflict", param="probe_id")
     assert "has no result yet" in error["message"] and "succeeded" in error["message"]

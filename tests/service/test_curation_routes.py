@@ -100,21 +100,6 @@ def test_curated_in_another_format(client, qa_probe, fmt):
     assert relabelled == [["I don't know."]] * 10
 
 
-@pytest.mark.parametrize(("params", "param", "message"), [
-    ({"policy": "shuffle"}, "policy", "'filter', 'relabel', 'keep' or 'trim'"),
-    ({"min_known_share": "1.5"}, "min_known_share", "less than or equal to 1"),
-    ({"cap": "Famous:0.2"}, "cap", "unknown category 'Famous'"),
-    ({"cap": "Unknown:2"}, "cap", "must be in (0, 1]"),
-    ({"unknown": "Unknown,Nope"}, "unknown", "unknown category 'Nope'"),
-    ({"min_p_greedy": "1.5"}, "min_p_greedy", "less than or equal to 1"),
-    ({"format": "xml"}, "format", "unknown format 'xml'"),
-    ({"polcy": "relabel"}, "polcy", "unknown query parameter 'polcy'"),
-])
-def test_curated_rejects_bad_parameters(client, qa_probe, params, param, message):
-    response = client.get(f"/v1/probes/{qa_probe}/curated", params=params)
-    assert_error(response, 400, "invalid_request", param=param, message=message)
-
-
 def test_routes_404_for_unknown_probe_and_409_before_the_result(client):
     for route in ("curated", "report", "report.json", "rows"):
         assert_error(client.get(f"/v1/probes/pr_0123456789abcdef/{route}"), 404, "not_found",
@@ -178,18 +163,29 @@ def test_rows_filters_and_paging(client, qa_probe):
     assert skipped["count"] == 1 and skipped["data"][0]["slick_error"] == "question: empty"
 
 
-@pytest.mark.parametrize(("params", "param", "message"), [
-    ({"slick_category": "Unknown"}, "slick_category", "unknown query parameter"),
-    ({"category": "Famous"}, "category", "unknown category 'Famous'"),
-    ({"group": "P99"}, "group", "no group 'P99' in this result; groups: P17, P36"),
-    ({"group": "P36' OR '1'='1"}, "group", "no group"),
-    ({"columns": "question,secret"}, "columns", "unknown column 'secret'"),
-    ({"columns": 'question" FROM x; --'}, "columns", "unknown column"),
-    ({"status": "done"}, "status", "expected one of probed, no_facts, skipped"),
-])
-def test_rows_reject_unknown_filters_values_and_columns(client, qa_probe, params, param,
-                                                        message):
-    response = client.get(f"/v1/probes/{qa_probe}/rows", params=params)
+# A bad query parameter of /curated or /rows: 400 naming the parameter, and what was wrong.
+BAD_QUERIES = [
+    ("curated", {"policy": "shuffle"}, "policy", "'filter', 'relabel', 'keep' or 'trim'"),
+    ("curated", {"min_known_share": "1.5"}, "min_known_share", "less than or equal to 1"),
+    ("curated", {"cap": "Famous:0.2"}, "cap", "unknown category 'Famous'"),
+    ("curated", {"cap": "Unknown:2"}, "cap", "must be in (0, 1]"),
+    ("curated", {"unknown": "Unknown,Nope"}, "unknown", "unknown category 'Nope'"),
+    ("curated", {"min_p_greedy": "1.5"}, "min_p_greedy", "less than or equal to 1"),
+    ("curated", {"format": "xml"}, "format", "unknown format 'xml'"),
+    ("curated", {"polcy": "relabel"}, "polcy", "unknown query parameter 'polcy'"),
+    ("rows", {"slick_category": "Unknown"}, "slick_category", "unknown query parameter"),
+    ("rows", {"category": "Famous"}, "category", "unknown category 'Famous'"),
+    ("rows", {"group": "P99"}, "group", "no group 'P99' in this result; groups: P17, P36"),
+    ("rows", {"group": "P36' OR '1'='1"}, "group", "no group"),
+    ("rows", {"columns": "question,secret"}, "columns", "unknown column 'secret'"),
+    ("rows", {"columns": 'question" FROM x; --'}, "columns", "unknown column"),
+    ("rows", {"status": "done"}, "status", "expected one of probed, no_facts, skipped"),
+]
+
+
+@pytest.mark.parametrize(("route", "params", "param", "message"), BAD_QUERIES)
+def test_bad_query_parameters_are_named(client, qa_probe, route, params, param, message):
+    response = client.get(f"/v1/probes/{qa_probe}/{route}", params=params)
     assert_error(response, 400, "invalid_request", param=param, message=message)
 
 

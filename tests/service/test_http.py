@@ -3,25 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from service_helpers import (
-    QUESTIONS,
-    assert_error,
-    jsonl,
-    make_settings,
-    metric,
-    running_app,
-    start_probe,
-    upload,
-    wait_status,
-    wait_until,
-)
+import service_helpers as helpers
 
 
 @pytest.fixture(scope="module")
 def keyed(tmp_path_factory):
-    settings = make_settings(tmp_path_factory.mktemp("keyed"), api_keys=["k-one", "k-two"],
+    settings = helpers.make_settings(tmp_path_factory.mktemp("keyed"), api_keys=["k-one", "k-two"],
                              metrics_public=False)
-    with running_app(settings) as client:
+    with helpers.running_app(settings) as client:
         yield client
 
 
@@ -32,13 +21,13 @@ def test_every_v1_route_needs_a_key(keyed):
               ("GET", "/v1/probes/pr_x/result")]
     for method, path in routes:
         response = keyed.request(method, path)
-        assert_error(response, 401, "unauthorized", message="missing API key")
+        helpers.assert_error(response, 401, "unauthorized", message="missing API key")
         assert response.headers["www-authenticate"] == "Bearer"
         wrong = keyed.request(method, path, headers={"Authorization": "Bearer nope"})
-        assert_error(wrong, 401, "unauthorized", message="invalid API key")
+        helpers.assert_error(wrong, 401, "unauthorized", message="invalid API key")
         assert "invalid_token" in wrong.headers["www-authenticate"]
         basic = keyed.request(method, path, headers={"Authorization": "Basic azpv"})
-        assert_error(basic, 401, "unauthorized")
+        helpers.assert_error(basic, 401, "unauthorized")
     assert keyed.get("/healthz").status_code == 200
 
 
@@ -46,7 +35,7 @@ def test_valid_keys_work_and_health_stays_open(keyed):
     for key in ("k-one", "k-two"):
         response = keyed.get("/v1/datasets", headers={"Authorization": f"Bearer {key}"})
         assert response.status_code == 200
-    uploaded = keyed.post("/v1/datasets", content=jsonl(QUESTIONS[:4]),
+    uploaded = keyed.post("/v1/datasets", content=helpers.jsonl(helpers.QUESTIONS[:4]),
                           headers={"Authorization": "Bearer k-one",
                                    "Content-Type": "application/x-ndjson"})
     assert uploaded.status_code == 201
@@ -55,34 +44,34 @@ def test_valid_keys_work_and_health_stays_open(keyed):
 
 
 def test_metrics_need_the_key_unless_public(keyed, client):
-    assert_error(keyed.get("/metrics"), 401, "unauthorized")
+    helpers.assert_error(keyed.get("/metrics"), 401, "unauthorized")
     ok = keyed.get("/metrics", headers={"Authorization": "Bearer k-two"})
     assert ok.status_code == 200 and "slick_jobs" in ok.text
     assert client.get("/metrics").status_code == 200  # the shared app has no keys
 
 
 def test_unknown_route_and_wrong_method(client):
-    assert_error(client.get("/v2/nothing"), 404, "not_found", param=None,
+    helpers.assert_error(client.get("/v2/nothing"), 404, "not_found", param=None,
                  message="no route GET /v2/nothing", client=client)
     response = client.delete("/v1/datasets")
-    assert_error(response, 405, "method_not_allowed", message="DELETE not allowed")
+    helpers.assert_error(response, 405, "method_not_allowed", message="DELETE not allowed")
     assert response.headers["allow"]
 
 
 def test_metrics_are_exported(client):
-    dataset = upload(client, QUESTIONS[:8], name="metrics.jsonl")
-    before = metric(client, "slick_rows_probed_total")
-    probe = start_probe(client, dataset["id"])
-    wait_status(client, probe["id"], "succeeded")
+    dataset = helpers.upload(client, helpers.QUESTIONS[:8], name="metrics.jsonl")
+    before = helpers.metric(client, "slick_rows_probed_total")
+    probe = helpers.start_probe(client, dataset["id"])
+    helpers.wait_status(client, probe["id"], "succeeded")
     text = client.get("/metrics").text
     for name in ("slick_jobs", "slick_rows_probed_total", "slick_generations_total",
                  "slick_generated_tokens_total", "slick_rows_per_second",
                  "slick_job_duration_seconds_bucket", "slick_queue_depth",
                  "slick_http_request_duration_seconds_bucket"):
         assert name in text, name
-    assert metric(client, "slick_rows_probed_total") == before + 8
-    assert metric(client, "slick_jobs", 'state="succeeded"') >= 1
-    assert metric(client, "slick_generations_total") > 0
+    assert helpers.metric(client, "slick_rows_probed_total") == before + 8
+    assert helpers.metric(client, "slick_jobs", 'state="succeeded"') >= 1
+    assert helpers.metric(client, "slick_generations_total") > 0
     assert 'route="/v1/probes/{probe_id}"' in text  # templates, never raw ids
     assert probe["id"] not in text
 
@@ -105,14 +94,14 @@ def test_openapi_documents_routes_and_error_shape(client):
 
 
 def test_readyz_reports_a_default_engine_that_cannot_load(tmp_path):
-    settings = make_settings(tmp_path, engine="transformers", model="/no/such/model",
+    settings = helpers.make_settings(tmp_path, engine="transformers", model="/no/such/model",
                              allowed_engines=[])
-    with running_app(settings, wait_ready=False) as client:
-        body = wait_until(lambda: (r := client.get("/readyz")).status_code == 503
+    with helpers.running_app(settings, wait_ready=False) as client:
+        body = helpers.wait_until(lambda: (r := client.get("/readyz")).status_code == 503
                           and r.json()["status"] == "error" and r.json(), "load error")
         assert "not found" in body["error"] or "ModelNotFoundError" in body["error"]
-        dataset = upload(client, QUESTIONS[:6], name="noload.jsonl")
-        probe = start_probe(client, dataset["id"])
-        failed = wait_status(client, probe["id"], "failed")
+        dataset = helpers.upload(client, helpers.QUESTIONS[:6], name="noload.jsonl")
+        probe = helpers.start_probe(client, dataset["id"])
+        failed = helpers.wait_status(client, probe["id"], "failed")
         assert "could not load" in failed["error"]
         assert client.get("/healthz").status_code == 200

@@ -62,6 +62,21 @@ def write_input(path: Path, rows: Sequence[Mapping[str, Any]]) -> Path:
     return path
 
 
+def relabelled_jsonl(source: Path, rows: Sequence[Mapping[str, Any]],
+                     script: Mapping[str, Any], **export: Any) -> tuple[list[dict], Any, Any]:
+    """`rows` written to `source`, probed with `script`, curated with the relabel policy and
+    exported as JSONL beside it: (the exported rows read back, the curation, the annotated
+    file)."""
+    from slick_client.schemas import CurationParams
+    from slick_curator.curation import AnnotatedFile, curate, write_export
+
+    data = AnnotatedFile.read(probe_file(write_input(source, rows), **script))
+    curated = curate(data, CurationParams(policy="relabel"))
+    out = source.with_name("out.jsonl")
+    write_export(curated.output(drop_annotations=True), out, "jsonl", **export)
+    return [json.loads(line) for line in out.read_text().splitlines()], curated, data
+
+
 def probe_file(data: Path, out: Path | None = None, *, greedy: Mapping[str, str] = (),
                samples: Mapping[str, str] = (), maybe: Mapping[str, str] = (),
                mode: str = "adaptive", n_prompts: int = 2, n_samples: int = 2,

@@ -9,7 +9,7 @@ import json
 
 import pyarrow.parquet as pq
 import pytest
-from annotated_helpers import probe_file, qa_rows, script_for, write_input
+from annotated_helpers import probe_file, qa_rows, relabelled_jsonl, script_for, write_input
 from click.testing import CliRunner
 from slick_client.schemas import CurationParams
 from slick_curator.cli import cli
@@ -39,15 +39,9 @@ def unknown_rows(rows):
 
 def test_chat_jsonl_round_trip_with_relabel(tmp_path):
     rows = chat_rows()
-    script = script_for(qa_rows(12))
-    annotated = probe_file(write_input(tmp_path / "chat.jsonl", rows), **script)
-    data = AnnotatedFile.read(annotated)
+    got, curated, data = relabelled_jsonl(tmp_path / "chat.jsonl", rows, script_for(qa_rows(12)),
+                                          messages_column="messages")
     assert (data.format, data.kind) == ("jsonl", "chat")
-    curated = curate(data, CurationParams(policy="relabel"))
-    out = tmp_path / "out.jsonl"
-    write_export(curated.output(drop_annotations=True), out, "jsonl",
-                 messages_column="messages")
-    got = [json.loads(line) for line in out.read_text().splitlines()]
     expected = []
     for i, row in enumerate(rows[:-1]):  # the last row is skipped (no assistant turn)
         if i in unknown_rows(rows):

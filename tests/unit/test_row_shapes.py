@@ -4,11 +4,7 @@ recognised by their columns, probed like chat and QA rows, and come back in thei
 
 from __future__ import annotations
 
-import json
-
-from annotated_helpers import probe_file, qa_rows, script_for, write_input
-from slick_client.schemas import CurationParams
-from slick_curator.curation import AnnotatedFile, curate, write_export
+from annotated_helpers import qa_rows, relabelled_jsonl, script_for, write_input
 from slick_curator.probing.reading import read_dataset
 
 IDK = "I don't know."
@@ -65,14 +61,8 @@ def test_openai_messages_and_plain_qa_keep_their_shape_names(tmp_path):
 
 def test_sharegpt_round_trip_with_relabel(tmp_path):
     rows = sharegpt_rows()
-    script = script_for(qa_rows(12))
-    annotated = probe_file(write_input(tmp_path / "sg.jsonl", rows), **script)
-    data = AnnotatedFile.read(annotated)
-    curated = curate(data, CurationParams(policy="relabel"))
-    out = tmp_path / "out.jsonl"
-    write_export(curated.output(drop_annotations=True), out, "jsonl",
-                 messages_column="conversations")
-    got = [json.loads(line) for line in out.read_text().splitlines()]
+    got, _, _ = relabelled_jsonl(tmp_path / "sg.jsonl", rows, script_for(qa_rows(12)),
+                                 messages_column="conversations")
     expected = []
     for i, row in enumerate(rows[:12]):  # the two bad rows are dropped
         if i in unknown(12):
@@ -80,7 +70,7 @@ def test_sharegpt_round_trip_with_relabel(tmp_path):
                                             {"from": "gpt", "value": IDK}]}
         expected.append(row)
     assert got == expected
-    again = read_dataset(out)
+    again = read_dataset(tmp_path / "out.jsonl")
     assert again.shape == "sharegpt" and len(again.examples) == 12
 
 
@@ -88,11 +78,6 @@ def test_alpaca_round_trip_with_relabel(tmp_path):
     rows = alpaca_rows()
     # The scripted engine knows a question by its prompt's "Q: " line: the instruction.
     script = script_for(rows, question="instruction", answer="output")
-    annotated = probe_file(write_input(tmp_path / "alpaca.jsonl", rows), **script)
-    data = AnnotatedFile.read(annotated)
-    curated = curate(data, CurationParams(policy="relabel"))
-    out = tmp_path / "out.jsonl"
-    write_export(curated.output(drop_annotations=True), out, "jsonl")
-    got = [json.loads(line) for line in out.read_text().splitlines()]
+    got, _, _ = relabelled_jsonl(tmp_path / "alpaca.jsonl", rows, script)
     assert got == [{**r, "output": IDK} if i in unknown(12) else r for i, r in enumerate(rows)]
-    assert read_dataset(out).shape == "alpaca"
+    assert read_dataset(tmp_path / "out.jsonl").shape == "alpaca"

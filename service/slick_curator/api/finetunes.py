@@ -2,53 +2,43 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
 from slick_client.schemas import (
     FinetuneCreate,
     FinetunePublic,
     FinetuneReportPublic,
     FinetunesPublic,
-    JobStatus,
 )
 from starlette.concurrency import run_in_threadpool
 
+from slick_curator.api import job_routes
 from slick_curator.api.deps import Limit, Offset, Services, ServicesDep
-from slick_curator.api.events import job_events
-from slick_curator.errors import NotFound, error_responses
+from slick_curator.errors import error_responses
 from slick_curator.finetune.report import CSP
 from slick_curator.finetune.runner import PREDICTIONS, REPORT_HTML, REPORT_JSON
 from slick_curator.store import FinetuneRecord
 
 router = APIRouter(prefix="/v1/finetunes", tags=["finetunes"])
 
-PARQUET = "application/vnd.apache.parquet"
-
 
 def _get(services: Services, finetune_id: str) -> FinetuneRecord:
-    record = services.store.finetunes.get(finetune_id)
-    if record is None:
-        raise NotFound(f"no fine-tune {finetune_id!r}", param="finetune_id")
-    return record
+    return job_routes.job_or_404(services.store.finetunes, finetune_id, kind="fine-tune",
+                       param="finetune_id")
 
 
 @router.post("", status_code=202, response_model=FinetunePublic,
              responses=error_responses(400, 401, 404, 409, 422))
 async def create_finetune(body: FinetuneCreate, services: ServicesDep) -> FinetunePublic:
     """Fine-tune the probed model on each variant and evaluate it; queued, runs off-process."""
-    record = await run_in_threadpool(services.finetunes.create, body)
-    return record.public()
+    return (await run_in_threadpool(services.finetunes.create, body)).public()
 
 
 @router.get("", response_model=FinetunesPublic, responses=error_responses(401, 422))
 def list_finetunes(services: ServicesDep, limit: Limit = 50, offset: Offset = 0,
-                   status: Annotated[JobStatus | None, Query(description="Only this status.")]
-                   = None) -> FinetunesPublic:
+                   status: job_routes.StatusFilter = None) -> FinetunesPublic:
     """List fine-tunes, newest first, optionally only one status."""
-    records, count = services.store.finetunes.page(limit, offset, status)
-    return FinetunesPublic(data=[r.public() for r in records], count=count)
+    return FinetunesPublic(**job_routes.public_page(services.store.finetunes, limit, offset, status))
 
 
 @router.get("/{finetune_id}", response_model=FinetunePublic,
@@ -58,15 +48,11 @@ def get_finetune(finetune_id: str, services: ServicesDep) -> FinetunePublic:
     return _get(services, finetune_id).public()
 
 
-@router.get("/{finetune_id}/events",
-            responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},
-                             "description": "`progress` events, then one `end` event."},
-                       **error_responses(401, 404)})
+@router.get("/{finetune_id}/events", responses=job_routes.EVENTS_RESPONSES)
 async def finetune_events(finetune_id: str, services: ServicesDep) -> StreamingResponse:
     """Follow a fine-tune as server-sent events: `progress` on each change, then `end`."""
-    _get(services, finetune_id)
-    return job_events(services.store.finetunes, finetune_id,
-                      heartbeat_s=services.settings.sse_heartbeat_s)
+    return job_routes.events_of(services, services.store.finetunes, finetune_id, kind="fine-tune",
+                     param="finetune_id")
 
 
 @router.post("/{finetune_id}/cancel", status_code=202, response_model=FinetunePublic,
@@ -77,9 +63,7 @@ def cancel_finetune(finetune_id: str, services: ServicesDep) -> FinetunePublic:
 
 
 @router.get("/{finetune_id}/report", response_class=HTMLResponse,
-            responses={200: {"content": {"text/html": {"schema": {"type": "string"}}},
-                             "description": "One self-contained HTML page."},
-                       **error_responses(401, 404, 409)})
+            responses=job_routes.file_responses("One self-contained HTML page.", "text/html"))
 def get_report(finetune_id: str, services: ServicesDep) -> HTMLResponse:
     """The comparison report as one HTML page (inline CSS and SVG; opens offline)."""
     html = services.results.finetune_output(finetune_id, REPORT_HTML).read_text("utf-8")
@@ -96,11 +80,8 @@ def get_report_json(finetune_id: str, services: ServicesDep) -> FinetuneReportPu
 
 
 @router.get("/{finetune_id}/predictions", response_class=FileResponse,
-            responses={200: {"content": {PARQUET: {"schema": {"type": "string",
-                                                               "format": "binary"}}},
-                             "description": "Per-example predictions of every variant."},
-                       **error_responses(401, 404, 409)})
+            responses=job_routes.file_responses("Per-example predictions of every variant."))
 def get_predictions(finetune_id: str, services: ServicesDep) -> FileResponse:
     """Every variant's answer to every evaluation question at both checkpoints (Parquet)."""
     path = services.results.finetune_output(finetune_id, PREDICTIONS)
-    return FileResponse(path, media_type=PARQUET, filename=f"{finetune_id}.predictions.parquet")
+    return FileResponse(path, media_type=job_routes.PARQUET, filename=f"{finetune_id}.predictions.parquet")

@@ -11,18 +11,10 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 
-from slick_curator.engines.base import (
-    ContinuationScore,
-    Engine,
-    GenerationRequest,
-    GenerationResult,
-    MatchProbability,
-    MatchRequest,
-    ScoreRequest,
-)
+from slick_curator.engines import base
 
 
-class FakeEngine(Engine):
+class FakeEngine(base.Engine):
     """Deterministic answers per question, with optional per-call delay to test progress."""
 
     name = "fake"
@@ -57,7 +49,7 @@ class FakeEngine(Engine):
                 return line[len("<user>") :]
         return prompt
 
-    def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
+    def generate(self, requests: Sequence[base.GenerationRequest]) -> list[base.GenerationResult]:
         with self._lock:
             self.calls.append(len(requests))
         if self.delay_s:
@@ -74,7 +66,7 @@ class FakeEngine(Engine):
                     for i in range(request.params.n)
                 ]
             out.append(
-                GenerationResult(
+                base.GenerationResult(
                     texts=texts,
                     prompt_tokens=len(request.prompt.split()),
                     generated_tokens=sum(len(t.split()) for t in texts),
@@ -82,7 +74,7 @@ class FakeEngine(Engine):
             )
         return out
 
-    def score(self, requests: Sequence[ScoreRequest]) -> list[list[ContinuationScore]]:
+    def score(self, requests: Sequence[base.ScoreRequest]) -> list[list[base.ContinuationScore]]:
         """Greedy-correct for the scripted greedy answer; `sample_probability` for sampled ones."""
         out = []
         for request in requests:
@@ -90,7 +82,7 @@ class FakeEngine(Engine):
             greedy = self.greedy.get(question)
             sampled = self.samples.get(question)
             out.append([
-                ContinuationScore(
+                base.ContinuationScore(
                     greedy=greedy is not None and c.strip() == greedy,
                     probability=(1.0 if greedy is not None and c.strip() == greedy
                                  else self.sample_probability if c.strip() == sampled else 0.0),
@@ -99,15 +91,15 @@ class FakeEngine(Engine):
             ])
         return out
 
-    def match_probabilities(self, requests: Sequence[MatchRequest], *, bound: float
-                            ) -> list[MatchProbability]:
+    def match_probabilities(self, requests: Sequence[base.MatchRequest], *, bound: float
+                            ) -> list[base.MatchProbability]:
         """`sample_probability` where the scripted sample answer is judged correct, else 0."""
         out = []
         for m in requests:
             question = self.question_of(m.request.prompt)
             answer = self.samples.get(question, self.greedy.get(question))
             hit = answer is not None and m.judge(answer)
-            out.append(MatchProbability(self.sample_probability if hit else 0.0, 0.0))
+            out.append(base.MatchProbability(self.sample_probability if hit else 0.0, 0.0))
         return out
 
     def render_chat(self, messages: Sequence[dict[str, str]]) -> str:

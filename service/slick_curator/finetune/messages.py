@@ -40,15 +40,20 @@ def planned_steps(rows: int, batch_size: int, epochs: int, max_steps: int | None
 
 
 @dataclass(frozen=True)
-class Started:
+class VariantMessage:
+    """A message about one variant's training run."""
+
     variant: str
+
+
+@dataclass(frozen=True)
+class Started(VariantMessage):
     steps_total: int
     rows: int
 
 
 @dataclass(frozen=True)
-class StepDone:
-    variant: str
+class StepDone(VariantMessage):
     epoch: int
     step: int
     rows: int
@@ -56,30 +61,26 @@ class StepDone:
 
 
 @dataclass(frozen=True)
-class Stage:
-    variant: str
+class Stage(VariantMessage):
     stage: str  # evaluating_dev, evaluating, saving
     epoch: int | None = None
 
 
 @dataclass(frozen=True)
-class EpochDone:
-    variant: str
+class EpochDone(VariantMessage):
     point: dict[str, Any]
 
 
 @dataclass(frozen=True)
-class Finished:
-    variant: str
+class Finished(VariantMessage):
     outcome: dict[str, Any]
 
 
 @dataclass(frozen=True)
-class Failed:
-    variant: str
+class Failed(VariantMessage):
     error: str
 
 
 @dataclass(frozen=True)
-class Cancelled:
-    variant: str
+class Cancelled(VariantMessage):
+    """The run stopped at a cancel request."""

@@ -40,6 +40,8 @@ from slick_curator.logs import job_context
 from slick_curator.results import succeeded
 from slick_curator.settings import Settings
 from slick_curator.store import FinetuneRecord, ProbeRecord, Store
+from slick_curator.store.finetunes import FinetuneStore
+from slick_curator.store.jobs import JobRecord
 
 log = logging.getLogger(__name__)
 
@@ -147,10 +149,9 @@ class FinetuneService:
                              param="eval_dataset_id") from exc
 
 
-class FinetuneManager(Supervisor):
+class FinetuneManager(Supervisor, thread_name="slick-finetunes", kind="fine-tune",
+                      id_param="finetune_id"):
     """Runs fine-tune jobs one at a time in a supervisor thread; see the module docstring."""
-
-    thread_name = "slick-finetunes"
 
     def __init__(self, settings: Settings, store: Store, jobs: JobManager) -> None:
         super().__init__(settings, store)
@@ -161,30 +162,16 @@ class FinetuneManager(Supervisor):
 
     # -- called from request handlers -------------------------------------------------------
 
-    def submit(self, finetune_id: str) -> None:
-        with self._lock:
-            self._pending.append(finetune_id)
+    @property
+    def table(self) -> FinetuneStore:
+        return self.store.finetunes
 
-    def cancel(self, finetune_id: str) -> FinetuneRecord:
-        """Cancel a queued job now, or ask the running one to stop at its next step."""
-        with self._lock:
-            record = self.store.finetunes.get(finetune_id)
-            if record is None:
-                raise NotFound(f"no fine-tune {finetune_id!r}", param="finetune_id")
-            if record.terminal:
-                raise Conflict(f"fine-tune {finetune_id} already finished ({record.status}); "
-                               "nothing to cancel")
-            self.store.finetunes.request_cancel(finetune_id)
-            if finetune_id == self._current:
-                self._cancel.set()
-                log.info("cancel requested for running fine-tune %s", finetune_id)
-            else:
-                if finetune_id in self._pending:
-                    self._pending.remove(finetune_id)
-                self.store.finetunes.finish(finetune_id, "cancelled")
-                self._cancel_eval_probe(record)
-                log.info("cancelled queued fine-tune %s", finetune_id)
-            return self.store.finetunes.get(finetune_id)  # type: ignore[return-value]
+    def _signal_running(self) -> bool:
+        self._cancel.set()
+        return True
+
+    def _cancelled_before_running(self, record: JobRecord) -> None:
+        self._cancel_eval_probe(record)  # type: ignore[arg-type]
 
     def _cancel_eval_probe(self, record: FinetuneRecord) -> None:
         if record.eval_dataset_id is None:  # a given probe is not ours to cancel

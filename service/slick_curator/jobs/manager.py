@@ -16,7 +16,6 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from slick_curator.errors import Conflict, NotFound
 from slick_curator.executors import ray_options
 from slick_curator.jobs import checkpoints
 from slick_curator.jobs.datasets import dataset_source
@@ -37,16 +36,15 @@ from slick_curator.logs import job_context
 from slick_curator.metrics import Metrics
 from slick_curator.settings import Settings
 from slick_curator.store import DatasetRecord, ProbeRecord, Store
+from slick_curator.store.probes import ProbeStore
 
 log = logging.getLogger(__name__)
 
 _RESTART_BACKOFF_S = 30.0
 
 
-class JobManager(Supervisor):
+class JobManager(Supervisor, thread_name="slick-jobs", kind="probe", id_param="probe_id"):
     """Runs probe jobs one at a time in a worker process; see the module docstring."""
-
-    thread_name = "slick-jobs"
 
     def __init__(self, settings: Settings, store: Store, metrics: Metrics) -> None:
         super().__init__(settings, store)
@@ -80,30 +78,15 @@ class JobManager(Supervisor):
         """Bumped whenever the probe's stored state changes (SSE streams watch this)."""
         return self.store.probes.version(probe_id)
 
-    def submit(self, probe_id: str) -> None:
-        with self._lock:
-            self._pending.append(probe_id)
+    @property
+    def table(self) -> ProbeStore:
+        return self.store.probes
 
-    def cancel(self, probe_id: str) -> ProbeRecord:
-        """Cancel a queued job now, or ask the running one to stop at its next engine call."""
-        with self._lock:
-            record = self.store.probes.get(probe_id)
-            if record is None:
-                raise NotFound(f"no probe {probe_id!r}", param="probe_id")
-            if record.terminal:
-                raise Conflict(f"probe {probe_id} already finished ({record.status}); "
-                               "nothing to cancel")
-            self.store.probes.request_cancel(probe_id)
-            if probe_id in self._pending:
-                self._pending.remove(probe_id)
-                self.store.probes.finish(probe_id, "cancelled")
-                log.info("cancelled queued probe %s", probe_id)
-            elif probe_id == self._current and self._worker is not None:
-                self._worker.cancel.set()
-                log.info("cancel requested for running probe %s", probe_id)
-            else:  # neither queued here nor running: nothing left to stop
-                self.store.probes.finish(probe_id, "cancelled")
-            return self.store.probes.get(probe_id)  # type: ignore[return-value]
+    def _signal_running(self) -> bool:
+        if self._worker is None:
+            return False
+        self._worker.cancel.set()
+        return True
 
     # -- lifecycle ------------------------------------------------------------------------------
 

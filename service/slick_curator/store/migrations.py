@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import duckdb
 
@@ -23,8 +23,9 @@ __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SchemaTooNew", "migrate", "schema_ve
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Migration:
+class Migration(NamedTuple):
+    """One step of the schema: `sql` takes a file from `version - 1` to `version`."""
+
     version: int
     description: str
     sql: str

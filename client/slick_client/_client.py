@@ -114,8 +114,9 @@ class Client(BaseClient[httpx.Client, httpx.BaseTransport]):
         match step:
             case Send():
                 with contextlib.ExitStack() as stack:
-                    content = step.body and iter_chunks(stack.enter_context(step.body.open()))
-                    return self._http.send(self._build(step, content), stream=step.stream)
+                    body = step.call.body
+                    content = body and iter_chunks(stack.enter_context(body.open()))
+                    return self._http.send(self._build(step, content), stream=step.call.stream)
             case Read(response):
                 return response.read()
             case Close(response):
@@ -221,8 +222,10 @@ class AsyncClient(BaseClient[httpx.AsyncClient, httpx.AsyncBaseTransport]):
         match step:
             case Send():
                 async with contextlib.AsyncExitStack() as stack:
-                    content = step.body and aiter_chunks(stack.enter_context(step.body.open()))
-                    return await self._http.send(self._build(step, content), stream=step.stream)
+                    body = step.call.body
+                    content = body and aiter_chunks(stack.enter_context(body.open()))
+                    return await self._http.send(self._build(step, content),
+                                                 stream=step.call.stream)
             case Read(response):
                 return await response.aread()
             case Close(response):
