@@ -27,6 +27,11 @@ def shard_path(job_dir: Path, index: int) -> Path:
     return job_dir / "shards" / f"{index:06d}.parquet"
 
 
+def read_shard(job_dir: Path, index: int) -> pa.Table:
+    """One checkpointed shard's results (null columns where an older release wrote fewer)."""
+    return with_result_columns(pq.read_table(shard_path(job_dir, index))).cast(RESULT_SCHEMA)
+
+
 def finished_shards(job_dir: Path, shards: Sequence[Sequence[Example]]) -> dict[int, pa.Table]:
     """The checkpointed shards of a job, by index; unreadable or mismatched files are removed.
 
@@ -44,7 +49,7 @@ def finished_shards(job_dir: Path, shards: Sequence[Sequence[Example]]) -> dict[
             continue
         try:
             # a shard of an earlier release lacks later columns: null there, kept
-            table = with_result_columns(pq.read_table(path)).cast(RESULT_SCHEMA)
+            table = read_shard(job_dir, index)
             ok = table.column(ROW).to_pylist() == [e.row for e in rows]
         except (pa.ArrowException, OSError, ValueError) as exc:
             log.warning("discarding unreadable checkpoint %s: %s", path, exc)

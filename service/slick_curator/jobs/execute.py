@@ -21,6 +21,7 @@ from slick_curator.atomic_files import write_parquet_atomic
 from slick_curator.executors.base import OnGenerated, ShardExecutor
 from slick_curator.jobs import checkpoints
 from slick_curator.jobs.messages import DatasetSource, Finished, JobSpec, Progress, ShardDone
+from slick_curator.probing.annotated_writer import write_annotated
 from slick_curator.probing.params import ProbeParams
 from slick_curator.probing.parsed import read_parsed
 from slick_curator.probing.pipeline import ProbeRun
@@ -105,8 +106,10 @@ def run_job(
     tracker = ProgressTracker(run.total, done=resumed)
     estimate = InShardEstimate(params)
     counts = checkpoints.category_counts(list(done_tables.values()))
-    if done_tables:
-        log.info("resuming: %d of %d shards already checkpointed", len(done_tables), run.n_shards)
+    done = set(done_tables)
+    del done_tables  # the shards are on disk; results are assembled from there at the end
+    if done:
+        log.info("resuming: %d of %d shards already checkpointed", len(done), run.n_shards)
     snap = tracker.snapshot()
     report(Progress(job.id, snap.done, snap.total, snap.rate, snap.eta_s))
 
@@ -137,11 +140,10 @@ def run_job(
 
         return on_generated
 
-    for index, rows, table in probe_checkpointed(executor, run, job_dir, set(done_tables),
+    for index, rows, table in probe_checkpointed(executor, run, job_dir, done,
                                                  seed=params.seed, check=check, watch=watch):
         state = states.pop(index)
         base = state["base"]
-        done_tables[index] = table
         estimate.shard_finished(len(rows), state["gens"])
         # This shard's counts added, not every shard's recounted (a million rows are 31,250
         # shards of 32).
@@ -156,8 +158,11 @@ def run_job(
     metadata = run.metadata(executor.info(), model=job.model, probe_id=job.id,
                             dataset_id=job.dataset_id, exemplar_dataset_id=job.exemplar_dataset_id,
                             source=job.dataset.name)
-    ordered: list[pa.Table] = [done_tables[i] for i in range(run.n_shards)]
-    write_parquet_atomic(run.annotate(ordered, metadata), result_path)
+    # Streamed from the checkpoints, a shard at a time: never every result in memory.
+    shards = (checkpoints.read_shard(job_dir, i) for i in range(run.n_shards))
+    write_annotated(result_path, run.dataset.table, shards, run.dataset.errors,
+                    metadata=metadata, unknown_action=params.unknown_action,
+                    keep_prompts=params.keep_prompts)
     return Finished(job.id, "succeeded", counts=counts)
 
 
