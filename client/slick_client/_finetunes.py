@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import httpx
 from pydantic import ValidationError
 
 from slick_client._base import TERMINAL_STATUSES, parse, path_id
@@ -20,6 +19,7 @@ from slick_client._parquet import table_from_bytes
 from slick_client._probe_calls import list_params
 from slick_client._progress import ProgressBar
 from slick_client._session import AsyncSession, Session
+from slick_client._transfer import fetch_plan
 from slick_client.schemas import (
     FinetuneCreate,
     FinetuneParams,
@@ -108,14 +108,9 @@ def wait_plan(finetune_id: str, *, progress: bool, timeout: float | None,
     return job
 
 
-def report_call(finetune_id: str, path: str | os.PathLike[str] | None) -> Call[str | Path]:
-    def read(response: httpx.Response) -> str | Path:
-        if path is None:
-            return response.text
-        Path(path).write_text(response.text, encoding="utf-8")
-        return Path(path)
-
-    return Call("GET", _job_path(finetune_id, "/report"), retry=True, parse=read)
+def report_plan(finetune_id: str, path: str | os.PathLike[str] | None) -> Plan[str | Path]:
+    return fetch_plan(_job_path(finetune_id, "/report"), {}, path,
+                      lambda response: response.text)
 
 
 def report_json_call(finetune_id: str) -> Call[FinetuneReportPublic]:
@@ -123,15 +118,10 @@ def report_json_call(finetune_id: str) -> Call[FinetuneReportPublic]:
                 parse=functools.partial(parse, FinetuneReportPublic))
 
 
-def predictions_call(finetune_id: str, path: str | os.PathLike[str] | None
-                     ) -> Call[pa.Table | Path]:
-    def read(response: httpx.Response) -> pa.Table | Path:
-        if path is None:
-            return table_from_bytes(response.content)
-        Path(path).write_bytes(response.content)
-        return Path(path)
-
-    return Call("GET", _job_path(finetune_id, "/predictions"), retry=True, parse=read)
+def predictions_plan(finetune_id: str, path: str | os.PathLike[str] | None
+                     ) -> Plan[pa.Table | Path]:
+    return fetch_plan(_job_path(finetune_id, "/predictions"), {}, path,
+                      lambda response: table_from_bytes(response.content))
 
 
 class Finetunes:
@@ -183,7 +173,7 @@ class Finetunes:
     def report(self, finetune_id: str, *, path: str | os.PathLike[str] | None = None
                ) -> str | Path:
         """The comparison report as one HTML page; with `path`, saved there."""
-        return self._client._run(report_call(finetune_id, path))
+        return self._client._run(report_plan(finetune_id, path))
 
     def report_json(self, finetune_id: str) -> FinetuneReportPublic:
         """The report's numbers: metrics per variant, checkpoint and category, comparisons."""
@@ -193,7 +183,7 @@ class Finetunes:
                     ) -> pa.Table | Path:
         """Every variant's answer to every evaluation question (pyarrow.Table, or saved as
         Parquet at `path`)."""
-        return self._client._run(predictions_call(finetune_id, path))
+        return self._client._run(predictions_plan(finetune_id, path))
 
 
 class AsyncFinetunes:
@@ -233,7 +223,7 @@ class AsyncFinetunes:
     async def report(self, finetune_id: str, *, path: str | os.PathLike[str] | None = None
                      ) -> str | Path:
         """See `Finetunes.report`."""
-        return await self._client._run(report_call(finetune_id, path))
+        return await self._client._run(report_plan(finetune_id, path))
 
     async def report_json(self, finetune_id: str) -> FinetuneReportPublic:
         """See `Finetunes.report_json`."""
@@ -242,4 +232,4 @@ class AsyncFinetunes:
     async def predictions(self, finetune_id: str, *,
                           path: str | os.PathLike[str] | None = None) -> pa.Table | Path:
         """See `Finetunes.predictions`."""
-        return await self._client._run(predictions_call(finetune_id, path))
+        return await self._client._run(predictions_plan(finetune_id, path))

@@ -1,5 +1,5 @@
 """The requests of `client.probes` as `Call`s and plans, built and read once for the sync and
-async resources (`_probes`, `_async_probes`)."""
+async resources (`Probes`, `AsyncProbes`)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from slick_client._base import parse, path_id, probe_payload
 from slick_client._calls import Call, Download, Plan
 from slick_client._curation import CuratedFile, curated_query, report_query, rows_query
 from slick_client._parquet import table_from_bytes
+from slick_client._transfer import fetch_plan
 from slick_client.schemas import ProbePublic, ProbesPublic, ReportPublic, RowsPublic
 
 if TYPE_CHECKING:
@@ -54,11 +55,8 @@ def cancel_call(probe_id: str) -> Call[ProbePublic]:
 
 def result_plan(probe_id: str, path: str | os.PathLike[str] | None) -> Plan[pa.Table | Path]:
     """The annotated rows as a table, or streamed to `path`."""
-    if path is None:
-        return (yield Call("GET", probe_path(probe_id, "/result"), retry=True,
-                           parse=lambda response: table_from_bytes(response.content)))
-    yield Download(probe_path(probe_id, "/result"), {}, Path(path))
-    return Path(path)
+    return fetch_plan(probe_path(probe_id, "/result"), {}, path,
+                      lambda response: table_from_bytes(response.content))
 
 
 def curated_plan(probe_id: str, path: str | os.PathLike[str] | None, *, policy: str,
@@ -78,11 +76,8 @@ def report_plan(probe_id: str, path: str | os.PathLike[str] | None, *, policy: s
                 examples: int | None, knobs: dict[str, Any]) -> Plan[str | Path]:
     """The HTML report as text, or streamed to `path`."""
     query = report_query(policy, examples, knobs)
-    if path is None:
-        return (yield Call("GET", probe_path(probe_id, "/report"), retry=True, params=query,
-                           parse=lambda response: response.text))
-    yield Download(probe_path(probe_id, "/report"), query, Path(path))
-    return Path(path)
+    return fetch_plan(probe_path(probe_id, "/report"), query, path,
+                      lambda response: response.text)
 
 
 def report_json_call(probe_id: str, policy: str | None, examples: int | None,

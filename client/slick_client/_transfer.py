@@ -3,7 +3,9 @@ Plans (see `_calls`), shared by the sync and the async client."""
 
 from __future__ import annotations
 
-from collections.abc import Generator
+import os
+from collections.abc import Callable, Generator
+from pathlib import Path
 from typing import Any, TypeVar, cast
 
 import httpx
@@ -15,7 +17,7 @@ from slick_client._errors import ServerError, TransportError, error_from_respons
 
 T = TypeVar("T")
 
-__all__ = ["as_plan", "expand", "health_call", "ready_plan"]
+__all__ = ["as_plan", "expand", "fetch_plan", "health_call", "ready_plan"]
 
 
 def expand(client: BaseClient, step: Step) -> Plan[Any] | None:
@@ -96,6 +98,16 @@ def download_plan(client: BaseClient, download: Download) -> Plan[httpx.Response
         yield Close(response)
         return response
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def fetch_plan(path: str, params: dict[str, Any], target: str | os.PathLike[str] | None,
+               parse: Callable[[httpx.Response], T]) -> Plan[T | Path]:
+    """GET `path` read by `parse`; with `target`, its body streamed there (whole or not at all)
+    and the Path returned."""
+    if target is None:
+        return (yield Call("GET", path, retry=True, params=params, parse=parse))
+    yield Download(path, params, Path(target))
+    return Path(target)
 
 
 def transport_error(exc: httpx.RequestError) -> TransportError:
