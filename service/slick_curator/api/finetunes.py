@@ -13,18 +13,12 @@ from slick_client.schemas import (
 from starlette.concurrency import run_in_threadpool
 
 from slick_curator.api import job_routes
-from slick_curator.api.deps import Limit, Offset, Services, ServicesDep
+from slick_curator.api.deps import Limit, Offset, ServicesDep
 from slick_curator.errors import error_responses
 from slick_curator.finetune.report import CSP
 from slick_curator.finetune.runner import PREDICTIONS, REPORT_HTML, REPORT_JSON
-from slick_curator.store import FinetuneRecord
 
 router = APIRouter(prefix="/v1/finetunes", tags=["finetunes"])
-
-
-def _get(services: Services, finetune_id: str) -> FinetuneRecord:
-    return job_routes.job_or_404(services.store.finetunes, finetune_id, kind="fine-tune",
-                       param="finetune_id")
 
 
 @router.post("", status_code=202, response_model=FinetunePublic,
@@ -38,21 +32,21 @@ async def create_finetune(body: FinetuneCreate, services: ServicesDep) -> Finetu
 def list_finetunes(services: ServicesDep, limit: Limit = 50, offset: Offset = 0,
                    status: job_routes.StatusFilter = None) -> FinetunesPublic:
     """List fine-tunes, newest first, optionally only one status."""
-    return FinetunesPublic(**job_routes.public_page(services.store.finetunes, limit, offset, status))
+    return FinetunesPublic(**job_routes.public_page(services.store.finetunes, limit, offset,
+                                                    status))
 
 
 @router.get("/{finetune_id}", response_model=FinetunePublic,
             responses=error_responses(401, 404))
 def get_finetune(finetune_id: str, services: ServicesDep) -> FinetunePublic:
     """One fine-tune: status, progress (steps and rows done of total, rate, ETA, stage)."""
-    return _get(services, finetune_id).public()
+    return services.finetune_jobs.get_or_404(finetune_id).public()
 
 
 @router.get("/{finetune_id}/events", responses=job_routes.EVENTS_RESPONSES)
 async def finetune_events(finetune_id: str, services: ServicesDep) -> StreamingResponse:
     """Follow a fine-tune as server-sent events: `progress` on each change, then `end`."""
-    return job_routes.events_of(services, services.store.finetunes, finetune_id, kind="fine-tune",
-                     param="finetune_id")
+    return job_routes.events_of(services, services.finetune_jobs, finetune_id)
 
 
 @router.post("/{finetune_id}/cancel", status_code=202, response_model=FinetunePublic,
@@ -84,4 +78,5 @@ def get_report_json(finetune_id: str, services: ServicesDep) -> FinetuneReportPu
 def get_predictions(finetune_id: str, services: ServicesDep) -> FileResponse:
     """Every variant's answer to every evaluation question at both checkpoints (Parquet)."""
     path = services.results.finetune_output(finetune_id, PREDICTIONS)
-    return FileResponse(path, media_type=job_routes.PARQUET, filename=f"{finetune_id}.predictions.parquet")
+    return FileResponse(path, media_type=job_routes.PARQUET,
+                        filename=f"{finetune_id}.predictions.parquet")

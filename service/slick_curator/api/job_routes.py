@@ -1,5 +1,5 @@
-"""What the probe and fine-tune routers share: a job looked up or 404, its event stream, and
-the OpenAPI shapes of their file and event responses."""
+"""What the probe and fine-tune routers share: a job's event stream, a list page, and the
+OpenAPI shapes of their file and event responses."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from slick_client.schemas import JobStatus
 
 from slick_curator.api.deps import Services
 from slick_curator.api.events import job_events
-from slick_curator.errors import NotFound, error_responses
+from slick_curator.errors import error_responses
+from slick_curator.jobs.supervisor import Supervisor
 from slick_curator.store.jobs import JobRecord, JobTable
 
 RecordT = TypeVar("RecordT", bound=JobRecord)
@@ -35,13 +36,6 @@ def file_responses(description: str, media_type: str = PARQUET) -> dict[int | st
             **error_responses(401, 404, 409)}
 
 
-def job_or_404(table: JobTable[RecordT], job_id: str, *, kind: str, param: str) -> RecordT:
-    record = table.get(job_id)
-    if record is None:
-        raise NotFound(f"no {kind} {job_id!r}", param=param)
-    return record
-
-
 def public_page(table: JobTable[RecordT], limit: int, offset: int, status: str | None
                 ) -> dict[str, Any]:
     """A list route's body: the page's jobs as the API shows them, and the total count."""
@@ -49,8 +43,7 @@ def public_page(table: JobTable[RecordT], limit: int, offset: int, status: str |
     return {"data": [record.public() for record in records], "count": count}
 
 
-def events_of(services: Services, table: JobTable[RecordT], job_id: str, *, kind: str,
-              param: str) -> StreamingResponse:
+def events_of(services: Services, jobs: Supervisor, job_id: str) -> StreamingResponse:
     """The job's server-sent events (404 first when there is no such job)."""
-    job_or_404(table, job_id, kind=kind, param=param)
-    return job_events(table, job_id, heartbeat_s=services.settings.sse_heartbeat_s)
+    jobs.get_or_404(job_id)
+    return job_events(jobs.table, job_id, heartbeat_s=services.settings.sse_heartbeat_s)

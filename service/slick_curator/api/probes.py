@@ -8,15 +8,10 @@ from slick_client.schemas import ProbeCreate, ProbePublic, ProbesPublic
 from starlette.concurrency import run_in_threadpool
 
 from slick_curator.api import job_routes
-from slick_curator.api.deps import Limit, Offset, Services, ServicesDep
+from slick_curator.api.deps import Limit, Offset, ServicesDep
 from slick_curator.errors import error_responses
-from slick_curator.store import ProbeRecord
 
 router = APIRouter(prefix="/v1/probes", tags=["probes"])
-
-
-def _get(services: Services, probe_id: str) -> ProbeRecord:
-    return job_routes.job_or_404(services.store.probes, probe_id, kind="probe", param="probe_id")
 
 
 @router.post("", status_code=202, response_model=ProbePublic,
@@ -36,7 +31,7 @@ def list_probes(services: ServicesDep, limit: Limit = 50, offset: Offset = 0,
 @router.get("/{probe_id}", response_model=ProbePublic, responses=error_responses(401, 404))
 def get_probe(probe_id: str, services: ServicesDep) -> ProbePublic:
     """Get one probe: status, progress (done, total, rate, eta_s) and category counts."""
-    return _get(services, probe_id).public()
+    return services.jobs.get_or_404(probe_id).public()
 
 
 @router.post("/{probe_id}/cancel", status_code=202, response_model=ProbePublic,
@@ -57,5 +52,4 @@ def get_result(probe_id: str, services: ServicesDep) -> FileResponse:
 @router.get("/{probe_id}/events", responses=job_routes.EVENTS_RESPONSES)
 async def probe_events(probe_id: str, services: ServicesDep) -> StreamingResponse:
     """Follow a probe as server-sent events: `progress` on each change, then `end`."""
-    return job_routes.events_of(services, services.store.probes, probe_id, kind="probe",
-                     param="probe_id")
+    return job_routes.events_of(services, services.jobs, probe_id)

@@ -53,13 +53,18 @@ class Supervisor(abc.ABC):
         with self._lock:
             self._pending.append(job_id)
 
+    def get_or_404(self, job_id: str) -> Any:
+        """The job's record; NotFound, naming the request parameter, when there is none."""
+        record = self.table.get(job_id)
+        if record is None:
+            raise NotFound(f"no {self.kind} {job_id!r}", param=self.id_param)
+        return record
+
     def cancel(self, job_id: str) -> Any:
         """Cancel a queued job now, or ask the running one to stop at its next step; its
         record as it is then. NotFound for no such job, Conflict for a finished one."""
         with self._lock:
-            record = self.table.get(job_id)
-            if record is None:
-                raise NotFound(f"no {self.kind} {job_id!r}", param=self.id_param)
+            record = self.get_or_404(job_id)
             if record.terminal:
                 raise Conflict(f"{self.kind} {job_id} already finished ({record.status}); "
                                "nothing to cancel")

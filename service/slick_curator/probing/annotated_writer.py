@@ -2,8 +2,8 @@
 
 Each shard's results are joined with the input rows they cover (and the skipped rows before
 them) and written in row groups of `ROW_GROUP_ROWS`, so a job's results are never all in
-memory at once: a million-row job holds 65,536 annotated rows, not all of them. The file equals what `annotate` of
-everything at once gives, row for row.
+memory at once: a million-row job holds 65,536 annotated rows, not all of them. The file equals
+what `annotate` of everything at once gives, row for row.
 """
 
 from __future__ import annotations
@@ -56,8 +56,8 @@ def write_annotated(path: str | os.PathLike, table: pa.Table, results: Iterable[
                     writer = pq.ParquetWriter(handle, chunk.schema, compression="zstd")
                 pending.append(chunk)
                 held += chunk.num_rows
-                if held >= ROW_GROUP_ROWS:  # shards are small: row groups of one would
-                    writer.write_table(pa.concat_tables(pending))  # bloat the file 15x
+                if held >= ROW_GROUP_ROWS:  # a row group per (small) shard made the file
+                    writer.write_table(pa.concat_tables(pending))  # 17x larger
                     pending, held = [], 0
             if pending:
                 writer.write_table(pa.concat_tables(pending))

@@ -202,7 +202,7 @@ def _unify(a: pa.DataType | None, b: pa.DataType | None) -> pa.DataType | None:
     try:
         return pa.unify_schemas([pa.schema([("v", a)]), pa.schema([("v", b)])],
                                 promote_options="permissive").field("v").type
-    except pa.ArrowException:  # ArrowTypeError, ArrowNotImplementedError, ...
+    except pa.ArrowException:  # every Arrow error (ArrowTypeError, ArrowNotImplementedError)
         return _TEXT
 
 
