@@ -11,7 +11,8 @@ gets a copy number in its question so the questions stay distinct) and its gzip,
      `GET /v1/datasets/{small}` and `GET /v1/probes/{job}` every 20 ms (p50 / p99 / max);
   3. uploads one row more than the server's SLICK_MAX_ROWS: a 413, and the stored datasets
      still there;
-  4. times `slick probe --limit 10 --engine fake` on the big file (how soon probing starts).
+  4. times `slick probe --limit 10` on the big file with the real default model (how soon
+     probing starts, and the CLI's peak memory); `--cli-only` runs this step alone.
 The server's memory is read from /proc (VmHWM, its peak resident set, and VmRSS sampled every
 50 ms, alone and with its child processes: uploads over SLICK_UPLOAD_IN_PROCESS_BYTES are read
 in one); Linux only.
@@ -159,6 +160,8 @@ def free_port() -> int:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--cli-only", action="store_true",
+                    help="only step 4 (no server): how soon `slick probe --limit` probes")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="slick-million-"))
     figures: dict = {"date": dt.date.today().isoformat(), "rows": args.rows,
@@ -168,6 +171,10 @@ def main() -> None:
         big = work / "big.jsonl"
         start = time.perf_counter()
         generate(big, args.rows)
+        if args.cli_only:
+            time_cli_limit(big, work, figures)
+            print(json.dumps(figures, indent=2))
+            return
         with open(big, "rb") as src, gzip.open(work / "big.jsonl.gz", "wb", compresslevel=6) as dst:
             shutil.copyfileobj(src, dst, 1 << 20)
         over = work / "over.jsonl"
@@ -187,6 +194,7 @@ def main() -> None:
         finally:
             server.terminate()
             server.wait(30)
+        time_cli_limit(big, work, figures)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(figures, indent=2))
@@ -239,9 +247,11 @@ def run(base: str, pid: int, work: Path, big: Path, over: Path, figures: dict) -
         figures["probe_worker_peak_rss_mb_sampled"] = sampler.peaks_mb(existing=True)
         figures["upload_reader_peak_rss_mb_sampled"] = sampler.peaks_mb(existing=False)
 
-    # The real default model: how soon the read is done and the first row is probing, with
-    # exemplars from the file itself (the whole file is the pool, so a limit never changes a
-    # row's prompts) and from a dev split (nothing but the 10 rows is read).
+def time_cli_limit(big: Path, work: Path, figures: dict) -> None:
+    """The real default model: how soon the read is done and the first row is probing, with
+    exemplars from the file itself (the whole file is the pool, so a limit never changes a
+    row's prompts) and from a dev split (nothing but the 10 rows is read); and the CLI's peak
+    resident set."""
     first = min((DATA / "train").glob("P*.train.json")).name.split(".")[0]
     for label, extra in (("cli_probe_limit_10", []),
                          ("cli_probe_limit_10_exemplars", [
@@ -257,8 +267,11 @@ def run(base: str, pid: int, work: Path, big: Path, over: Path, figures: dict) -
                                  ("probing_s", "probing:")):
                 if line.lstrip("\r").startswith(prefix) and mark not in marks:
                     marks[mark] = round(time.perf_counter() - start, 1)
-        figures[label] = {"rc": cli.wait(), **marks,
-                          "wall_s": round(time.perf_counter() - start, 1)}
+        _, status, usage = os.wait4(cli.pid, 0)
+        cli.returncode = os.waitstatus_to_exitcode(status)
+        figures[label] = {"rc": cli.returncode, **marks,
+                          "wall_s": round(time.perf_counter() - start, 1),
+                          "peak_rss_mb": round(usage.ru_maxrss / 1024)}
 
 
 def args_rows(body: dict) -> int:

@@ -158,8 +158,10 @@ def test_exemplars_come_from_rows_of_the_same_kind_when_the_group_has_enough():
     groups = ExemplarGroups(source, k_shot=2)
     assert groups.name(source[0], "short") == "g [short-form]"
     assert groups.name(source[4], "long") == "g"  # 2 long questions cannot give 2 + 1
-    pooled = {e.group for e in groups.pool_examples()}
-    assert pooled == {"g", "g [short-form]"}
+    pooled = groups.pool_index()
+    assert set(pooled) == {"g", "g [short-form]"} == groups.pool_groups()
+    assert pooled["g [short-form]"][0].tolist() == [0, 1, 2, 3]  # positions of its rows
+    assert pooled["g"][0].tolist() == [0, 1, 2, 3, 4, 5]  # the whole group
     only_short = ExemplarGroups(source[:4], k_shot=2)
     assert only_short.name(source[0], "short") == "g"  # one kind: the group keeps its name
 

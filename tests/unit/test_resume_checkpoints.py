@@ -78,7 +78,7 @@ def test_a_shard_of_the_previous_release_is_kept_with_its_later_columns_null(tmp
     path = checkpoints.shard_path(tmp_path / "job", 0)
     path.parent.mkdir(parents=True)
     pq.write_table(old, path)
-    found = checkpoints.finished_shards(tmp_path / "job", [run.shard(0)])
+    found = dict(checkpoints.finished_shards(tmp_path / "job", 1, run.shard_rows))
     assert list(found) == [0] and path.exists()
     assert found[0].column("slick_category").to_pylist() == table.column(
         "slick_category").to_pylist()

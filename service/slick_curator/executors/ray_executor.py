@@ -119,14 +119,17 @@ class RayExecutor(ShardExecutor):
         slim = copy.copy(run)
         slim.dataset, slim.exemplars = None, None
         job, run_ref = uuid.uuid4().hex, [ray.put(slim)]
-        queue = list(shards)
+        queue = iter(shards)  # taken as actors free up: never every shard's rows at once
         load = [0] * len(self.actors)
         pending: dict[Any, tuple[int, list, int]] = {}
 
         def submit() -> None:
-            while queue and min(load) < self.options.in_flight_per_worker:
+            while min(load) < self.options.in_flight_per_worker:
+                shard = next(queue, None)
+                if shard is None:
+                    return
                 worker = load.index(min(load))
-                index, rows = queue.pop(0)
+                index, rows = shard
                 ref = self.actors[worker].probe.remote(job, run_ref, rows, seed)
                 pending[ref] = (index, rows, worker)
                 load[worker] += 1

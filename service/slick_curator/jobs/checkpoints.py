@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from slick_curator.probing.categories import KNOWN_ORDER
-from slick_curator.probing.records import Example
 from slick_curator.probing.schema import RESULT_SCHEMA, ROW, with_result_columns
 
 log = logging.getLogger(__name__)
@@ -32,34 +31,34 @@ def read_shard(job_dir: Path, index: int) -> pa.Table:
     return with_result_columns(pq.read_table(shard_path(job_dir, index))).cast(RESULT_SCHEMA)
 
 
-def finished_shards(job_dir: Path, shards: Sequence[Sequence[Example]]) -> dict[int, pa.Table]:
-    """The checkpointed shards of a job, by index; unreadable or mismatched files are removed.
+def finished_shards(job_dir: Path, n_shards: int, rows_of: Callable[[int], list[int]]
+                    ) -> Iterator[tuple[int, pa.Table]]:
+    """The checkpointed shards of a job, (index, table) in order, one at a time; unreadable
+    or mismatched files are removed.
 
-    A shard counts only if its file holds exactly the rows that shard index covers now.
+    A shard counts only if its file holds exactly the rows `rows_of(index)` names now.
     """
-    found: dict[int, pa.Table] = {}
     folder = job_dir / "shards"
     if not folder.is_dir():
-        return found
+        return
     for leftover in folder.glob(".*.tmp"):
         leftover.unlink(missing_ok=True)
-    for index, rows in enumerate(shards):
+    for index in range(n_shards):
         path = shard_path(job_dir, index)
         if not path.exists():
             continue
         try:
             # a shard of an earlier release lacks later columns: null there, kept
             table = read_shard(job_dir, index)
-            ok = table.column(ROW).to_pylist() == [e.row for e in rows]
+            ok = table.column(ROW).to_pylist() == rows_of(index)
         except (pa.ArrowException, OSError, ValueError) as exc:
             log.warning("discarding unreadable checkpoint %s: %s", path, exc)
             ok = False
         if ok:
-            found[index] = table
+            yield index, table
         else:
             log.warning("discarding checkpoint %s: it does not match shard %d", path, index)
             path.unlink(missing_ok=True)
-    return found
 
 
 def category_counts(tables: Sequence[pa.Table]) -> dict[str, int]:

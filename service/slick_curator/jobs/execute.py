@@ -43,11 +43,12 @@ class ParentGone(SystemExit):
 UNNAMED_UPLOAD = "the uploaded file"
 
 
-def load_dataset(source: DatasetSource) -> Dataset:
-    """A stored dataset: its rows as parsed at upload, else its file re-read with the column
-    map and limits it was accepted with."""
+def load_dataset(source: DatasetSource, *, lazy: bool = False) -> Dataset:
+    """A stored dataset: its rows as parsed at upload (`lazy`: left in their files until
+    read, see `read_parsed`), else its file re-read with the column map and limits it was
+    accepted with."""
     if source.parsed is not None:
-        parsed = read_parsed(Path(source.parsed))
+        parsed = read_parsed(Path(source.parsed), lazy=lazy)
         if parsed is not None:
             return parsed
     return read_dataset(source.path, format=source.format, name=source.name or UNNAMED_UPLOAD,
@@ -96,18 +97,20 @@ def run_job(
         return Finished(job.id, "succeeded", counts=checkpoints.category_counts([table]))
 
     params = ProbeParams(**job.params)
-    dataset = load_dataset(job.dataset)
-    exemplars = load_dataset(job.exemplars) if job.exemplars else None
+    dataset = load_dataset(job.dataset, lazy=True)
+    exemplars = load_dataset(job.exemplars, lazy=True) if job.exemplars else None
     run = ProbeRun(dataset, params, exemplars=exemplars, shard_size=job.shard_size)
     for warning in run.warnings:
         log.warning("%s", warning)
-    done_tables = checkpoints.finished_shards(job_dir, [run.shard(i) for i in range(run.n_shards)])
-    resumed = sum(t.num_rows for t in done_tables.values())
+    # The shards on disk are counted one at a time; results are assembled from there at the end.
+    done: set[int] = set()
+    resumed, counts = 0, checkpoints.category_counts([])
+    for index, table in checkpoints.finished_shards(job_dir, run.n_shards, run.shard_rows):
+        done.add(index)
+        resumed += table.num_rows
+        counts = checkpoints.add_counts(counts, checkpoints.category_counts([table]))
     tracker = ProgressTracker(run.total, done=resumed)
     estimate = InShardEstimate(params)
-    counts = checkpoints.category_counts(list(done_tables.values()))
-    done = set(done_tables)
-    del done_tables  # the shards are on disk; results are assembled from there at the end
     if done:
         log.info("resuming: %d of %d shards already checkpointed", len(done), run.n_shards)
     snap = tracker.snapshot()

@@ -54,7 +54,7 @@ def probe_resumable(run, engine, folder: Path, fingerprint: dict[str, Any], *, s
         say(f"discarding checkpoints in {folder}: they are from a different run")
         shutil.rmtree(folder)
     write_json_atomic(fingerprint, run_file)
-    done = checkpoints.finished_shards(folder, [run.shard(i) for i in range(run.n_shards)])
+    done = dict(checkpoints.finished_shards(folder, run.n_shards, run.shard_rows))
     resumed = sum(t.num_rows for t in done.values())
     if done:
         say(f"resuming: {resumed} of {run.total} rows already probed ({folder})")

@@ -19,12 +19,14 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from slick_curator.probing.columns import ColumnMap
+from slick_curator.probing.example_store import StoredExamples, StoredTable
 from slick_curator.probing.reading import Chunk, Dataset
 from slick_curator.probing.records import Example, RowError
 
@@ -151,15 +153,25 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-def read_parsed(folder: Path) -> Dataset | None:
-    """The dataset written by `write_parsed`, or None where there is none (or it is damaged)."""
+def read_parsed(folder: Path, *, lazy: bool = False) -> Dataset | None:
+    """The dataset written by `write_parsed`, or None where there is none (or it is damaged).
+
+    `lazy`: the table and the examples stay in their files and are read a row group at a
+    time when asked for (`example_store`), so a probe job holds a shard, not the dataset."""
     try:
         meta = json.loads((folder / "meta.json").read_text())
         if meta.get("version") != VERSION:
             return None
-        table = pq.read_table(folder / "table.parquet")
-        examples = pq.read_table(folder / "examples.parquet").cast(EXAMPLES).to_pylist()
         errors = pq.read_table(folder / "errors.parquet").cast(ERRORS).to_pylist()
+        if lazy:
+            table: pa.Table | StoredTable = StoredTable(folder / "table.parquet")
+            examples: Sequence[Example] = StoredExamples(folder / "examples.parquet")
+        else:
+            table = pq.read_table(folder / "table.parquet")
+            examples = [Example(e["row"], e["question"], tuple(e["answers"]), e["group"],
+                                e["id"], tuple((t["role"], t["content"]) for t in e["context"]))
+                        for e in pq.read_table(folder / "examples.parquet").cast(EXAMPLES)
+                        .to_pylist()]
     except (OSError, ValueError, pa.ArrowException) as exc:
         if (folder / "meta.json").exists():
             log.warning("parsed dataset in %s is unreadable, reading its file: %s", folder, exc)
@@ -169,9 +181,7 @@ def read_parsed(folder: Path) -> Dataset | None:
         log.warning("parsed dataset in %s is incomplete, reading its file", folder)
         return None
     return Dataset(
-        table=table,
-        examples=[Example(e["row"], e["question"], tuple(e["answers"]), e["group"], e["id"],
-                          tuple((t["role"], t["content"]) for t in e["context"]))
-                  for e in examples],
+        table=table,  # type: ignore[arg-type]  # StoredTable: what a probe job reads of it
+        examples=examples,  # type: ignore[arg-type]
         errors=[RowError(**e) for e in errors],
         format=meta["format"], kind=meta["kind"], columns=ColumnMap(**meta["columns"]))

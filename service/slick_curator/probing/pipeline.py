@@ -8,23 +8,27 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import pyarrow as pa
 
 from slick_curator._version import __version__
 from slick_curator.engines.base import Engine
 from slick_curator.probing.answer_kind import example_kind
+from slick_curator.probing.example_store import ExampleSubset, take
 from slick_curator.probing.exemplar_groups import ExemplarGroups
 from slick_curator.probing.facts import FactExtractor
 from slick_curator.probing.params import ProbeParams
 from slick_curator.probing.prompts import ExemplarPool, exemplar_id
 from slick_curator.probing.reading import Dataset
 from slick_curator.probing.records import Example, RowError
+from slick_curator.probing.row_index import RowIndex
 from slick_curator.probing.runner import Prober
 from slick_curator.probing.schema import annotate, results_table
-from slick_curator.probing.templates import mixed_template_warnings
+from slick_curator.probing.templates import question_template, template_warnings
 
 
 @dataclass
@@ -46,31 +50,32 @@ class ProbeRun:
     warnings: list[str] = field(init=False)
 
     def __post_init__(self) -> None:
-        if self.params.multi_answer == "skip":
-            self.dataset = _skip_multi_answer(self.dataset)
-        source = (
-            self.exemplars.examples
-            if self.exemplars
-            else self.pool_rows
-            if self.pool_rows is not None
-            else self.dataset.examples
+        params = self.params
+        keep = _single_answer if params.multi_answer == "skip" else None
+        rows = self.dataset.examples
+        # One pass over the probed rows; from here on they are read a shard at a time.
+        probed = RowIndex.build(rows, override=params.answer_kind, keep=keep,
+                                tally=lambda e: question_template(e.question))
+        if len(probed) < len(rows):
+            self.dataset = _skip_multi_answer(self.dataset, probed.positions)
+        if self.exemplars or self.pool_rows is not None:
+            source = self.exemplars.examples if self.exemplars else self.pool_rows
+            pooled = RowIndex.build(source, override=params.answer_kind, keep=keep)
+        else:
+            source, pooled = rows, probed
+        self.groups = ExemplarGroups(pooled, k_shot=params.k_shot, override=params.answer_kind)
+        self.pool = ExemplarPool.from_index(
+            self.groups.pool_index(),
+            functools.partial(take, source),
+            n_prompts=params.n_prompts,
+            k_shot=params.k_shot,
+            seed=params.seed,
         )
-        if self.params.multi_answer == "skip":
-            source = [e for e in source if len(e.answers) == 1]
-        self.groups = ExemplarGroups(
-            source, k_shot=self.params.k_shot, override=self.params.answer_kind
-        )
-        self.pool = ExemplarPool(
-            self.groups.pool_examples(),
-            n_prompts=self.params.n_prompts,
-            k_shot=self.params.k_shot,
-            seed=self.params.seed,
-        )
-        as_pooled = self.groups.rows(self.dataset.examples)
-        self.pool.check(as_pooled)
-        self.warnings = mixed_template_warnings(self.dataset.examples) + self.pool.warnings(
-            as_pooled
-        )
+        probed_keys = self.groups.probed_keys(probed)
+        self.pool.check(probed_keys)
+        self.warnings = template_warnings(probed.counters) + self.pool.warnings(probed_keys)
+        self._pool_groups = sorted(probed_keys)
+        self._kinds = probed.kind_counts()
         self._facts: FactExtractor | None = None
 
     @property
@@ -91,7 +96,11 @@ class ProbeRun:
     def shard(self, index: int) -> list[Example]:
         """Shard `index`: a fixed slice of the valid rows, the same on every run and resume."""
         start = index * self.shard_size
-        return self.dataset.examples[start : start + self.shard_size]
+        return list(self.dataset.examples[start : start + self.shard_size])
+
+    def shard_rows(self, index: int) -> list[int]:
+        """The input row numbers of shard `index`."""
+        return [e.row for e in self.shard(index)]
 
     def shards(self, finished: set[int] | frozenset[int] = frozenset()) -> Iterator[tuple[int, list[Example]]]:
         """(index, rows) of every shard not in `finished`, in input order.
@@ -147,20 +156,13 @@ class ProbeRun:
                 group: [
                     [exemplar_id(e) for e in members] for members in self.pool.exemplar_sets(group)
                 ]
-                for group in sorted({e.group for e in self.groups.rows(self.dataset.examples)})
+                for group in self._pool_groups
             },
-            "answer_kinds": self._kind_counts(),
-            "fact_extractor": self.facts.describe() if self._kind_counts().get("long") else None,
+            "answer_kinds": self._kinds,
+            "fact_extractor": self.facts.describe() if self._kinds.get("long") else None,
             "warnings": self.warnings,
             **extra,
         }
-
-    def _kind_counts(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for e in self.dataset.examples:
-            kind = example_kind(e, self.params.answer_kind)
-            counts[kind] = counts.get(kind, 0) + 1
-        return counts
 
     def annotate(self, results: pa.Table | Sequence[pa.Table], metadata: dict) -> pa.Table:
         return annotate(
@@ -173,15 +175,18 @@ class ProbeRun:
         )
 
 
-def _skip_multi_answer(dataset: Dataset) -> Dataset:
-    """Rows with more than one answer become skipped rows (the SliCK paper dropped them)."""
-    kept = [e for e in dataset.examples if len(e.answers) == 1]
-    if len(kept) == len(dataset.examples):
-        return dataset
+def _single_answer(example: Example) -> bool:
+    return len(example.answers) == 1
+
+
+def _skip_multi_answer(dataset: Dataset, kept: np.ndarray) -> Dataset:
+    """Rows with more than one answer (all but `kept`) become skipped rows (the SliCK paper
+    dropped them)."""
+    dropped = np.setdiff1d(np.arange(len(dataset.examples)), kept).tolist()
     skipped = [
         RowError(e.row, "answers", f"{len(e.answers)} answers (multi_answer=skip)")
-        for e in dataset.examples
-        if len(e.answers) > 1
+        for e in take(dataset.examples, dropped)
     ]
     errors = sorted([*dataset.errors, *skipped], key=lambda e: e.row)
-    return dataclasses.replace(dataset, examples=kept, errors=errors)
+    return dataclasses.replace(dataset, examples=ExampleSubset(dataset.examples, kept),
+                               errors=errors)

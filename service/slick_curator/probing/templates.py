@@ -13,7 +13,7 @@ so they are not flagged.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping
 
 from slick_curator.probing.records import Example
 
@@ -31,11 +31,16 @@ def question_template(question: str) -> str:
     return " ".join(words)
 
 
-def mixed_template_warnings(examples: Sequence[Example]) -> list[str]:
+def mixed_template_warnings(examples: Iterable[Example]) -> list[str]:
     """One warning per group that looks like several question templates."""
     by_group: dict[str, Counter[str]] = {}
     for example in examples:
         by_group.setdefault(example.group, Counter())[question_template(example.question)] += 1
+    return template_warnings(by_group)
+
+
+def template_warnings(by_group: Mapping[str, Counter[str]]) -> list[str]:
+    """The warnings of `mixed_template_warnings` from each group's template counts."""
     warnings = []
     for group in sorted(by_group):
         counts = by_group[group]
