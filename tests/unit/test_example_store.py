@@ -157,3 +157,25 @@ def test_a_pool_over_stored_rows_travels_whole_to_another_process(rows_file, tmp
     for row in rows[:60]:
         pooled = Example(row.row, row.question, row.answers, row.group)
         assert far.pool.exemplars_for(pooled) == run.pool.exemplars_for(pooled)
+
+
+def test_a_dataset_read_error_on_resume_keeps_the_checkpoints(rows_file, tmp_path):
+    """Reading the stored dataset can fail (a damaged file): the job fails, and the shard
+    checkpoints, which are fine, stay for when the dataset is readable again."""
+    import pyarrow as pa
+
+    from slick_curator.atomic_files import write_parquet_atomic
+    from slick_curator.engines.fake import FakeEngine
+
+    run = ProbeRun(read_dataset(rows_file, on_error="skip"),
+                   ProbeParams(n_prompts=2, k_shot=2, n_samples=2), shard_size=32)
+    job = tmp_path / "job"
+    write_parquet_atomic(run.probe_shard(FakeEngine(), run.shard(0)),
+                         checkpoints.shard_path(job, 0))
+
+    def unreadable(index):
+        raise pa.ArrowInvalid("damaged row group")
+
+    with pytest.raises(pa.ArrowInvalid):
+        list(checkpoints.finished_shards(job, run.n_shards, unreadable))
+    assert checkpoints.shard_path(job, 0).exists()

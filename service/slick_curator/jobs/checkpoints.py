@@ -47,10 +47,11 @@ def finished_shards(job_dir: Path, n_shards: int, rows_of: Callable[[int], list[
         path = shard_path(job_dir, index)
         if not path.exists():
             continue
+        expected = rows_of(index)  # outside the try: a dataset read error is not the file's
         try:
             # a shard of an earlier release lacks later columns: null there, kept
             table = read_shard(job_dir, index)
-            ok = table.column(ROW).to_pylist() == rows_of(index)
+            ok = table.column(ROW).to_pylist() == expected
         except (pa.ArrowException, OSError, ValueError) as exc:
             log.warning("discarding unreadable checkpoint %s: %s", path, exc)
             ok = False
