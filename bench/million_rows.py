@@ -264,7 +264,7 @@ def time_cli_limit(big: Path, work: Path, figures: dict) -> None:
         marks: dict[str, float] = {}
         for line in cli.stderr:
             for mark, prefix in (("read_s", "read "), ("loading_s", "loading "),
-                                 ("probing_s", "probing:")):
+                                 ("indexed_s", "indexed "), ("probing_s", "probing:")):
                 if line.lstrip("\r").startswith(prefix) and mark not in marks:
                     marks[mark] = round(time.perf_counter() - start, 1)
         _, status, usage = os.wait4(cli.pid, 0)

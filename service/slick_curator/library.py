@@ -55,14 +55,14 @@ class ProbeRequest:
 def probe_table(request: ProbeRequest, say: Callable[[str], None]) -> pa.Table:
     """The annotated table of `request`'s dataset; `say` gets one line per event (rows read,
     skipped rows, warnings, loading, resuming). Raises ProbeError."""
-    from slick_curator._version import __version__
     from slick_curator.engines.factory import EngineSpec, load_engine
     from slick_curator.engines.registry import supports_exact_mode, supports_fast_mode
-    from slick_curator.jobs.resumable import file_sha256, probe_resumable
-    from slick_curator.probing.hf_folders import folder_sha256
+    from slick_curator.jobs.resumable import probe_resumable
+    from slick_curator.probing.file_pool import PoolScan
     from slick_curator.probing.pipeline import ProbeRun
     from slick_curator.probing.prompts import ExemplarError
-    from slick_curator.probing.reading import DatasetError, read_dataset, read_examples
+    from slick_curator.probing.reading import DatasetError, read_dataset
+    from slick_curator.probing.row_index import IndexedRows, single_answer
     from slick_curator.weights import ModelNotFoundError
 
     r, params = request, request.params
@@ -76,10 +76,6 @@ def probe_table(request: ProbeRequest, say: Callable[[str], None]) -> pa.Table:
         data = read_dataset(r.dataset, columns=r.columns, on_error=r.on_error, limit=r.limit)
         pool = (read_dataset(r.exemplars, columns=r.columns, on_error="skip")
                 if r.exemplars else None)
-        # Exemplars come from the whole file even when only its head is probed, so a limit
-        # never changes a row's prompts.
-        whole = (read_examples(r.dataset, like=data)
-                 if r.limit is not None and not r.exemplars else None)
     except DatasetError as exc:
         raise ProbeError(str(exc)) from exc
     for error in data.errors:
@@ -88,33 +84,67 @@ def probe_table(request: ProbeRequest, say: Callable[[str], None]) -> pa.Table:
         f"({len(data.examples)} to probe)")
     if not data.examples:
         raise ProbeError(f"{r.source_name or r.dataset} has no usable rows")
-    try:
-        run = ProbeRun(data, params, exemplars=pool, shard_size=r.shard_size,
-                       pool_rows=whole)
-    except ExemplarError as exc:
-        raise ProbeError(str(exc)) from exc
-    for warning in run.warnings:
-        say(f"warning: {warning}")
 
-    spec = EngineSpec(engine=r.engine, model=r.model, device=r.device, seed=params.seed)
-    say(f"loading {spec.model_name} with {r.engine} …")
+    def probe_run(whole: IndexedRows | None = None) -> ProbeRun:
+        try:
+            run = ProbeRun(data, params, exemplars=pool, shard_size=r.shard_size,
+                           pool_rows=whole)
+        except ExemplarError as exc:
+            raise ProbeError(str(exc)) from exc
+        for warning in run.warnings:
+            say(f"warning: {warning}")
+        return run
+
+    # Exemplars come from the whole file even when only its head is probed, so a limit never
+    # changes a row's prompts; the file is indexed while the model loads.
+    limited = r.limit is not None and not r.exemplars
+    scan = PoolScan(r.dataset, like=data, override=params.answer_kind,
+                    keep=single_answer if params.multi_answer == "skip" else None,
+                    name=r.source_name) if limited else contextlib.nullcontext()
+    with scan:
+        if limited:
+            say("indexing the whole file for exemplars while the model loads …")
+        run = None if limited else probe_run()  # a bad pool fails before the model loads
+        spec = EngineSpec(engine=r.engine, model=r.model, device=r.device, seed=params.seed)
+        say(f"loading {spec.model_name} with {r.engine} …")
+        try:
+            loaded = load_engine(spec)
+        except ModelNotFoundError as exc:
+            raise ProbeError(str(exc)) from exc
+        with loaded:
+            run = run or probe_run(_whole_file_pool(scan, say))
+            shards = probe_resumable(run, loaded, r.checkpoint_dir, _fingerprint(r, spec),
+                                     seed=params.seed, disable_progress=not r.progress, say=say)
+            metadata = run.metadata(loaded.info(), model=spec.model_name,
+                                    source=r.source_name or r.dataset.name)
+    return run.annotate(shards, metadata)
+
+
+def _whole_file_pool(scan: Any, say: Callable[[str], None]) -> Any:
+    """What `scan` (a file_pool.PoolScan) indexed, as ProbeRun's `pool_rows`."""
+    from slick_curator.probing.reading import DatasetError
+
     try:
-        loaded = load_engine(spec)
-    except ModelNotFoundError as exc:
+        whole = scan.result()
+    except DatasetError as exc:
         raise ProbeError(str(exc)) from exc
-    fingerprint = {
+    say(f"indexed {len(whole.index)} exemplar rows of the whole file")
+    return whole
+
+
+def _fingerprint(r: ProbeRequest, spec: Any) -> dict[str, Any]:
+    """What a checkpoint must have been made with to be resumed."""
+    from slick_curator._version import __version__
+    from slick_curator.jobs.resumable import file_sha256
+    from slick_curator.probing.hf_folders import folder_sha256
+
+    return {
         "dataset": folder_sha256(r.dataset) if r.dataset.is_dir() else file_sha256(r.dataset),
         "exemplars": file_sha256(r.exemplars) if r.exemplars else None,
         "limit": r.limit, "on_error": r.on_error, "columns": dataclasses.asdict(r.columns),
-        "params": params.model_dump(mode="json"), "engine": r.engine, "model": spec.model_name,
+        "params": r.params.model_dump(mode="json"), "engine": r.engine, "model": spec.model_name,
         "device": r.device, "shard_size": r.shard_size, "release": __version__,
     }
-    with loaded:
-        shards = probe_resumable(run, loaded, r.checkpoint_dir, fingerprint, seed=params.seed,
-                                 disable_progress=not r.progress, say=say)
-        metadata = run.metadata(loaded.info(), model=spec.model_name,
-                                source=r.source_name or r.dataset.name)
-    return run.annotate(shards, metadata)
 
 
 def probe(data: Any, *, model: str = "smollm2-135m", engine: str = "transformers",

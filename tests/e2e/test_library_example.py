@@ -23,12 +23,16 @@ def readme_example() -> str:
     return match.group(1)
 
 
-def test_the_readme_library_example_runs(model_path):
+def test_the_readme_library_example_runs(model_path, tmp_path):
     code = readme_example()
     namespace: dict = {}
     out = io.StringIO()
+    # A working folder beside shared/, as the repo root is, so the files it writes stay here.
+    (tmp_path / "shared").symlink_to(ROOT.parent / "shared")
+    work = tmp_path / "work"
+    work.mkdir()
     cwd = os.getcwd()
-    os.chdir(ROOT)
+    os.chdir(work)
     try:
         with contextlib.redirect_stdout(out):
             exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 - the README block
@@ -39,3 +43,15 @@ def test_the_readme_library_example_runs(model_path):
     counts = namespace["counts"].to_pylist()
     assert sum(c["slick_category_count"] for c in counts) == 12
     assert str(counts) in out.getvalue()  # what the example prints
+    unknown = sum(c["slick_category_count"] for c in counts if c["slick_category"] == "Unknown")
+    train = namespace["train"]
+    assert train.num_rows == 12 - unknown
+    assert f"kept {train.num_rows} of 12 rows" in out.getvalue()
+    assert "Unknown" not in train.column("slick_category").to_pylist()
+    card = (work / "p36.curated.hf" / "README.md").read_text()
+    assert card.startswith("---") and "smollm2" in card
+    import datasets
+
+    assert datasets.load_from_disk(str(work / "p36.curated.hf")).num_rows == train.num_rows
+    page = (work / "p36.report.html").read_text()
+    assert page == namespace["html"] and page.lstrip().lower().startswith("<!doctype html")

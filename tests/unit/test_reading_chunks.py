@@ -123,7 +123,7 @@ def test_a_failed_upload_leaves_no_parsed_folder_and_a_finished_one_replaces_the
 
 @pytest.mark.parametrize("suffix", ["jsonl", "csv"])
 def test_the_pool_of_a_limited_read_is_every_valid_row_of_the_file(tmp_path, suffix):
-    from slick_curator.probing.reading import read_examples
+    from slick_curator.probing.file_pool import read_examples
 
     good = [{"question": f"Who wrote book {i}?", "answer": f"A{i}", "relation": "P50"}
             for i in range(30)]

@@ -25,7 +25,7 @@ from slick_curator.probing.params import ProbeParams
 from slick_curator.probing.prompts import ExemplarPool, exemplar_id
 from slick_curator.probing.reading import Dataset
 from slick_curator.probing.records import Example, RowError
-from slick_curator.probing.row_index import RowIndex
+from slick_curator.probing.row_index import IndexedRows, RowIndex, single_answer
 from slick_curator.probing.runner import Prober
 from slick_curator.probing.schema import annotate, results_table
 from slick_curator.probing.templates import question_template, template_warnings
@@ -36,37 +36,41 @@ class ProbeRun:
     """Everything needed to probe one dataset; cheap to build, so resumes rebuild it.
 
     Exemplars come from `exemplars` (a separate file), else from `pool_rows` (the whole file
-    when only its first rows are probed, so `--limit` never changes a row's prompts), else
-    from the dataset itself.
+    when only its first rows are probed, so `--limit` never changes a row's prompts: its rows
+    indexed, with `keep` applied, and fetched when used; probing.file_pool), else from the
+    dataset itself.
     """
 
     dataset: Dataset
     params: ProbeParams
     exemplars: Dataset | None = None
     shard_size: int = 32
-    pool_rows: Sequence[Example] | None = None
+    pool_rows: IndexedRows | None = None
     pool: ExemplarPool = field(init=False)
     groups: ExemplarGroups = field(init=False)
     warnings: list[str] = field(init=False)
 
     def __post_init__(self) -> None:
         params = self.params
-        keep = _single_answer if params.multi_answer == "skip" else None
+        keep = single_answer if params.multi_answer == "skip" else None
         rows = self.dataset.examples
         # One pass over the probed rows; from here on they are read a shard at a time.
         probed = RowIndex.build(rows, override=params.answer_kind, keep=keep,
                                 tally=lambda e: question_template(e.question))
         if len(probed) < len(rows):
             self.dataset = _skip_multi_answer(self.dataset, probed.positions)
-        if self.exemplars or self.pool_rows is not None:
-            source = self.exemplars.examples if self.exemplars else self.pool_rows
+        if self.exemplars:
+            source = self.exemplars.examples
             pooled = RowIndex.build(source, override=params.answer_kind, keep=keep)
+            fetch = functools.partial(take, source)
+        elif self.pool_rows is not None:
+            pooled, fetch = self.pool_rows.index, self.pool_rows.fetch
         else:
-            source, pooled = rows, probed
+            pooled, fetch = probed, functools.partial(take, rows)
         self.groups = ExemplarGroups(pooled, k_shot=params.k_shot, override=params.answer_kind)
         self.pool = ExemplarPool.from_index(
             self.groups.pool_index(),
-            functools.partial(take, source),
+            fetch,
             n_prompts=params.n_prompts,
             k_shot=params.k_shot,
             seed=params.seed,
@@ -173,10 +177,6 @@ class ProbeRun:
             unknown_action=self.params.unknown_action,
             keep_prompts=self.params.keep_prompts,
         )
-
-
-def _single_answer(example: Example) -> bool:
-    return len(example.answers) == 1
 
 
 def _skip_multi_answer(dataset: Dataset, kept: np.ndarray) -> Dataset:

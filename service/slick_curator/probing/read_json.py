@@ -24,7 +24,7 @@ from slick_curator.probing.read_limits import ReadLimits, bad_name, bad_value
 from slick_curator.probing.records import RowError
 from slick_curator.probing.row_parser import type_name
 
-__all__ = ["jsonl_records", "read_json", "read_jsonl"]
+__all__ = ["decode_line", "jsonl_lines", "jsonl_records", "read_json", "read_jsonl"]
 
 _BOM = b"\xef\xbb\xbf"
 _TEXT = None  # a column kept as JSON text (mixed types, or no Parquet form)
@@ -41,7 +41,8 @@ def _record_problem(record: dict, max_depth: int) -> tuple[str, str] | None:
     return None
 
 
-def _decode_line(line: bytes, max_depth: int) -> tuple[dict | None, tuple[str, str] | None]:
+def decode_line(line: bytes, max_depth: int) -> tuple[dict | None, tuple[str, str] | None]:
+    """A line's object, or None and the problem: (the field, or "<line>"; why)."""
     try:
         # The BOM dropped by hand: the "utf-8-sig" codec is pure Python and slow per line.
         value = json.loads((line[3:] if line.startswith(_BOM) else line).decode("utf-8"))
@@ -85,17 +86,20 @@ def _lines(chunks: Iterator[bytes]) -> Iterator[bytes]:
     yield from b"".join(pending).splitlines()
 
 
+def jsonl_lines(source: ByteSource) -> Iterator[bytes]:
+    """The file's rows as raw lines: every line that is not blank, in order."""
+    return (line for line in _lines(source.chunks()) if line.strip())
+
+
 def jsonl_records(source: ByteSource, limit: int | None, max_depth: int
                    ) -> Iterator[tuple[int, list[dict | None], list[RowError]]]:
     """(first row, decoded records, row errors) per read_formats.CHUNK_ROWS non-blank lines."""
     first, records, errors = 0, [], []
-    for line in _lines(source.chunks()):
-        if not line.strip():
-            continue
+    for line in jsonl_lines(source):
         row = first + len(records)
         if limit is not None and row == limit:
             break
-        record, problem = _decode_line(line, max_depth)
+        record, problem = decode_line(line, max_depth)
         if problem is not None:
             errors.append(RowError(row, *problem))
         records.append(record)

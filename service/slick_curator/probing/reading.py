@@ -50,7 +50,7 @@ __all__ = [
     "ReadLimits",
     "detect_format",
     "read_dataset",
-    "read_examples",
+    "default_group",
     "scan_dataset",
 ]
 
@@ -207,7 +207,7 @@ def scan_dataset(
         total = len(errors) + sum(len(c.errors) for c in rest)
         raise rows_error(errors[:_LISTED_ERRORS], name, total=total)
     kind, columns = _resolve_columns(scan.names, columns, name)
-    parser = RowParser(columns, kind, scan.names, _default_group(name), from_csv=fmt == "csv",
+    parser = RowParser(columns, kind, scan.names, default_group(name), from_csv=fmt == "csv",
                        max_chars=max_text_chars)
     return DatasetScan(fmt, kind, columns, name, first, rest, parser,
                        _columns_read(columns, kind, scan.names), limits.max_rows)
@@ -246,34 +246,6 @@ def read_dataset(
         raise rows_error(errors, scan.name)
     table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
     return Dataset(table, examples, errors, scan.format, scan.kind, scan.columns)
-
-
-def read_examples(
-    source: str | os.PathLike,
-    *,
-    like: Dataset,
-    name: str | None = None,
-    max_text_chars: int | None = None,
-) -> list[Example]:
-    """The valid rows of a whole file read as `like` (its head, read with a limit) was: the
-    exemplar pool of `slick probe --limit`. No table is built, and a JSONL is read in one pass
-    (its columns are known from `like`), so a million rows take seconds, not a full read."""
-    if like.format != "jsonl":
-        return read_dataset(source, format=like.format, columns=like.columns, on_error="skip",
-                            name=name, max_text_chars=max_text_chars).examples
-    name = name or os.fspath(source)
-    parser = RowParser(like.columns, like.kind, like.table.column_names, _default_group(name),
-                       from_csv=False, max_chars=max_text_chars)
-    examples = []
-    data = ByteSource(path=os.fspath(source), name=name)
-    for first, records, _ in read_json.jsonl_records(data, None, ReadLimits().max_depth):
-        for offset, record in enumerate(records):
-            if record is not None:
-                try:
-                    examples.append(parser.parse(first + offset, record))
-                except BadRow:
-                    pass
-    return examples
 
 
 def _too_many_rows(name: str | None, max_rows: int) -> DatasetTooLarge:
@@ -348,7 +320,9 @@ def _detect_shape(names: list[str], columns: ColumnMap) -> ColumnMap:
     return columns
 
 
-def _default_group(name: str | None) -> str:
+def default_group(name: str | None) -> str:
+    """The group of rows without a group column: the EntityQuestions relation a file name
+    like ``P36.test.json`` names, else "all"."""
     match = _ENTITY_QUESTIONS_FILE.match(PurePath(name).name) if name else None
     return match.group(1) if match else "all"
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,11 +23,16 @@ import numpy as np
 from slick_curator.probing.answer_kind import example_kind
 from slick_curator.probing.records import Example
 
-__all__ = ["KINDS", "RowIndex", "key_digest", "question_key"]
+__all__ = ["KINDS", "IndexedRows", "RowIndex", "key_digest", "question_key", "single_answer"]
 
 KINDS = ("short", "long")  # kind codes: the index in this tuple
 KEY = np.dtype("V16")
 _BATCH = 8192
+
+
+def single_answer(example: Example) -> bool:
+    """Whether a row has one answer (the SliCK paper skipped rows with several)."""
+    return len(example.answers) == 1
 
 
 def question_key(question: str) -> str:
@@ -56,8 +61,10 @@ class RowIndex:
     @classmethod
     def build(cls, examples: Iterable[Example], *, override: str = "auto",
               keep: Callable[[Example], bool] | None = None,
-              tally: Callable[[Example], str] | None = None) -> RowIndex:
-        """Index `examples` (those `keep` accepts), in one pass and a batch at a time."""
+              tally: Callable[[Example], str] | None = None,
+              at_rows: bool = False) -> RowIndex:
+        """Index `examples` (those `keep` accepts), in one pass and a batch at a time. A row's
+        position is its index in `examples`, or with `at_rows` its input row number."""
         group_codes: dict[str, int] = {}
         counters: dict[str, Counter[str]] = {}
         parts: list[tuple[np.ndarray, ...]] = []
@@ -77,7 +84,7 @@ class RowIndex:
         for position, example in enumerate(examples):
             if keep is not None and not keep(example):
                 continue
-            positions.append(position)
+            positions.append(example.row if at_rows else position)
             codes.append(group_codes.setdefault(example.group, len(group_codes)))
             kinds.append(KINDS.index(example_kind(example, override)))
             digests.append(hashlib.blake2b(question_key(example.question).encode(),
@@ -92,6 +99,33 @@ class RowIndex:
                        np.zeros(0, np.int8), np.zeros(0, KEY), counters)
         columns = [np.concatenate(column) for column in zip(*parts, strict=True)]
         return cls(list(group_codes), *columns, counters=counters)
+
+    @classmethod
+    def merge(cls, parts: Sequence[RowIndex]) -> RowIndex:
+        """One index of rows indexed in parts (`at_rows`, say every n-th row each): rows in
+        position order, groups coded in the order their first rows come, as one pass over
+        all the rows would have built it."""
+        firsts: dict[str, int] = {}
+        for part in parts:
+            codes, first = np.unique(part.codes, return_index=True)
+            for code, at in zip(codes.tolist(), part.positions[first].tolist(), strict=True):
+                group = part.groups[code]
+                firsts[group] = min(at, firsts.get(group, at))
+        groups = sorted(firsts, key=firsts.__getitem__)
+        code_of = {group: code for code, group in enumerate(groups)}
+        recoded = [np.array([code_of[g] for g in part.groups], np.int32)[part.codes]
+                   if len(part) else part.codes for part in parts]
+        positions = np.concatenate([part.positions for part in parts] or [np.zeros(0, np.int64)])
+        order = np.argsort(positions, kind="stable")
+        counters: dict[str, Counter[str]] = {}
+        for part in parts:
+            for group, counter in part.counters.items():
+                counters.setdefault(group, Counter()).update(counter)
+        return cls(groups, positions[order],
+                   np.concatenate(recoded or [np.zeros(0, np.int32)])[order],
+                   np.concatenate([p.kinds for p in parts] or [np.zeros(0, np.int8)])[order],
+                   np.concatenate([p.keys for p in parts] or [np.zeros(0, KEY)])[order],
+                   counters)
 
     def __len__(self) -> int:
         return len(self.positions)
@@ -133,3 +167,12 @@ def partition(labels: np.ndarray, rows: np.ndarray) -> dict[int, np.ndarray]:
     starts = np.concatenate(([0], bounds))
     return {int(labels[start]): part
             for start, part in zip(starts, np.split(rows, bounds), strict=True)}
+
+
+@dataclass(frozen=True)
+class IndexedRows:
+    """Rows known by their `RowIndex` and fetched by position when needed (an exemplar
+    source that need not be held in memory)."""
+
+    index: RowIndex
+    fetch: Callable[[Sequence[int]], list[Example]]
