@@ -213,7 +213,8 @@ def curate(annotated: Any, *, policy: str = "filter", all_rows: bool = False,
     training set as an Arrow table, in the input's row shape. `knobs` are the other
     `CurationParams` fields (unknown, min_p_greedy, caps, abstention, …). With `output`, it is
     also written there (the format from its suffix, `format`, or the input's; `.hf` or an hf
-    input: a save_to_disk folder with a dataset card)."""
+    input: a save_to_disk folder, `.hub` or format "hub": a folder `datasets.load_dataset`
+    reads; both with a dataset card)."""
     from slick_client.schemas import CurationParams
 
     from slick_curator.curation import curate as apply_policy
@@ -228,7 +229,7 @@ def curate(annotated: Any, *, policy: str = "filter", all_rows: bool = False,
         chosen = export_format(output, format, data.format, formats=LOCAL_EXPORT_FORMATS)
         write_export(table, output, chosen,
                      messages_column=data.columns.messages if data.kind == "chat" else None,
-                     card=dataset_card(data, curated.summary) if chosen == "hf" else None)
+                     card=dataset_card(data, curated.summary))
     return table
 
 

@@ -48,10 +48,12 @@ def test_the_readme_library_example_runs(model_path, tmp_path):
     assert train.num_rows == 12 - unknown
     assert f"kept {train.num_rows} of 12 rows" in out.getvalue()
     assert "Unknown" not in train.column("slick_category").to_pylist()
-    card = (work / "p36.curated.hf" / "README.md").read_text()
+    card = (work / "p36.curated.hub" / "README.md").read_text()
     assert card.startswith("---") and "smollm2" in card
     import datasets
 
-    assert datasets.load_from_disk(str(work / "p36.curated.hf")).num_rows == train.num_rows
+    back = datasets.load_dataset(str(work / "p36.curated.hub"), split="train",
+                                 cache_dir=str(tmp_path / "cache"))
+    assert back.to_list() == train.to_pylist()
     page = (work / "p36.report.html").read_text()
     assert page == namespace["html"] and page.lstrip().lower().startswith("<!doctype html")

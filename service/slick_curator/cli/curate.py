@@ -11,9 +11,10 @@ from typing import Any
 import click
 
 CATEGORY_NAMES = ["HighlyKnown", "MaybeKnown", "WeaklyKnown", "Unknown"]
-FORMAT_NAMES = ["jsonl", "json", "csv", "parquet", "hf"]
+FORMAT_NAMES = ["jsonl", "json", "csv", "parquet", "hf", "hub"]
+# hf: a save_to_disk folder; hub: a folder laid out as a Hub dataset repository
 _SUFFIX = {"jsonl": ".jsonl", "json": ".json", "csv": ".csv", "parquet": ".parquet",
-           "hf": ".hf"}  # hf: a save_to_disk folder
+           "hf": ".hf", "hub": ".hub"}
 
 
 def fail(message: str) -> None:
@@ -103,8 +104,9 @@ def echo_summary(summary) -> None:
 @click.argument("annotated", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="File to write; its suffix picks the format (.jsonl, .json, .csv, .parquet, "
-                   "+ .gz; a folder for hf). Default: NAME.curated.EXT beside ANNOTATED, in "
-                   "the input's format.")
+                   "+ .gz; folders: .hf for save_to_disk, .hub for a Hub dataset repository "
+                   "that datasets.load_dataset reads). Default: NAME.curated.EXT beside "
+                   "ANNOTATED, in the input's format.")
 @click.option("--format", "fmt", type=click.Choice(FORMAT_NAMES), default=None,
               help="Output format. Default: from -o, else the input's.")
 @policy_options
@@ -140,7 +142,7 @@ def curate(annotated: Path, output: Path | None, fmt: str | None, drop_annotatio
 
     write_export(table, output, chosen,
                  messages_column=data.columns.messages if data.kind == "chat" else None,
-                 card=dataset_card(data, curated.summary) if chosen == "hf" else None)
+                 card=dataset_card(data, curated.summary))
     echo_summary(curated.summary)
     click.echo(f"wrote {table.num_rows} rows to {output} ({chosen}, policy {params.policy})",
                err=True)

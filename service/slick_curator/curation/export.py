@@ -25,10 +25,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from slick_client.schemas import EXPORT_FORMATS
 
+from slick_curator.curation.hub_folder import write_hub_folder
 from slick_curator.probing.hf_folders import write_hf_folder
 from slick_curator.probing.reading import detect_format
 
-__all__ = ["FORMULA_START", "LOCAL_EXPORT_FORMATS", "MEDIA_TYPES", "csv_safe", "export_format", "jsonable",
+__all__ = ["FOLDER_FORMATS", "FORMULA_START", "LOCAL_EXPORT_FORMATS", "MEDIA_TYPES", "csv_safe", "export_format", "jsonable",
            "write_export"]
 
 MEDIA_TYPES = {"jsonl": "application/x-ndjson", "json": "application/json",
@@ -37,15 +38,18 @@ _BATCH = 4096
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-# Files, plus (where the caller writes to a path: the CLI, the library) a Hugging Face
-# save_to_disk folder. The HTTP service answers with one file, so it offers EXPORT_FORMATS.
-LOCAL_EXPORT_FORMATS = (*EXPORT_FORMATS, "hf")
+# Files, plus (where the caller writes to a path: the CLI, the library) folders: a Hugging Face
+# save_to_disk folder (hf) or a Hub dataset repository (hub: curation.hub_folder), each with a
+# dataset card. The HTTP service answers with one file, so it offers EXPORT_FORMATS.
+FOLDER_FORMATS = {".hf": "hf", ".hub": "hub"}  # by the folder's suffix
+LOCAL_EXPORT_FORMATS = (*EXPORT_FORMATS, *FOLDER_FORMATS.values())
 
 
 def export_format(path: str | os.PathLike | None, requested: str | None, original: str, *,
                   formats: tuple[str, ...] = EXPORT_FORMATS) -> str:
-    """The format to write: `requested`, else the one `path`'s suffix names (a folder path
-    of an `hf` dataset stays `hf`), else `original`; always one of `formats`."""
+    """The format to write: `requested`, else the one `path`'s suffix names (.hf and .hub
+    folders too), else `original` (a path without a suffix keeps the input's format); always
+    one of `formats`."""
     if requested is not None:
         if requested not in formats:
             raise ValueError(f"unknown format {requested!r}; expected one of "
@@ -53,17 +57,19 @@ def export_format(path: str | os.PathLike | None, requested: str | None, origina
         return requested
     if path is not None:
         name = PurePath(os.fspath(path)).name.lower().removesuffix(".gz")
-        if "." in name and not name.endswith(".hf"):
+        folder = FOLDER_FORMATS.get(PurePath(name).suffix)
+        if folder in formats:
+            return folder
+        if "." in name and folder is None:
             return detect_format(name)
-        if "hf" in formats and (original == "hf" or name.endswith(".hf")):
-            return "hf"
     return original if original in formats else "parquet"
 
 
 def write_export(table: pa.Table, target: str | os.PathLike | IO[bytes], fmt: str, *,
                  messages_column: str | None = None, gzipped: bool | None = None,
                  card: str | None = None) -> None:
-    """Write `table` as `fmt` to a path or a binary stream (a path ending in .gz is gzipped).
+    """Write `table` as `fmt` to a path or a binary stream (a path ending in .gz is gzipped);
+    a folder format gets `card` as its README.md (files ignore it).
 
     For JSON formats, null fields of chat messages are left out (Arrow gives every message all
     the keys any message had), and values JSON cannot hold become text (dates in ISO 8601,
@@ -72,9 +78,12 @@ def write_export(table: pa.Table, target: str | os.PathLike | IO[bytes], fmt: st
     if fmt not in LOCAL_EXPORT_FORMATS:
         raise ValueError(f"unknown format {fmt!r}; expected one of "
                          f"{', '.join(LOCAL_EXPORT_FORMATS)}")
-    if fmt == "hf":
+    if fmt in FOLDER_FORMATS.values():
         if not isinstance(target, (str, os.PathLike)):
             raise ValueError("a Hugging Face dataset is a folder: give a path, not a stream")
+        if fmt == "hub":
+            write_hub_folder(table, target, card)
+            return
         write_hf_folder(table, target)
         if card is not None:  # the dataset card the Hub shows (README.md with YAML metadata)
             (Path(target) / "README.md").write_text(card, encoding="utf-8")

@@ -1,10 +1,14 @@
-"""Hugging Face `datasets` folders, as `Dataset.save_to_disk` writes them, read and written with
-pyarrow alone (the `datasets` package is not needed).
+"""Hugging Face `datasets` folders, read and written with pyarrow alone (the `datasets` package
+is not needed).
 
-A folder holds `state.json` (the Arrow files, in order: `_data_files`), `dataset_info.json`
-(features, description) and the Arrow files themselves, in Arrow's streaming format. A
-`DatasetDict` folder (`dataset_dict.json`, one subfolder per split) is not one dataset: point at
-a split's folder.
+Format `hf`, as `Dataset.save_to_disk` writes it: `state.json` (the Arrow files, in order:
+`_data_files`), `dataset_info.json` (features, description) and the Arrow files themselves, in
+Arrow's streaming format. A `DatasetDict` folder (`dataset_dict.json`, one subfolder per split)
+is not one dataset: point at a split's folder.
+
+Format `hub`, a dataset repository as the Hub serves it (a clone, or what `snapshot_download`
+fetches; curation.hub_folder writes one): its train split is the Parquet files
+`data/train-*.parquet`, read in name order.
 """
 
 from __future__ import annotations
@@ -15,8 +19,10 @@ import os
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
-__all__ = ["folder_sha256", "is_hf_folder", "read_hf_table", "write_hf_folder"]
+__all__ = ["folder_format", "folder_sha256", "is_hf_folder", "read_folder_table",
+           "write_hf_folder"]
 
 _DATA_FILE = "data-00000-of-00001.arrow"
 
@@ -32,7 +38,20 @@ def is_hf_folder(path: str | os.PathLike) -> bool:
                                  for n in ("state.json", "dataset_dict.json"))
 
 
+def _hub_files(path: Path) -> list[Path]:
+    return sorted((path / "data").glob("train-*.parquet"))
+
+
+def folder_format(path: str | os.PathLike) -> str | None:
+    """"hf", "hub", or None for a folder that is neither."""
+    if is_hf_folder(path):
+        return "hf"
+    return "hub" if Path(path).is_dir() and _hub_files(Path(path)) else None
+
+
 def _data_files(path: Path) -> list[Path]:
+    if folder_format(path) == "hub":
+        return _hub_files(path)
     if (path / "dataset_dict.json").is_file():
         splits = json.loads((path / "dataset_dict.json").read_text()).get("splits", [])
         raise HFFolderError(f"{path.name} is a DatasetDict (splits: {', '.join(splits)}); "
@@ -50,8 +69,9 @@ def _data_files(path: Path) -> list[Path]:
     return files
 
 
-def read_hf_table(path: str | os.PathLike, max_bytes: int | None = None) -> pa.Table:
-    """Every row of the folder's Arrow files, in order (their schema's HF metadata dropped)."""
+def read_folder_table(path: str | os.PathLike, max_bytes: int | None = None) -> pa.Table:
+    """Every row of the folder's data files (Arrow or Parquet), in order, their schema's HF
+    metadata dropped."""
     files = _data_files(Path(path))
     size = sum(f.stat().st_size for f in files)
     if max_bytes is not None and size > max_bytes:
@@ -60,18 +80,25 @@ def read_hf_table(path: str | os.PathLike, max_bytes: int | None = None) -> pa.T
     tables = []
     for file in files:
         try:
-            with pa.memory_map(str(file)) as source:
-                tables.append(pa.ipc.open_stream(source).read_all())
+            if file.suffix == ".parquet":
+                tables.append(pq.read_table(file))
+            else:
+                with pa.memory_map(str(file)) as source:
+                    tables.append(pa.ipc.open_stream(source).read_all())
         except (pa.ArrowException, OSError) as exc:
-            raise HFFolderError(f"{Path(path).name}: unreadable Arrow file {file.name}: "
+            raise HFFolderError(f"{Path(path).name}: unreadable data file {file.name}: "
                                 f"{exc}") from exc
     if not tables:
         raise HFFolderError(f"{Path(path).name} has no data files")
-    return pa.concat_tables(tables).replace_schema_metadata(None)
+    try:
+        return pa.concat_tables(tables).replace_schema_metadata(None)
+    except pa.ArrowException as exc:
+        raise HFFolderError(f"{Path(path).name}: its data files differ in columns or types: "
+                            f"{exc}") from exc
 
 
 def folder_sha256(path: str | os.PathLike) -> str:
-    """A hash of the folder's Arrow files, in order (what the dataset is)."""
+    """A hash of the folder's data files, in order (what the dataset is)."""
     digest = hashlib.sha256()
     for file in _data_files(Path(path)):
         with file.open("rb") as f:

@@ -27,7 +27,7 @@ from slick_client.schemas import DATASET_SUFFIXES
 from slick_curator.probing import read_formats, read_json
 from slick_curator.probing.byte_source import READ_CHUNK, ByteSource, decoded
 from slick_curator.probing.columns import ColumnMap, row_shape
-from slick_curator.probing.hf_folders import HFFolderError, is_hf_folder, read_hf_table
+from slick_curator.probing.hf_folders import HFFolderError, folder_format, read_folder_table
 from slick_curator.probing.read_errors import (
     DatasetError,
     DatasetTooLarge,
@@ -54,7 +54,8 @@ __all__ = [
     "scan_dataset",
 ]
 
-FORMATS = ("jsonl", "json", "csv", "parquet", "hf")  # hf: a save_to_disk folder
+# Folders: hf (save_to_disk) and hub (a Hub dataset repository); probing.hf_folders.
+FORMATS = ("jsonl", "json", "csv", "parquet", "hf", "hub")
 _ENTITY_QUESTIONS_FILE = re.compile(r"^(P\d+)\.")
 _LISTED_ERRORS = 1000  # bad rows kept for a file none of whose rows decode
 _READERS = {
@@ -180,9 +181,9 @@ def scan_dataset(
     if limits.max_rows is not None and (wanted is None or wanted > limits.max_rows):
         wanted = limits.max_rows + 1  # one more than allowed tells "too many" from "just right"
     if isinstance(source, (str, os.PathLike)) and os.path.isdir(source):
-        name, fmt = name or os.fspath(source), "hf"
-        scan = read_formats.read_hf(_hf_table(source, name, limits.max_bytes), wanted, limits,
-                                    name)
+        name = name or os.fspath(source)
+        fmt, table = _folder_table(source, name, limits.max_bytes)
+        scan = read_formats.read_hf(table, wanted, limits, name)
     else:
         data, name = _source(source, name, limits.max_bytes)
         if format is None and name is None:
@@ -190,8 +191,8 @@ def scan_dataset(
         fmt = format or detect_format(name)
         if fmt not in FORMATS:
             raise file_error(name, f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
-        if fmt == "hf":
-            raise file_error(name, "format hf is a save_to_disk folder, and this is a file")
+        if fmt in ("hf", "hub"):
+            raise file_error(name, f"format {fmt} is a folder, and this is a file")
         if data.is_blank():
             raise file_error(name, "file is empty")
         scan = _READERS[fmt](data, wanted, limits, name)
@@ -252,12 +253,14 @@ def _too_many_rows(name: str | None, max_rows: int) -> DatasetTooLarge:
     return too_large(name, "rows", max_rows, f"more than {max_rows} rows, the limit")
 
 
-def _hf_table(source: str | os.PathLike, shown: str, max_bytes: int | None) -> pa.Table:
-    if not is_hf_folder(source):
-        raise file_error(shown, "is a folder, and not a Hugging Face save_to_disk dataset "
-                                "(no state.json)")
+def _folder_table(source: str | os.PathLike, shown: str, max_bytes: int | None
+                  ) -> tuple[str, pa.Table]:
+    fmt = folder_format(source)
+    if fmt is None:
+        raise file_error(shown, "is a folder, and neither a Hugging Face save_to_disk dataset "
+                                "(no state.json) nor a Hub dataset (no data/train-*.parquet)")
     try:
-        return read_hf_table(source, max_bytes)
+        return fmt, read_folder_table(source, max_bytes)
     except HFFolderError as exc:
         raise file_error(shown, str(exc)) from exc
 
