@@ -98,9 +98,9 @@ def probe_table(request: ProbeRequest, say: Callable[[str], None]) -> pa.Table:
     # Exemplars come from the whole file even when only its head is probed, so a limit never
     # changes a row's prompts; the file is indexed while the model loads.
     limited = r.limit is not None and not r.exemplars
-    scan = PoolScan(r.dataset, like=data, override=params.answer_kind,
-                    keep=single_answer if params.multi_answer == "skip" else None,
-                    name=r.source_name) if limited else contextlib.nullcontext()
+    keep = single_answer if params.multi_answer == "skip" else None
+    scan = (PoolScan(r.dataset, like=data, override=params.answer_kind, keep=keep)
+            if limited else contextlib.nullcontext())
     with scan:
         if limited:
             say("indexing the whole file for exemplars while the model loads …")

@@ -93,7 +93,7 @@ class PoolScan:
                  in_process_bytes: int = IN_PROCESS_BYTES) -> None:
         self.path, self.like, self.name = path, like, name or os.fspath(path)
         self.override, self.keep = override, keep
-        self.workers = workers or min(len(os.sched_getaffinity(0)), 8)
+        self.workers = workers or min(_cores(), 8)
         self.in_process_bytes = in_process_bytes
         self._pool = None
         self._pending: list = []
@@ -126,6 +126,13 @@ class PoolScan:
                                functools.partial(take, examples))
         index = RowIndex.merge(_parts([pending.get() for pending in self._pending]))
         return IndexedRows(index, self._rows.fetch)
+
+
+def _cores() -> int:
+    """The cores this process may run on (all of them where the OS cannot say)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def read_examples(source: Path, *, like: Dataset, name: str | None = None) -> list[Example]:
