@@ -7,8 +7,9 @@ Generates a JSONL of `--rows` EntityQuestions train rows (every relation, cycled
 gets a copy number in its question so the questions stay distinct) and its gzip, starts
 `slick serve` on loopback (engine `fake`: the upload path does not touch a model), then:
   1. uploads a small dataset and runs a probe job on it, to have a dataset and a job to poll;
-  2. uploads the big JSONL as a raw body, then its gzip, while a second thread polls
-     `GET /v1/datasets/{small}` and `GET /v1/probes/{job}` every 20 ms (p50 / p99 / max);
+  2. uploads the big JSONL as a raw body, then its gzip, then the same rows as one JSON list,
+     while a second thread polls `GET /v1/datasets/{small}` and `GET /v1/probes/{job}` every
+     20 ms (p50 / p99 / max), and samples the memory of the child process reading each;
   3. uploads one row more than the server's SLICK_MAX_ROWS: a 413, and the stored datasets
      still there;
   4. times `slick probe --limit 10` on the big file with the real default model (how soon
@@ -177,10 +178,13 @@ def main() -> None:
             return
         with open(big, "rb") as src, gzip.open(work / "big.jsonl.gz", "wb", compresslevel=6) as dst:
             shutil.copyfileobj(src, dst, 1 << 20)
+        with open(big) as src, open(work / "big.json", "w") as dst:  # the rows as one JSON list
+            dst.write("[\n" + ",\n".join(line.rstrip("\n") for line in src) + "\n]\n")
         over = work / "over.jsonl"
         generate(over, args.rows + 1)
         figures["files_mb"] = {"jsonl": round(big.stat().st_size / 1e6, 1),
-                               "gzip": round((work / "big.jsonl.gz").stat().st_size / 1e6, 1)}
+                               "gzip": round((work / "big.jsonl.gz").stat().st_size / 1e6, 1),
+                               "json_list": round((work / "big.json").stat().st_size / 1e6, 1)}
         figures["generate_s"] = round(time.perf_counter() - start, 1)
 
         port = free_port()
@@ -221,18 +225,23 @@ def run(base: str, pid: int, work: Path, big: Path, over: Path, figures: dict) -
         sampler = Sampler(pid)
         sampler.start()
         for label, path, media in (("jsonl", big, "application/x-ndjson"),
-                                   ("gzip", work / "big.jsonl.gz", "application/gzip")):
+                                   ("gzip", work / "big.jsonl.gz", "application/gzip"),
+                                   ("json_list", work / "big.json", "application/json")):
             poller = Poller(base, [f"/v1/datasets/{small_id}", f"/v1/probes/{job}"])
             poller.start()
+            readers_before = set(sampler.child_peak_kb)
             response, seconds = upload(client, path, path.name, media)
             poller.stop.set()
             poller.join()
             body = response.json()
+            readers = [kb for child, kb in sampler.child_peak_kb.items()
+                       if child not in readers_before and child not in sampler.existing]
             figures[f"upload_{label}"] = {
                 "status": response.status_code, "wall_s": round(seconds, 1),
                 "rows": body.get("rows"), "valid_rows": body.get("valid_rows"),
                 "rows_per_s": round(args_rows(body) / seconds) if seconds else None,
                 "server_peak_rss_mb": round(memory_kb(pid, "VmHWM") / 1024),
+                "reader_peak_rss_mb_sampled": round(max(readers, default=0) / 1024),
                 "status_routes_while_uploading": poller.summary()}
         response, seconds = upload(client, over, over.name, "application/x-ndjson")
         stored = client.get("/v1/datasets").json()["count"]

@@ -2,29 +2,32 @@
 chunk types and the table formats).
 
 A line that cannot be decoded (invalid JSON, bad UTF-8, a value nested too deep) stays in its
-chunk as an all-null row and gets one `RowError`. A JSONL is read in two passes, memory bounded
-by a chunk: the first finds the columns and the Arrow type of each over the whole file (ints
-and floats: floats; objects: every field seen), the second builds chunks of that schema. A JSON
-list has no row boundaries to stream on and is parsed whole, within the byte limit: large
-files belong in JSONL.
+chunk as an all-null row and gets one `RowError`; so does a list item that is no object. Both
+are read in two passes, memory bounded by a chunk: the first finds the columns and the Arrow
+type of each over the whole file (ints and floats: floats; objects: every field seen), the
+second builds chunks of that schema. A JSON list is split into its items as it is read
+(json_list); a problem with the list itself (invalid JSON, not a list) refuses the file.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pyarrow as pa
 
 from slick_curator.probing import read_formats
 from slick_curator.probing.byte_source import ByteSource
+from slick_curator.probing.json_list import json_list_items
 from slick_curator.probing.read_errors import file_error
 from slick_curator.probing.read_formats import RawChunk, Scan
 from slick_curator.probing.read_limits import ReadLimits, bad_name, bad_value
 from slick_curator.probing.records import RowError
 from slick_curator.probing.row_parser import type_name
 
-__all__ = ["decode_line", "jsonl_lines", "jsonl_records", "read_json", "read_jsonl"]
+__all__ = ["decode_line", "json_list_records", "jsonl_lines", "jsonl_records", "read_json",
+           "read_jsonl"]
 
 _BOM = b"\xef\xbb\xbf"
 _TEXT = None  # a column kept as JSON text (mixed types, or no Parquet form)
@@ -94,14 +97,30 @@ def jsonl_lines(source: ByteSource) -> Iterator[bytes]:
 def jsonl_records(source: ByteSource, limit: int | None, max_depth: int
                    ) -> Iterator[tuple[int, list[dict | None], list[RowError]]]:
     """(first row, decoded records, row errors) per read_formats.CHUNK_ROWS non-blank lines."""
+    lines = itertools.islice(jsonl_lines(source), limit)
+    return _chunked(decode_line(line, max_depth) for line in lines)
+
+
+def json_list_records(source: ByteSource, limit: int | None, max_depth: int, name: str | None
+                      ) -> Iterator[tuple[int, list[dict | None], list[RowError]]]:
+    """As `jsonl_records`, for the items of a JSON list."""
+    items = itertools.islice(json_list_items(source, name), limit)
+    return _chunked(_checked_item(item, max_depth) for item in items)
+
+
+def _checked_item(item: object, max_depth: int) -> tuple[dict | None, tuple[str, str] | None]:
+    if not isinstance(item, dict):
+        return None, ("<row>", f"expected a JSON object, got {type_name(item)}")
+    problem = _record_problem(item, max_depth)
+    return (None, problem) if problem else (item, None)
+
+
+def _chunked(decoded: Iterator[tuple[dict | None, tuple[str, str] | None]]
+             ) -> Iterator[tuple[int, list[dict | None], list[RowError]]]:
     first, records, errors = 0, [], []
-    for line in jsonl_lines(source):
-        row = first + len(records)
-        if limit is not None and row == limit:
-            break
-        record, problem = decode_line(line, max_depth)
+    for record, problem in decoded:
         if problem is not None:
-            errors.append(RowError(row, *problem))
+            errors.append(RowError(first + len(records), *problem))
         records.append(record)
         if len(records) == read_formats.CHUNK_ROWS:
             yield first, records, errors
@@ -112,65 +131,37 @@ def jsonl_records(source: ByteSource, limit: int | None, max_depth: int
 
 def read_jsonl(source: ByteSource, limit: int | None, limits: ReadLimits, name: str | None
                ) -> Scan:
-    # Pass 1: every column and its type over the whole file, one chunk in memory at a time.
-    names: dict[str, None] = {}
-    types: dict[str, pa.DataType | None] = {}
-    rows = 0
-    for first, records, _ in jsonl_records(source, limit, limits.max_depth):
-        rows = first + len(records)
-        _add_names(names, records, limits, name)
-        for column in names:
-            types[column] = _unify(types.get(column, pa.null()),
-                                   _column_type([r.get(column) if r else None for r in records]))
-    types = {c: t if t is _TEXT or _parquet_writable(t) else _TEXT for c, t in types.items()}
-
-    def chunks() -> Iterator[RawChunk]:
-        for first, records, errors in jsonl_records(source, limit, limits.max_depth):
-            yield RawChunk(_table(records, types, name), records, errors, first)
-
-    return Scan(list(names), chunks, rows)
+    return _two_passes(lambda: jsonl_records(source, limit, limits.max_depth), limits, name)
 
 
 def read_json(source: ByteSource, limit: int | None, limits: ReadLimits, name: str | None
               ) -> Scan:
-    try:
-        value = json.loads(source.read_all().decode("utf-8-sig"))
-    except UnicodeDecodeError as exc:
-        raise file_error(name, "not valid UTF-8") from exc
-    except RecursionError as exc:
-        raise file_error(name, "invalid JSON: nested too deeply to parse") from exc
-    except ValueError as exc:
-        hint = " (one object per line is JSONL)" if getattr(exc, "msg", "") == "Extra data" else ""
-        raise file_error(name, f"invalid JSON: {exc}{hint}") from exc
-    if not isinstance(value, list):
-        raise file_error(name, f"expected a JSON list of objects, got {type_name(value)}")
-    records: list[dict | None] = []
-    errors: list[RowError] = []
-    for row, item in enumerate(value[:limit]):
-        if not isinstance(item, dict):
-            errors.append(RowError(row, "<row>", f"expected a JSON object, got {type_name(item)}"))
-            item = None
-        else:
-            problem = _record_problem(item, limits.max_depth)
-            if problem is not None:
-                errors.append(RowError(row, *problem))
-                item = None
-        records.append(item)
-    del value
+    return _two_passes(lambda: json_list_records(source, limit, limits.max_depth, name),
+                       limits, name)
+
+
+Records = Callable[[], Iterator[tuple[int, list[dict | None], list[RowError]]]]
+
+
+def _two_passes(records: Records, limits: ReadLimits, name: str | None) -> Scan:
+    """Pass 1: every column and its type over the whole file, one chunk in memory at a time;
+    pass 2 (the scan's chunks): tables of those columns and types."""
     names: dict[str, None] = {}
-    _add_names(names, records, limits, name)
-    types = {}
-    for column in names:
-        dtype = _column_type([r.get(column) if r else None for r in records])
-        types[column] = dtype if dtype is _TEXT or _parquet_writable(dtype) else _TEXT
+    types: dict[str, pa.DataType | None] = {}
+    rows = 0
+    for first, part, _ in records():
+        rows = first + len(part)
+        _add_names(names, part, limits, name)
+        for column in names:
+            types[column] = _unify(types.get(column, pa.null()),
+                                   _column_type([r.get(column) if r else None for r in part]))
+    types = {c: t if t is _TEXT or _parquet_writable(t) else _TEXT for c, t in types.items()}
 
     def chunks() -> Iterator[RawChunk]:
-        for first in range(0, len(records), read_formats.CHUNK_ROWS):
-            part = records[first:first + read_formats.CHUNK_ROWS]
-            yield RawChunk(_table(part, types, name), part,
-                           [e for e in errors if first <= e.row < first + read_formats.CHUNK_ROWS], first)
+        for first, part, errors in records():
+            yield RawChunk(_table(part, types, name), part, errors, first)
 
-    return Scan(list(names), chunks)
+    return Scan(list(names), chunks, rows)
 
 
 def _add_names(names: dict[str, None], records: list[dict | None], limits: ReadLimits,
