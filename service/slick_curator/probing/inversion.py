@@ -12,6 +12,12 @@ The rule (no parser): the fact opens the sentence and is followed by one of ``is
 or the sentence end; it has two words or more and starts with a determiner, a possessive or a
 wh-word ("the capital of Norway", "a city in Kenya", "where she studied"), so an adjective
 ("Paris is beautiful.") or an adverb ("Paris is also …") leaves the fact probed where it stands.
+
+A wh-clause gets a head noun when turned: "Harvard is where she studied." is probed as "The
+place where she studied is …", not "Where she studied is …", which reads as an open question:
+SmolLM2 continued it "not known." (or "not a location.") in nearly every greedy answer for all
+15 such P69 facts of bench/longform, three of them known at the question level
+(bench/longform/RESULTS.md, 2026-12-06).
 """
 
 from __future__ import annotations
@@ -25,6 +31,10 @@ _OPENERS = frozenset({
     "the", "a", "an", "its", "his", "her", "their", "our", "my", "your", "this", "that", "these",
     "those", "one", "where", "when", "what", "who", "which", "how",
 })
+# A wh-clause as a subject reads as a question ("Where she studied is …" → "unknown"); with a
+# head noun it is a description ("The place where she studied is …").
+_HEADS = {"where": "the place where", "when": "the time when", "who": "the person who",
+          "what": "the thing that"}
 _COMPLEMENT_END = re.compile(r"[,;:()\[\]]| - | – | — ")
 _FINAL_PUNCTUATION = ".!?\"'”’ "
 
@@ -41,6 +51,9 @@ def turned_prefix(sentence: str, fact_end: int) -> str | None:
     cut = _COMPLEMENT_END.search(complement)
     complement = (complement[: cut.start()] if cut else complement).rstrip(_FINAL_PUNCTUATION)
     complement_words = complement.split()
-    if len(complement_words) < 2 or complement_words[0].casefold() not in _OPENERS:
+    opener = complement_words[0].casefold()
+    if len(complement_words) < 2 or opener not in _OPENERS:
         return None
+    if opener in _HEADS:
+        complement = f"{_HEADS[opener]} {complement.split(maxsplit=1)[1]}"
     return f"{complement[0].upper()}{complement[1:]} {copula}"
