@@ -84,8 +84,8 @@ def _parts(results: list[RowIndex | str]) -> list[RowIndex]:
 
 
 class PoolScan:
-    """The pool of `path` (every valid row, read as `like` was), indexed in the background
-    from `start()` on; `result()` waits for it. Use as a context manager: leaving it stops
+    """The pool of `path` (every valid row, read as `like` was), indexed in worker processes
+    from entering the context on; `result()` waits for it, and leaving the context stops
     workers still running."""
 
     def __init__(self, path: Path, *, like: Dataset, override: str, keep: Keep | None,

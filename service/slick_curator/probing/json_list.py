@@ -25,16 +25,17 @@ __all__ = ["json_list_items"]
 _DECODER = json.JSONDecoder()
 _WHITESPACE = " \t\n\r"
 _KEEP = 1 << 20  # consumed text is dropped once this much has piled up
-_READ_AT_LEAST = 1 << 16
-_NUMBER = "0123456789.eE+-"  # text read more at a time for a cut item (doubling from there)
+_READ_AT_LEAST = 1 << 16  # text read more at a time for a cut item (doubling from there)
+_NUMBER = "0123456789.eE+-"
 # An error this far before the end of the buffered text is in the file, not in where the
-# buffer ends (the longest token the decoder reads whole is a \uXXXX escape); only an
+# buffer ends (the longest token the decoder reads whole is a \u escape and its 4 digits); only an
 # unterminated string may be the end of the buffer at any distance.
 _SETTLED = 8
 
 
 class _Text:
-    """The file's text from `offset` on, read a chunk at a time."""
+    """The file's text, read a chunk at a time; what has been consumed is dropped, counted
+    for the line and column of an error."""
 
     def __init__(self, source: ByteSource, name: str | None) -> None:
         self._chunks = source.chunks()
