@@ -1,10 +1,15 @@
-"""What tests of the HTTP service share: waiting for a condition, JSONL bodies, uploads, and
-the one error shape. Imported by service_helpers, finetune_helpers and the Ray tests."""
+"""What tests of the HTTP service share: waiting for a condition, JSONL bodies, uploads, the
+one error shape, and our client on Starlette's TestClient. Imported by service_helpers,
+finetune_helpers, the client's live tests and the Ray tests."""
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
 
 
 def wait_until(condition, what: str, timeout: float = 30.0, interval: float = 0.05):
@@ -63,3 +68,34 @@ def sse_events(text: str) -> list[tuple[str, str]]:
             out.append((event, data))
             event, data = None, None
     return out
+
+
+class TestClientTransport(httpx.BaseTransport):
+    """Our client (built on httpx) over Starlette's TestClient, whichever HTTP package that is
+    built on: since starlette 1.10 it is httpx2 wherever httpx2 is installed (openai and
+    huggingface_hub bring it), and httpx2's types are not httpx's. Each request is handed to
+    the TestClient and its response handed back as httpx's, body undecoded."""
+
+    __test__ = False  # not a test class, whatever its name
+
+    def __init__(self, http: Any) -> None:
+        self.http = http
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        sent = self.http.build_request(request.method, str(request.url),
+                                       headers=request.headers.multi_items(),
+                                       content=request.read())
+        response = self.http.send(sent, stream=True)
+        return httpx.Response(response.status_code, headers=response.headers.multi_items(),
+                              stream=_Body(response))
+
+
+class _Body(httpx.SyncByteStream):
+    def __init__(self, response: Any) -> None:
+        self.response = response
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield from self.response.iter_raw()
+
+    def close(self) -> None:
+        self.response.close()

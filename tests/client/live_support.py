@@ -1,7 +1,7 @@
 """The real service in-process for contract tests: `create_app` with the scripted fake engine,
 a real DuckDB store and real Parquet files in a temp dir, reached through httpx transports:
-Starlette's TestClient (a sync ASGI transport) for `Client`, httpx.ASGITransport for
-`AsyncClient`. The app's lifespan (store, job supervisor, worker process) runs once per app."""
+Starlette's TestClient (a sync ASGI transport, bridged: http_support.TestClientTransport) for
+`Client`, httpx.ASGITransport for `AsyncClient`. The app's lifespan (store, job supervisor, worker process) runs once per app."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 from client_support import Runner
+from http_support import TestClientTransport
 from slick_client import AsyncClient, Client
 
 URL = "http://testserver"
@@ -55,13 +56,13 @@ class Live:
     """A running app and the ways to reach it."""
 
     app: Any
-    http: Any  # starlette.testclient.TestClient, an httpx.Client on the app
+    http: Any  # starlette.testclient.TestClient on the app (httpx2 or httpx)
     settings: Any
     api_key: str | None = None
 
     def client(self, **kwargs: Any) -> Client:
         kwargs.setdefault("api_key", self.api_key)
-        return Client(URL, http_client=self.http, **kwargs)
+        return Client(URL, transport=TestClientTransport(self.http), **kwargs)
 
     def async_client(self, **kwargs: Any) -> AsyncClient:
         kwargs.setdefault("api_key", self.api_key)

@@ -22,6 +22,7 @@ from client_support import (
     probe_json,
     sse,
 )
+from http_support import TestClientTransport
 from slick_client import Client
 from slick_curator.cli import cli
 
@@ -226,7 +227,7 @@ def test_remote_probe_against_the_real_app(live, monkeypatch, tmp_path):
     from live_support import N_ROWS, rows, write_jsonl
 
     monkeypatch.setattr(remote_module, "Client",
-                        functools.partial(Client, http_client=live.http))
+                        functools.partial(Client, transport=TestClientTransport(live.http)))
     data = write_jsonl(tmp_path / "cli.jsonl", rows())
     out = tmp_path / "annotated.parquet"
     runner = CliRunner()

@@ -26,6 +26,7 @@ from finetune_helpers import (
     wait_finetune,
     wait_until,
 )
+from http_support import TestClientTransport
 from safetensors.torch import load_file
 from slick_client import Client, ConflictError, FinetuneFailedError
 from slick_curator.app import create_app
@@ -58,7 +59,7 @@ def probes(app_client):
 def finished(app_client, probes):
     """One fine-tune of all three variants, created and awaited through the real client."""
     client, settings = app_client
-    with Client("http://testserver", http_client=client) as c:
+    with Client("http://testserver", transport=TestClientTransport(client)) as c:
         job = c.finetunes.create(probes["train"]["id"],
                                  eval_dataset_id=probes["test_dataset"]["id"],
                                  save_checkpoints=True, **TINY)
@@ -197,7 +198,7 @@ def test_cancel_a_queued_and_a_running_finetune(app_client, probes, finished):
                  param="finetune_id", message="cancelled")
     assert_error(client.post(f"/v1/finetunes/{first['id']}/cancel"), 409, "conflict",
                  message="already finished")
-    with Client("http://testserver", http_client=client) as c:
+    with Client("http://testserver", transport=TestClientTransport(client)) as c:
         with pytest.raises(FinetuneFailedError, match="cancelled"):
             c.finetunes.wait(first["id"], timeout=5)
         with pytest.raises(ConflictError):

@@ -7,6 +7,7 @@ import finetune_helpers as helpers
 import pytest
 from fastapi.testclient import TestClient
 from finetune_helpers import assert_error
+from http_support import TestClientTransport
 from slick_client import Client, InvalidParamsError
 from slick_curator.app import create_app
 
@@ -108,7 +109,7 @@ def test_unknown_finetune_routes_are_404(client):
 
 def test_the_client_checks_parameters_before_sending(client, ids):
     before = client.get("/v1/finetunes").json()["count"]
-    with Client("http://testserver", http_client=client) as c:
+    with Client("http://testserver", transport=TestClientTransport(client)) as c:
         with pytest.raises(InvalidParamsError) as caught:
             c.finetunes.create(ids["probe"], eval_dataset_id=ids["test_dataset"], epochs=0)
         assert caught.value.param == "epochs"
