@@ -37,6 +37,7 @@ def test_an_equative_sentence_is_turned_around_up_to_its_fact(sentence, fact, tu
         ("Acme was founded by John Smith.", "Acme"),  # a passive, not an equation
         ("Oslo, the capital of Norway, is cold.", "Oslo"),  # no copula after the fact
         ("Oslo is the.", "Oslo"),  # a complement of one word
+        ("Oslo is ...", "Oslo"),  # no complement at all
         ("Oslois the capital.", "Oslo"),  # the fact runs into the next word
         ("Oslo is", "Oslo"),
     ],

@@ -51,9 +51,9 @@ def turned_prefix(sentence: str, fact_end: int) -> str | None:
     cut = _COMPLEMENT_END.search(complement)
     complement = (complement[: cut.start()] if cut else complement).rstrip(_FINAL_PUNCTUATION)
     complement_words = complement.split()
-    opener = complement_words[0].casefold()
-    if len(complement_words) < 2 or opener not in _OPENERS:
+    if len(complement_words) < 2 or complement_words[0].casefold() not in _OPENERS:
         return None
+    opener = complement_words[0].casefold()
     if opener in _HEADS:
         complement = f"{_HEADS[opener]} {complement.split(maxsplit=1)[1]}"
     return f"{complement[0].upper()}{complement[1:]} {copula}"
