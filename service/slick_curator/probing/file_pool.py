@@ -58,6 +58,13 @@ class _Rows:
                     except BadRow:
                         pass
 
+    @classmethod
+    def like(cls, path: Path, head: Dataset, name: str) -> _Rows:
+        """The rows of the JSONL at `path`, parsed as `head` (its first rows) was."""
+        parser = RowParser(head.columns, head.kind, head.table.column_names,
+                           default_group(name), from_csv=False, max_chars=None)
+        return cls(os.fspath(path), name, parser)
+
     def fetch(self, rows: Sequence[int]) -> list[Example]:
         """The rows numbered `rows`, in that order (one pass over the file)."""
         wanted = set(rows)
@@ -99,9 +106,7 @@ class PoolScan:
         self._pending: list = []
         self._rows: _Rows | None = None
         if like.format == "jsonl" and path.stat().st_size >= in_process_bytes:
-            parser = RowParser(like.columns, like.kind, like.table.column_names,
-                               default_group(self.name), from_csv=False, max_chars=None)
-            self._rows = _Rows(os.fspath(path), self.name, parser)
+            self._rows = _Rows.like(path, like, self.name)
 
     def __enter__(self) -> PoolScan:
         if self._rows is not None:
@@ -141,6 +146,4 @@ def read_examples(source: Path, *, like: Dataset, name: str | None = None) -> li
     if like.format != "jsonl":
         return read_dataset(source, format=like.format, columns=like.columns,
                             on_error="skip", name=name).examples
-    parser = RowParser(like.columns, like.kind, like.table.column_names, default_group(name),
-                       from_csv=False, max_chars=None)
-    return list(_Rows(os.fspath(source), name, parser).examples(lambda row: True))
+    return list(_Rows.like(source, like, name).examples(lambda row: True))
