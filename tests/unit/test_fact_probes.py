@@ -26,12 +26,14 @@ class HeadEngine(FakeEngine):
         super().__init__()
         self.script = script
         self.heads: list[str] = []
+        self.prompts: list[str] = []
         self.going_on: set[str] = set()  # heads asked with `continues`
 
     def generate(self, requests):
         out = []
         for r in requests:
             head = r.prompt.rsplit("<assistant>", 1)[-1]
+            self.prompts.append(r.prompt)
             self.heads.append(head)
             if r.continues:
                 self.going_on.add(head)
@@ -103,21 +105,43 @@ def test_a_fact_opening_a_later_sentence_counts_anywhere_in_the_continuations_fi
     assert engine.going_on == {"Acme makes anvils."}
 
 
-def test_a_fact_opening_a_copular_sentence_is_probed_at_the_end_of_the_sentence_turned_around(
+def test_a_fact_opening_a_later_copular_sentence_is_asked_the_question_the_sentence_answers(
     tmp_path,
 ):
-    # "Ohio is the state where Acme is based." says "The state where Acme is based is Ohio.":
-    # probed there, the fact is pinned down by what the sentence is about.
-    turned = "Acme makes anvils. The state where Acme is based is"
-    engine = HeadEngine({turned: (" Ohio.", " Texas."),
+    # "Ohio is the state where Acme is based." answers "What is the state where Acme is
+    # based?": asked after the answer so far, the reply may state the fact anywhere in its
+    # first sentence.
+    engine = HeadEngine({"": ("The state where Acme is based is Ohio.", "Acme is in Texas."),
                          "Acme makes anvils.": (" Ohio is big.", " Ohio is big.")})
     rows = [chat("Where is Acme based?", "Acme makes anvils. Ohio is the state where Acme is based."),
             chat("Who founded the company?", ANSWER)]
     _, out = run_rows(tmp_path, rows, engine, mode="full")
     (fact,) = out[0]["slick_facts"]
     assert fact["text"] == "Ohio" and fact["category"] == "HighlyKnown"
+    assert fact["p_greedy"] == 1.0 and fact["p_sample"] == 0.0
+    assert "Acme makes anvils." not in engine.heads  # not probed at its position
+    follow_up = ("<user>Where is Acme based?\n<assistant>Acme makes anvils.\n"
+                 "<user>What is the state where Acme is based?\n<assistant>")
+    asked = {p for p in engine.prompts if p.endswith(follow_up)}
+    # the row's exemplar turns come first, as in its other prompts
+    assert asked and all(p.startswith("<user>Who founded the company?") for p in asked)
+    assert engine.going_on == set()  # a reply to a question may end when it likes
+
+
+def test_a_fact_opening_a_copular_answer_is_probed_at_the_end_of_the_sentence_turned_around(
+    tmp_path,
+):
+    # Right after the user's question, "The state where Acme is based is" pins the fact down.
+    turned = "The state where Acme is based is"
+    engine = HeadEngine({turned: (" Ohio.", " Texas."), "": ("Ohio is big.", "Ohio is big.")})
+    rows = [chat("Tell me about Acme.", "Ohio is the state where Acme is based."),
+            chat("Who founded the company?", ANSWER)]
+    _, out = run_rows(tmp_path, rows, engine, mode="full")
+    (fact,) = out[0]["slick_facts"]
+    assert fact["text"] == "Ohio" and fact["category"] == "HighlyKnown"
     assert fact["p_greedy"] == 1.0 and fact["p_sample"] == 0.0  # must begin with the fact
-    assert turned in engine.heads and "Acme makes anvils." not in engine.heads
+    assert turned in engine.heads
+    assert not any("What is the state" in p for p in engine.prompts)
     assert engine.going_on == set()  # right after "is" the answer goes on anyway
 
 

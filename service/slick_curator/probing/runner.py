@@ -6,12 +6,14 @@ once) because batching across rows is where throughput comes from.
 
 The protocol runs on *units*: a short-form row is one unit (its whole answer); a free-form row
 is one unit per fact, each probed at the fact's position (the prompt, then the answer up to the
-fact; `fact_matching` judges the continuation). Adaptive stopping and pruning apply per unit.
+fact; `fact_matching` judges the continuation), or asked where it opens a later copular sentence
+(`copular`). Adaptive stopping and pruning apply per unit.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Sequence
 
 from slick_curator.engines.base import Engine, GenerationRequest, SamplingParams
@@ -19,14 +21,14 @@ from slick_curator.engines.stream_keys import stream_key
 from slick_curator.probing.aggregate import least_known
 from slick_curator.probing.answer_kind import example_kind
 from slick_curator.probing.categories import Category, categorize
+from slick_curator.probing.copular import turn_copular
 from slick_curator.probing.exact_mode import run_exact
 from slick_curator.probing.fact_matching import FactMatcher, SentenceMatcher
 from slick_curator.probing.facts import Fact, FactExtractor
 from slick_curator.probing.fast_mode import run_scoring
-from slick_curator.probing.inversion import turned_prefix
 from slick_curator.probing.matching import Matcher
 from slick_curator.probing.params import ProbeParams
-from slick_curator.probing.prompts import ExemplarPool, row_prompts
+from slick_curator.probing.prompts import ExemplarPool, chat_messages, plain_prompt, row_prompts
 from slick_curator.probing.records import Example
 from slick_curator.probing.results import FactResult, RowResult
 from slick_curator.probing.units import Row, Unit
@@ -156,32 +158,53 @@ class Prober:
                 continue
             analysis = analyses[example.row]
             opened = {sentence.start: sentence.text for sentence in analysis.sentences}
-            units = [self._fact_unit(example, built.prompts, stream, fact, opened.get(fact.start))
+            # the row's exemplar lists, made only where a fact is asked
+            exemplars = functools.cache(lambda e=example, g=group: self.pool.exemplars_for(
+                dataclasses.replace(e, group=g)))
+            units = [self._fact_unit(example, built.prompts, exemplars, stream, fact,
+                                     opened.get(fact.start))
                      for fact in analysis.facts]
             rows.append(Row(example, kind, built, group, units, analysis))
         return rows
 
-    def _fact_unit(self, example: Example, prompts: list[str], stream: int, fact: Fact,
+    def _fact_unit(self, example: Example, prompts: list[str],
+                   exemplars: Callable[[], list[list[Example]]], stream: int, fact: Fact,
                    opened_sentence: str | None) -> Unit:
-        """`opened_sentence`: the sentence `fact` opens, if it opens one."""
+        """`opened_sentence`: the sentence `fact` opens, if it opens one; `exemplars()`: the
+        row's exemplar lists, one per prompt."""
         answer = example.answers[0]
         # The model writes the space before the fact itself (BPE words carry it).
         head = answer[: fact.start].rstrip()
+        key = stream_key(stream, "fact", fact.start, fact.end)
+        turned = opened_sentence and turn_copular(opened_sentence, len(fact.text))
+        if turned and head:
+            # "… Oslo is the capital of Norway." is asked "What is the capital of Norway?" after
+            # the answer so far; the fact may come anywhere in the reply's first sentence.
+            return Unit(example, FactMatcher(fact.text, opening=True, rule=self.params.fact_match),
+                        self._follow_up(example, head, turned.question, exemplars()), key,
+                        fact=fact)
         opening = opened_sentence is not None or not head
-        turned = opened_sentence and turned_prefix(opened_sentence, len(fact.text))
         if turned:  # "Oslo is the capital of Norway." is probed as "The capital of Norway is"
-            head = f"{head} {turned}" if head else turned
-            opening = False
+            head, opening = turned.prefix, False
         lead = " " if self.params.prompt_format == "plain" else ""  # plain prompts end "A:"
         return Unit(
             example,
             FactMatcher(fact.text, opening=opening, rule=self.params.fact_match),
             [prompt + (lead + head if head else "") for prompt in prompts],
-            stream_key(stream, "fact", fact.start, fact.end),
+            key,
             fact=fact,
             # After a complete sentence the model may end the answer; it does not end here.
             continues=opening and bool(head),
         )
+
+    def _follow_up(self, example: Example, head: str, question: str,
+                   exemplars: list[list[Example]]) -> list[str]:
+        """The row's prompts with the answer so far as an earlier turn and `question` next."""
+        context = (*example.context, ("user", example.question), ("assistant", head))
+        if self.params.prompt_format == "chat":
+            return [self.engine.render_chat(chat_messages(shots, question, context))
+                    for shots in exemplars]
+        return [plain_prompt(shots, question, context) for shots in exemplars]
 
     def _request(
         self, unit: Unit, index: int, params: SamplingParams, hopeless=None
@@ -332,3 +355,4 @@ def row_stream(seed: int, example: Example) -> int:
     """A row's random stream, keyed by the seed and the row's content (group, question, gold
     answers), never its position: `--limit`, shards and resumes leave it unchanged."""
     return stream_key("slick-row", seed, example.group, example.question, *example.answers)
+
