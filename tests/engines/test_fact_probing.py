@@ -182,3 +182,36 @@ def test_fact_level_probe_replays_agrees_with_full_and_knows_what_it_knows(fact_
     fast = dict(fact for row in facts_of(fact_probe("fast")) for fact in row)
     assert set(fast) == set(known)
     assert fast["Paris"] == "HighlyKnown" and fast["Quorbenholt"] == "Unknown", fast
+
+
+class Recording:
+    """The engine, with the prompts it was sent written down."""
+
+    def __init__(self, engine: Engine):
+        self.engine, self.prompts = engine, []
+
+    def generate(self, requests):
+        self.prompts += [r.prompt for r in requests]
+        return self.engine.generate(requests)
+
+    def __getattr__(self, name):
+        return getattr(self.engine, name)
+
+
+def test_a_fact_opening_a_later_copular_sentence_is_asked_and_judged(hf_engine):
+    # After a complete first sentence the model is asked "What is the capital of France?":
+    # SmolLM2 knows Paris, and cannot know the capital of a made-up country.
+    rows = [chat_row("Name two capitals.",
+                     "The capital of Japan is Tokyo. Paris is the capital of France."),
+            chat_row("Name two more capitals.",
+                     "The capital of Japan is Tokyo. Quorbenholt is the capital of Veltravia.")]
+    params = ProbeParams(mode="adaptive", n_prompts=3, k_shot=3, prompt_format="chat",
+                         answer_kind="long", fact_ner="rules")
+    engine = Recording(hf_engine)
+    probe = ProbeRun(jsonl(rows), params, exemplars=jsonl(EXEMPLARS), shard_size=8)
+    out = probe.annotate([probe.probe_shard(engine, r) for _, r in probe.shards()], {})
+    known = dict(fact for row in facts_of(out.to_pylist()) for fact in row)
+    assert known["Paris"] in ("HighlyKnown", "MaybeKnown"), known
+    assert known["Quorbenholt"] == "Unknown", known
+    asked = [p for p in engine.prompts if "What is the capital of France?" in p]
+    assert asked and all("The capital of Japan is Tokyo." in p for p in asked)
