@@ -102,9 +102,10 @@ def _measure(name: str, engine, dataset, dev, naive_rows: int, seed: int,
     if name.startswith("naive"):
         return _naive(engine, dataset, dev, naive_rows, seed)
     mode = name.removesuffix("-bf16").split("-")[-1]
-    run = ProbeRun(dataset, ProbeParams(mode=mode, seed=seed), exemplars=dev, shard_size=64)
-    # exact mode may run on the first shards only: its rows/s is a rate like naive's
-    limit = exact_rows if mode == "exact" and exact_rows else run.total
+    # exact mode may run on the first rows only: its rows/s is a rate like naive's
+    limit = exact_rows if mode == "exact" and exact_rows else len(dataset.examples)
+    run = ProbeRun(dataset, ProbeParams(mode=mode, seed=seed), exemplars=dev,
+                   shard_size=min(64, limit))
     start = time.perf_counter()
     tables = []
     for _, shard in run.shards():
@@ -175,7 +176,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=200)
     parser.add_argument("--naive-rows", type=int, default=5)
     parser.add_argument("--exact-rows", type=int, default=None,
-                        help="exact mode on the first shards (64 rows each) up to this many rows")
+                        help="exact mode on the first this many rows only")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip", nargs="*", default=[], choices=CONTENDERS)
     parser.add_argument("--only", nargs="*", default=None, choices=CONTENDERS)
@@ -225,6 +226,14 @@ def main() -> None:
     write_report(results, args)
 
 
+def _cpu_name() -> str:
+    info = Path("/proc/cpuinfo")
+    for line in info.read_text().splitlines() if info.exists() else []:
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
 def write_report(results: dict, args) -> None:
     # The fair baseline is the faster of the naive protocol in fp32 and in bf16.
     rates = [r["rows"] / r["seconds"] for name, r in results.items()
@@ -236,7 +245,9 @@ def write_report(results: dict, args) -> None:
         "",
         f"Machine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}. "
         f"Workload: {args.rows} rows ({', '.join(RELATIONS)}), seed {args.seed}; naive on the first "
-        f"{args.naive_rows} rows.",
+        f"{args.naive_rows} rows"
+        + (f", exact on the first {args.exact_rows}" if args.exact_rows else "") + ". "
+        f"CPU: {_cpu_name()}.",
         "",
         "| contender | rows | seconds | rows/s | × naive | tokens computed / row | forward passes / row | peak RSS MB | category agreement with full |",
         "|---|---|---|---|---|---|---|---|---|",

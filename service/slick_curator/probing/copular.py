@@ -8,9 +8,10 @@ recall the fact. An equative "X is Y" says "Y is X" and answers "What is Y?":
 - a fact opening a later sentence is asked: the answer so far becomes an earlier turn, then
   "What is the country where Kaczewo is located?". After a complete answer a cloze is a poor
   probe: SmolLM2-135M continued "… The record label of Revolver is" by copying the pattern
-  ("the record label of …") where, asked, it named labels (bench/longform/RESULTS.md,
-  2026-12-06: asking beat turning there, turning beat probing at the start for the first
-  sentence).
+  ("the record label of …") where, asked, it named labels. Measured on 243 long-form
+  EntityQuestions golds (bench/longform/RESULTS.md, 2026-12-06): Known-vs-Unknown agreement
+  with the QA level 89.3 % with every such sentence turned, 90.1 % with later ones asked,
+  89.7 % when the answer's own first sentence was not turned either.
 
 The rule (no parser): the fact opens the sentence and is followed by one of ``is``, ``was``,
 ``are``, ``were``; the complement runs to the first comma, semicolon, colon, bracket or dash,
