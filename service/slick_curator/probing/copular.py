@@ -6,9 +6,10 @@ recall the fact. An equative "X is Y" says "Y is X" and answers "What is Y?":
 - a fact opening the answer is probed at the end of the sentence turned around ("The country
   where Kaczewo is located is …"), right after the user's question, where it is pinned down;
 - a fact opening a later sentence is asked: the answer so far becomes an earlier turn, then
-  "What is the country where Kaczewo is located?". After a complete answer a cloze is a poor
-  probe: SmolLM2-135M continued "… The record label of Revolver is" by copying the pattern
-  ("the record label of …") where, asked, it named labels. Measured on 243 long-form
+  "What is the country where Kaczewo is located?" (unless the question holds the fact's
+  words: its echo would count, so `Prober._fact_unit` turns that sentence). After a complete
+  answer a cloze is a poor probe: SmolLM2-135M continued "… The record label of Revolver is"
+  by copying the pattern ("the record label of …") where, asked, it named labels. Measured on 243 long-form
   EntityQuestions golds (bench/longform/RESULTS.md, 2026-12-06): Known-vs-Unknown agreement
   with the QA level 89.3 % with every such sentence turned, 90.1 % with later ones asked,
   89.7 % when the answer's own first sentence was not turned either.
