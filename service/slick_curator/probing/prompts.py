@@ -348,13 +348,18 @@ def row_prompts(
         raise ValueError("prompt_format 'chat' needs an engine with a chat template")
     prompts, ids = [], []
     for exemplars in pool.exemplars_for(example):
-        if prompt_format == "chat":
-            prompts.append(render_chat(chat_messages(exemplars, example.question,
-                                                     example.context)))
-        else:
-            prompts.append(plain_prompt(exemplars, example.question, example.context))
+        prompts.append(prompt_text(exemplars, example.question, example.context,
+                                   prompt_format=prompt_format, render_chat=render_chat))
         ids.append([exemplar_id(e) for e in exemplars])
     return RowPrompts(prompts, ids, pool.set_indices(example))
+
+
+def prompt_text(exemplars: Sequence[Example], question: str, context: Context = (), *,
+                prompt_format: str = "plain", render_chat: RenderChat | None = None) -> str:
+    """One prompt: `plain_prompt`, or `chat_messages` rendered by `render_chat`."""
+    if prompt_format == "chat":
+        return render_chat(chat_messages(exemplars, question, context))
+    return plain_prompt(exemplars, question, context)
 
 
 def build_prompts(

@@ -27,7 +27,7 @@ from slick_curator.probing.facts import Fact, FactExtractor
 from slick_curator.probing.fast_mode import run_scoring
 from slick_curator.probing.matching import Matcher
 from slick_curator.probing.params import ProbeParams
-from slick_curator.probing.prompts import ExemplarPool, chat_messages, plain_prompt, row_prompts
+from slick_curator.probing.prompts import ExemplarPool, prompt_text, row_prompts
 from slick_curator.probing.records import Example
 from slick_curator.probing.row_index import question_key
 from slick_curator.probing.results import FactResult, RowResult
@@ -203,14 +203,10 @@ class Prober:
         an exemplar that asks `question` itself is left out of them."""
         context = (*example.context, ("user", example.question), ("assistant", head))
         asked = question_key(question)
-        prompts = []
-        for shots in self.pool.exemplars_for(example):
-            shots = [e for e in shots if question_key(e.question) != asked]
-            if self.params.prompt_format == "chat":
-                prompts.append(self.engine.render_chat(chat_messages(shots, question, context)))
-            else:
-                prompts.append(plain_prompt(shots, question, context))
-        return prompts
+        render = self.engine.render_chat if self.params.prompt_format == "chat" else None
+        return [prompt_text([e for e in shots if question_key(e.question) != asked], question,
+                            context, prompt_format=self.params.prompt_format, render_chat=render)
+                for shots in self.pool.exemplars_for(example)]
 
     def _request(
         self, unit: Unit, index: int, params: SamplingParams, hopeless=None
