@@ -168,15 +168,21 @@ class MatchRequest:
 
     request: GenerationRequest
     judge: Callable[[str], bool]
+    # Where set, the engine may also decode the prompt greedily with these params in the same
+    # pass and return it (`MatchProbability.greedy`), as `generate` would have.
+    greedy: SamplingParams | None = None
 
 
 @dataclass(frozen=True)
 class MatchProbability:
     """`probability`: the mass of the correct continuations found, a lower bound;
-    `unexplored`: the mass left unexpanded, so the exact value is at most their sum."""
+    `unexplored`: the mass left unexpanded, so the exact value is at most their sum;
+    `greedy`: the greedy decoding asked for by `MatchRequest.greedy`, where the engine did it
+    (None: the caller decodes it with `generate`)."""
 
     probability: float
     unexplored: float
+    greedy: GenerationResult | None = None
 
 
 ProgressCallback = Callable[[int], None]

@@ -9,6 +9,7 @@ created, so the registry can read the class (`Engine.can_score`) in a process wi
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -64,6 +65,8 @@ class TransformersEngine(Engine):
         from slick_curator.engines.hf_decoding import MAX_CACHE_TOKENS, PrefixDecoder
         from slick_curator.engines.hf_exact import TreeExpander
         from slick_curator.engines.hf_scoring import ContinuationScorer
+        from slick_curator.engines.hf_tree import TreeDecoder
+        from slick_curator.engines.hf_tree import supports as supports_tree
 
         self.model_name = model
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -80,6 +83,10 @@ class TransformersEngine(Engine):
                                      max_cache_tokens=max_cache_tokens or MAX_CACHE_TOKENS)
         self.scorer = ContinuationScorer(self.decoder)
         self.expander = TreeExpander(self.decoder, max_rows=max_sequences)
+        # Greedy answers and exact mode of few-shot QA prompts (see `_by_tree`).
+        self.tree = (TreeDecoder(self.model, self.tokenizer, eos_ids,
+                                 self.decoder.ending_tokens, stats=self.decoder.stats)
+                     if supports_tree(self.model) else None)
 
     @property
     def stats(self):
@@ -103,6 +110,15 @@ class TransformersEngine(Engine):
         for i, request in enumerate(requests):
             by_params[request.params].append(i)
         for params, indices in by_params.items():
+            if params.greedy:
+                by_tree = [i for i in indices if self._by_tree(requests[i])]
+                found = self._tree_run([requests[i] for i in by_tree], params) if by_tree else []
+                for i, result in zip(by_tree, found, strict=True):
+                    results[i] = self._greedy_result(result, requests[i])
+                done = set(by_tree)
+                indices = [i for i in indices if i not in done]
+                if not indices:
+                    continue
             tokens = [self._tokens(requests[i].prompt, requests[i].add_special_tokens)
                       for i in indices]
             keys = [self._stream(requests[i]) for i in indices]
@@ -127,6 +143,34 @@ class TransformersEngine(Engine):
                     generated_tokens=sum(len(s.tokens) for s in sequences),
                 )
         return results  # type: ignore[return-value]
+
+    def _by_tree(self, request: GenerationRequest) -> bool:
+        """Whether `tree` decodes this request: a few-shot QA prompt. Fact probes (hints that
+        settle them, answers that go on) keep `PrefixDecoder`, which shares their long common
+        heads between prompts."""
+        return self.tree is not None and request.settled is None and not request.continues
+
+    def _tree_run(self, requests: Sequence[GenerationRequest], greedy: SamplingParams,
+                  matches: Sequence[MatchRequest] | None = None, bound: float = 0.0):
+        from slick_curator.engines.hf_exact import TreeJob
+
+        jobs = [TreeJob(self._tokens(r.prompt, r.add_special_tokens),
+                        matches[k].judge if matches else _never, r.hopeless)
+                for k, r in enumerate(requests)]
+        sampling = matches[0].request.params if matches else None
+        return self.tree.run(
+            jobs, max_new_tokens=greedy.max_new_tokens, stops=greedy.stop,
+            expand=matches is not None,
+            temperature=sampling.temperature if sampling else 1.0,
+            top_k=sampling.top_k if sampling else 0, bound=bound,
+            # generate prunes a greedy answer where its request says; exact mode never does
+            greedy_hopeless=None if matches else [r.hopeless for r in requests])
+
+    @staticmethod
+    def _greedy_result(found, request: GenerationRequest) -> GenerationResult:  # noqa: ARG004
+        return GenerationResult(texts=[found.greedy_text], pruned=[found.greedy_pruned],
+                                prompt_tokens=found.prompt_tokens,
+                                generated_tokens=len(found.greedy_tokens))
 
     def _tokens(self, text: str, add_special_tokens: bool) -> list[int]:
         return self.tokenizer(text, add_special_tokens=add_special_tokens).input_ids
@@ -168,24 +212,44 @@ class TransformersEngine(Engine):
 
     def match_probabilities(self, requests: Sequence[MatchRequest], *, bound: float
                             ) -> list[MatchProbability]:
-        """Each request's tree of continuations expanded (`hf_exact.TreeExpander`)."""
+        """Each request's tree of continuations expanded: few-shot QA prompts that also ask for
+        their greedy answer by `hf_tree.TreeDecoder` in one pass with it, the others by
+        `hf_exact.TreeExpander` (their greedy answers, where asked, through `generate`)."""
         from slick_curator.engines.hf_exact import TreeJob
 
         out: list[MatchProbability | None] = [None] * len(requests)
-        by_params: dict[SamplingParams, list[int]] = defaultdict(list)
+        by_params: dict[tuple, list[int]] = defaultdict(list)
         for i, m in enumerate(requests):
-            by_params[m.request.params].append(i)
-        for params, indices in by_params.items():
+            by_params[(m.request.params, m.greedy)].append(i)
+        for (params, greedy), indices in by_params.items():
+            by_tree = [i for i in indices if greedy is not None
+                       and self._by_tree(requests[i].request)
+                       and (greedy.max_new_tokens, greedy.stop)
+                       == (params.max_new_tokens, params.stop)]
+            if by_tree:
+                found = self._tree_run([requests[i].request for i in by_tree], greedy,
+                                       [requests[i] for i in by_tree], bound)
+                for i, result in zip(by_tree, found, strict=True):
+                    out[i] = MatchProbability(result.probability, result.unexplored,
+                                              self._greedy_result(result, requests[i].request))
+            done = set(by_tree)
+            rest = [i for i in indices if i not in done]
+            if not rest:
+                continue
             jobs = []
-            for i in indices:
+            for i in rest:
                 r = requests[i].request
                 jobs.append(TreeJob(self._tokens(r.prompt, r.add_special_tokens),
                                     requests[i].judge, r.hopeless, r.settled, r.continues))
             found = self.expander.probabilities(
                 jobs, temperature=params.temperature, top_k=params.top_k,
                 max_new_tokens=params.max_new_tokens, stops=params.stop, bound=bound)
-            for i, (probability, unexplored) in zip(indices, found, strict=True):
-                out[i] = MatchProbability(probability, unexplored)
+            greedy_results = self.generate([
+                dataclasses.replace(requests[i].request, params=greedy, hopeless=None)
+                for i in rest]) if greedy is not None else [None] * len(rest)
+            for i, (probability, unexplored), decoded in zip(rest, found, greedy_results,
+                                                             strict=True):
+                out[i] = MatchProbability(probability, unexplored, decoded)
         return out  # type: ignore[return-value]
 
     def score_spans(self, requests: Sequence[SpanScoreRequest]) -> list[list[ContinuationScore]]:
@@ -222,6 +286,10 @@ class TransformersEngine(Engine):
         self.model = None
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
+
+
+def _never(_: str) -> bool:
+    return False
 
 
 def token_span(offsets: Sequence[tuple[int, int]], start: int, end: int) -> tuple[int, int]:

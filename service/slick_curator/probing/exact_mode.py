@@ -15,31 +15,45 @@ from __future__ import annotations
 import math
 import random
 
-from slick_curator.engines.base import Engine, GenerationRequest, MatchRequest
+from slick_curator.engines.base import (
+    Engine,
+    GenerationRequest,
+    MatchProbability,
+    MatchRequest,
+    SamplingParams,
+)
 from slick_curator.engines.stream_keys import stream_key
 from slick_curator.probing.categories import Category, categorize
 from slick_curator.probing.params import ProbeParams
 from slick_curator.probing.units import Unit
 
-__all__ = ["category_probabilities", "run_exact"]
+__all__ = ["category_probabilities", "match_probabilities", "run_exact"]
 
 # Mass per prompt left unexpanded at most: p_i is exact to this, P(WeaklyKnown) to about
 # n_prompts * n_samples times it.
 BOUND = 1e-4
 
 
-def run_exact(engine: Engine, params: ProbeParams, units: list[Unit],
-              requests: list[GenerationRequest], bound: float = BOUND) -> None:
-    """`requests`: one sampling request per unit and prompt, in unit order (the runner builds
-    them as for sampling: prompt, stream, hints). Greedy answers must be in already."""
-    calls = [MatchRequest(request, unit.matcher)
+def match_probabilities(engine: Engine, units: list[Unit], requests: list[GenerationRequest],
+                        greedy: SamplingParams | None = None, bound: float = BOUND
+                        ) -> list[MatchProbability]:
+    """Each prompt's chance that one sample is correct (`requests`: one sampling request per
+    unit and prompt, in unit order, built as for sampling: prompt, stream, hints). With
+    `greedy`, an engine that can decodes the greedy answers in the same pass."""
+    calls = [MatchRequest(request, unit.matcher, greedy)
              for unit, request in zip((u for u in units for _ in u.prompts), requests,
                                       strict=True)]
-    found = iter(engine.match_probabilities(calls, bound=bound) if calls else [])
+    return engine.match_probabilities(calls, bound=bound) if calls else []
+
+
+def run_exact(params: ProbeParams, units: list[Unit], found: list[MatchProbability]) -> None:
+    """Each unit's category probabilities and drawn category from its prompts' `found` (in
+    unit order). Greedy answers must be in already."""
+    results = iter(found)
     for unit in units:
-        results = [next(found) for _ in unit.prompts]
-        unit.p_samples = [r.probability for r in results]
-        unit.p_unexplored = max(r.unexplored for r in results)
+        matched = [next(results) for _ in unit.prompts]
+        unit.p_samples = [r.probability for r in matched]
+        unit.p_unexplored = max(r.unexplored for r in matched)
         unit.p_sample_estimate = sum(unit.p_samples) / len(unit.p_samples)
         unit.category_probs = category_probabilities(unit.greedy_correct, unit.p_samples,
                                                      params.n_samples)

@@ -155,8 +155,13 @@ class Matcher:
         if self.mode == "contains":
             return False
         stable = _stable_prefix(prefix)
+        # A last ASCII letter left out of the stable head can only gain marks ("u" -> "ü"):
+        # whatever follows, the folded answer has it, or a letter built on it, in that place.
+        last = prefix[len(stable):]
+        loose = last if len(last) == 1 and last.isascii() and last.isalpha() else ""
         return not any(
-            _reachable(_fold(stable, _LEVELS[level][0]), gold, _LEVELS[level][1])
+            _reachable(_fold(stable + loose, _LEVELS[level][0]), gold, _LEVELS[level][1],
+                       loose_last=bool(loose))
             for level, gold in self._keys
         )
 
@@ -217,8 +222,12 @@ def _composes_backward() -> frozenset[str]:
     return frozenset(seconds)
 
 
-def _reachable(folded: str, gold: tuple[str, ...], articles: bool) -> bool:
-    """Whether text starting with `folded` can still tokenise (minus articles) to `gold`."""
+def _reachable(folded: str, gold: tuple[str, ...], articles: bool, loose_last: bool = False
+               ) -> bool:
+    """Whether text starting with `folded` can still tokenise (minus articles) to `gold`.
+
+    `loose_last`: the last character is an ASCII letter that may yet gain combining marks, so
+    it stands for any letter whose decomposition starts with it."""
     words = folded.split()
     partial = words.pop() if words and not folded[-1].isspace() else ""
     done = [w for w in words if not (articles and w in _ARTICLES)]
@@ -228,4 +237,17 @@ def _reachable(folded: str, gold: tuple[str, ...], articles: bool) -> bool:
         return True
     if articles and any(article.startswith(partial) for article in _ARTICLES):
         return True
-    return len(done) < len(gold) and gold[len(done)].startswith(partial)
+    if len(done) >= len(gold):
+        return False
+    word = gold[len(done)]
+    if not loose_last:
+        return word.startswith(partial)
+    head = partial[:-1]
+    return (word.startswith(head) and len(word) > len(head)
+            and _base(word[len(head)]) == partial[-1])
+
+
+@functools.lru_cache(maxsize=4096)
+def _base(ch: str) -> str:
+    """The character a letter is built on: "ü" -> "u"."""
+    return unicodedata.normalize("NFD", ch)[0]

@@ -21,7 +21,7 @@ from slick_curator.probing.aggregate import least_known
 from slick_curator.probing.answer_kind import example_kind
 from slick_curator.probing.categories import Category, categorize
 from slick_curator.probing.copular import turn_copular
-from slick_curator.probing.exact_mode import run_exact
+from slick_curator.probing.exact_mode import match_probabilities, run_exact
 from slick_curator.probing.fact_matching import FactMatcher, SentenceMatcher
 from slick_curator.probing.facts import Fact, FactExtractor
 from slick_curator.probing.fast_mode import run_scoring
@@ -95,12 +95,18 @@ class Prober:
             if on_rows:
                 on_rows(len(rows))
             return [self._finish(row) for row in rows]
-        self._run_greedy(units, on_generated)
+        if self.params.mode != "exact":
+            self._run_greedy(units, on_generated)
         if self.params.mode == "exact":
             # Pruning always: the tree stays narrow, and pruned paths could never match.
-            run_exact(self.engine, self.params, units, [
+            found = match_probabilities(self.engine, units, [
                 self._request(u, i, self._sampling, u.matcher.hopeless)
-                for u in units for i in range(len(u.prompts))])
+                for u in units for i in range(len(u.prompts))], greedy=self._greedy)
+            if any(f.greedy is None for f in found):  # the engine did not decode them
+                self._run_greedy(units, on_generated)
+            else:
+                self._record_greedy(units, [f.greedy for f in found], on_generated)
+            run_exact(self.params, units, found)
             if on_rows:
                 on_rows(len(rows))
             return [self._finish(row) for row in rows]
@@ -226,7 +232,11 @@ class Prober:
         requests = [
             self._request(u, i, self._greedy) for u in units for i in range(len(u.prompts))
         ]
-        results = iter(self.engine.generate(requests))
+        self._record_greedy(units, self.engine.generate(requests), on_generated)
+
+    def _record_greedy(self, units: list[Unit], decoded: list, on_generated) -> None:
+        """`decoded`: one greedy result per unit and prompt, in unit order."""
+        results = iter(decoded)
         for unit in units:
             for _ in unit.prompts:
                 result = next(results)
@@ -236,7 +246,7 @@ class Prober:
                 unit.prompt_tokens += result.prompt_tokens
                 unit.generated_tokens += result.generated_tokens
         if on_generated:
-            on_generated(len(requests))
+            on_generated(len(decoded))
 
     def _needs_sampling(self, unit: Unit) -> bool:
         if self.params.mode == "full":

@@ -1,0 +1,204 @@
+"""Greedy answers and exact match probabilities for Llama-family models, with tree attention.
+
+`PrefixDecoder` runs the model through transformers: each sequence owns a KV cache row, so a
+batch mixing prompts of different few-shot prefixes copies every prefix into every row, and a
+tree of continuations copies its parent's cache for every child. On a CPU those copies, not
+the matrix products, are the cost. `TreeDecoder` runs the model through `tree_attention`
+instead: prefixes computed once and shared in place, each prompt's continuations appended to
+its own row.
+
+`run` first decodes every prompt greedily (the same batches whether or not a tree follows, so
+greedy answers do not depend on the mode), then, when asked, expands the tree of samples off
+the greedy paths (`tree_expansion`): the chance that one sample (temperature T, top-k) ends
+judged correct, with the mass left unexpanded. Texts grow by token bytes (`token_text`), not
+by decoding whole paths.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from slick_curator.engines.hf_branches import cluster_by_prefix
+from slick_curator.engines.hf_decoding import DecodeStats, without_partial_stop
+from slick_curator.engines.hf_exact import TreeJob
+from slick_curator.engines.token_text import TokenBytes
+from slick_curator.engines.tree_attention import NEG, Own, TreeModel, supports
+from slick_curator.engines.tree_expansion import Expansion
+
+__all__ = ["TreeDecoder", "TreeResult", "supports"]
+
+# Prompts per batch: bounds the own-token caches (rows x slots x layers).
+MAX_ROWS = 320
+
+
+@dataclass
+class TreeResult:
+    """One prompt: its greedy answer, and (when a tree was expanded) the chance that one
+    sample is judged correct (`probability`, a lower bound) and the mass left unexpanded."""
+
+    greedy_tokens: list[int]
+    greedy_text: str
+    greedy_pruned: bool = False
+    prompt_tokens: int = 0
+    probability: float = 0.0
+    unexplored: float = 0.0
+
+class TreeDecoder:
+    """See the module docstring. `stats` is shared with the engine's `PrefixDecoder`."""
+
+    def __init__(self, model, tokenizer, eos_ids: set[int], ending_tokens,
+                 stats: DecodeStats | None = None, max_rows: int = MAX_ROWS) -> None:
+        self.tokenizer = tokenizer
+        self.eos_ids = eos_ids
+        self.ending_tokens = ending_tokens
+        self.max_rows = max_rows
+        self.token_bytes = TokenBytes.for_tokenizer(tokenizer)
+        self.net = TreeModel(model, tokenizer.pad_token_id or 0, stats or DecodeStats())
+        self.stats = self.net.stats
+        self.nodes = 0  # tree paths computed, for benchmarks
+
+    @torch.inference_mode()
+    def run(self, jobs: Sequence[TreeJob], *, max_new_tokens: int, stops: Sequence[str],
+            expand: bool = False, temperature: float = 1.0, top_k: int = 0, bound: float = 0.0,
+            greedy_hopeless: Sequence | None = None) -> list[TreeResult]:
+        """Greedy answers of every job; with `expand`, also each job's chance that one sample
+        (temperature, top_k) is judged correct, leaving at most `bound` of its mass unexpanded
+        (plus what `MAX_OPEN_PER_PROMPT` cuts, reported in `unexplored`).
+        `greedy_hopeless[i]`: prune job i's greedy answer once hopeless (then `greedy_pruned`).
+        """
+        if expand and (temperature <= 0 or top_k < 1):
+            raise ValueError("exact mode needs sampling with temperature > 0 and top_k >= 1")
+        results: list[TreeResult | None] = [None] * len(jobs)
+        token_lists = [job.tokens for job in jobs]
+        placed = []  # (prefix length, job) in cluster order
+        for prefix_len, members in cluster_by_prefix(token_lists):
+            placed += [(prefix_len, i) for i in members]
+        for start in range(0, len(placed), self.max_rows):
+            chunk = placed[start : start + self.max_rows]
+            self._run_chunk(jobs, chunk, results, max_new_tokens, tuple(stops), expand,
+                            temperature, top_k, bound, greedy_hopeless)
+        return results  # type: ignore[return-value]
+
+    def _run_chunk(self, jobs, chunk, results, max_new_tokens, stops, expand, temperature,
+                   top_k, bound, greedy_hopeless) -> None:
+        keys = [tuple(jobs[i].tokens[:n]) for n, i in chunk]
+        self.net.prefix_kv(keys)
+        grid = self.net.grid(keys)
+        order = [i for _, i in chunk]
+        suffixes = [jobs[i].tokens[n:] for n, i in chunk]
+        own, logits = self.net.prefill_sorted(suffixes, [n for n, _ in chunk], grid,
+                                           max(len(s) for s in suffixes) + max_new_tokens)
+        own.jobs = list(range(len(chunk)))  # rows hold chunk positions
+        ending = torch.tensor(self.ending_tokens(stops), dtype=torch.long)
+        goes_on = torch.tensor([jobs[i].continues for i in order])
+        if goes_on.any():
+            logits[goes_on.nonzero()[:, :1], ending[None, :]] = NEG
+        greedy = _GreedyState(self, [jobs[i] for i in order], stops, max_new_tokens,
+                              [greedy_hopeless[i] if greedy_hopeless else None for i in order],
+                              expand, top_k)
+        retired: list[tuple[Own, int]] = [(own, r) for r in range(len(chunk))]
+        active = list(range(len(chunk)))  # chunk positions still decoding, one per own row
+        step = 0
+        while True:
+            next_tokens = greedy.take(active, logits, step)
+            still = [pos for pos in active if not greedy.done[pos]]
+            if not still or step == max_new_tokens - 1:
+                break
+            if len(still) <= len(own.jobs) // 2:  # compact: finished rows stay in `retired`
+                row_of = {pos: r for r, pos in enumerate(own.jobs)}
+                rows = [row_of[pos] for pos in still]
+                own, grid = own.select(rows), grid.select(torch.tensor(rows))
+                for r, pos in enumerate(own.jobs):
+                    retired[pos] = (own, r)
+            row_of = {pos: r for r, pos in enumerate(own.jobs)}
+            tokens = torch.full((len(own.jobs), 1), self.net.pad, dtype=torch.long)
+            positions = torch.zeros((len(own.jobs), 1), dtype=torch.long)
+            for pos in still:
+                r = row_of[pos]
+                tokens[r, 0] = next_tokens[pos]
+                positions[r, 0] = len(jobs[order[pos]].tokens) + step
+                greedy.slots[pos].append(own.fill)
+            live = set(still)
+            bias = self.net.step_bias(own, [greedy.slots[pos] if pos in live else []
+                                         for pos in own.jobs], 1)
+            keep = torch.tensor([row_of[pos] for pos in still])
+            logits = self.net.forward(tokens, positions, own, bias, grid, keep)
+            self.stats.decode_tokens += len(still)
+            active = still
+            step += 1
+        for pos, i in enumerate(order):
+            results[i] = TreeResult(greedy.tokens[pos], greedy.text[pos], greedy.pruned[pos],
+                                    len(jobs[i].tokens))
+        if expand:
+            Expansion(self, jobs, order, chunk, retired, grid_for=keys, greedy=greedy,
+                       stops=stops, temperature=temperature, top_k=top_k, bound=bound,
+                       max_new_tokens=max_new_tokens, results=results).run()
+
+    def text(self, data: bytes, tokens: list[int]) -> str:
+        if self.token_bytes is not None:
+            return TokenBytes.text(data)
+        return self.tokenizer.decode(tokens, skip_special_tokens=True,
+                                     clean_up_tokenization_spaces=False)
+
+    def extend(self, data: bytes, token: int) -> bytes:
+        return data + self.token_bytes[token] if self.token_bytes is not None else b""
+
+class _GreedyState:
+    """The greedy answers of one chunk (by chunk position), and with a tree to follow, the
+    top-k candidates at each greedy step."""
+
+    def __init__(self, decoder: TreeDecoder, jobs: list[TreeJob], stops, max_new_tokens,
+                 hopeless, keep_candidates: bool, top_k: int) -> None:
+        self.decoder, self.jobs, self.stops = decoder, jobs, stops
+        self.max_new_tokens = max_new_tokens
+        self.hopeless = hopeless
+        n = len(jobs)
+        self.tokens: list[list[int]] = [[] for _ in range(n)]
+        self.data: list[bytes] = [b""] * n
+        self.text: list[str] = [""] * n
+        self.done = [False] * n
+        self.pruned = [False] * n
+        self.ended_by: list[str] = [""] * n  # eos / stop / settled / limit / pruned
+        self.slots: list[list[int]] = [[] for _ in range(n)]
+        self.top_k = top_k if keep_candidates else 0
+        self.candidates: list[list[tuple[torch.Tensor, torch.Tensor]]] = [[] for _ in range(n)]
+
+    def take(self, active: list[int], scores: torch.Tensor, step: int) -> dict[int, int]:
+        """Advance the greedy answers of `active` (rows of `scores`, in order) by one token."""
+        chosen = scores.argmax(-1).tolist()
+        if self.top_k:
+            values, tokens = torch.topk(scores, min(self.top_k, scores.shape[-1]), dim=-1)
+            for k, pos in enumerate(active):
+                self.candidates[pos].append((values[k], tokens[k]))
+        last = step == self.max_new_tokens - 1
+        out = {}
+        for pos, token in zip(active, chosen, strict=True):
+            out[pos] = token
+            self._advance(pos, token, last)
+        return out
+
+    def _advance(self, pos: int, token: int, last: bool) -> None:
+        job, decoder = self.jobs[pos], self.decoder
+        if token in decoder.eos_ids:
+            self.done[pos], self.ended_by[pos] = True, "eos"
+            return
+        self.tokens[pos].append(token)
+        self.data[pos] = decoder.extend(self.data[pos], token)
+        text = decoder.text(self.data[pos], self.tokens[pos])
+        cut = min((text.find(s) for s in self.stops if s in text), default=-1)
+        if cut >= 0:
+            self.text[pos] = text[:cut]
+            self.done[pos], self.ended_by[pos] = True, "stop"
+            return
+        self.text[pos] = text
+        answer = without_partial_stop(text, self.stops)
+        if self.hopeless[pos] is not None and self.hopeless[pos](answer):
+            self.done[pos] = self.pruned[pos] = True
+            self.ended_by[pos] = "pruned"
+        elif job.settled is not None and job.settled(answer):
+            self.done[pos], self.ended_by[pos] = True, "settled"
+        elif last:
+            self.done[pos], self.ended_by[pos] = True, "limit"

@@ -1,0 +1,277 @@
+"""Exact mode's tree of samples, grown off the greedy paths of one batch of prompts.
+
+A sample (temperature T, top-k) is a path through the tree of continuations: at each step it
+picks one of the k best tokens with probability softmax(top-k logits / T), as
+`streams.sample_tokens` draws it. `Expansion` starts from every token that leaves a greedy
+path (the greedy pass kept each step's top-k), computes a level of open paths per forward pass
+(`tree_attention`: appended to their prompt's own row, no cache copied) and sums the mass of
+the paths that end judged correct. The rules a path ends, is dropped or is left unexpanded by
+are `hf_exact`'s; the greedy path itself is one sample, judged as the greedy answer ended.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from slick_curator.engines.hf_decoding import without_partial_stop
+from slick_curator.engines.tree_attention import Grid, Own
+
+__all__ = ["Expansion", "Path"]
+
+# Open sampled paths per prompt at a level at most, and paths computed per prompt in all; the
+# least likely beyond are left unexplored (their mass reported). What fills them is text the
+# normaliser reads as nothing yet, articles and punctuation ("A: A: A-A-A"), which the model
+# repeats once it starts and which almost never ends in a gold.
+MAX_OPEN_PER_PROMPT = 16
+MAX_NODES_PER_PROMPT = 64
+# The bound on the mass left unexpanded for a prompt whose greedy answer is right, and the
+# most any prompt's bound grows to as it finds mass (`Expansion._bound`).
+KNOWN_BOUND = 1e-3
+MAX_BOUND = 1e-2
+# Prompts with more open paths than this at a level are computed in a pass of their own.
+NARROW = 2
+
+
+@dataclass(eq=False)
+class Path:
+    job: int
+    tokens: list[int]
+    data: bytes
+    text: str
+    prob: float  # sampling mass; 0 where only the greedy answer follows it
+    slots: list[int]  # own-cache slots of its tokens that are computed
+    greedy: bool = False
+
+class Expansion:
+    """The tree of samples of one chunk, grown off its greedy paths level by level."""
+
+    def __init__(self, decoder, jobs, order, chunk, retired, grid_for, greedy,
+                 stops, temperature, top_k, bound, max_new_tokens, results) -> None:
+        self.d = decoder
+        self.net = decoder.net
+        self.jobs = [jobs[i] for i in order]
+        self.order, self.chunk, self.retired = order, chunk, retired
+        self.keys = grid_for
+        self.greedy = greedy
+        self.stops, self.temperature, self.top_k = stops, temperature, top_k
+        self.max_new_tokens = max_new_tokens
+        # Where a prompt's greedy answer is right, its row's category is decided whatever the
+        # samples do: its p only feeds the expected P_sample, which needs less precision.
+        self.bounds = [max(bound, KNOWN_BOUND) if job.judge(greedy.text[pos].strip())
+                       and greedy.ended_by[pos] != "pruned" else bound
+                       for pos, job in enumerate(self.jobs)]
+        self.results = results
+        n = len(order)
+        self.found = [0.0] * n
+        self.left = [0.0] * n
+        self.unjudged = [0.0] * n  # the part of `left` no judge saw
+        self.nodes = [0] * n
+        self.where: dict[int, tuple[Own, int]] = dict(enumerate(retired))
+        self.batches: dict[bool, tuple[Own, Grid]] = {}
+
+    def run(self) -> None:
+        paths = self._off_greedy()
+        while paths:
+            paths = self._level(paths)
+        for pos, i in enumerate(self.order):
+            self.results[i].probability = self.found[pos]
+            self.results[i].unexplored = self.left[pos]
+
+    def _off_greedy(self) -> list[Path]:
+        """The sampled paths that leave each greedy path, and the greedy path's own mass."""
+        candidates: list[tuple[Path, int, float]] = []  # (parent, token, probability)
+        g = self.greedy
+        for pos, job in enumerate(self.jobs):
+            mass, data = 1.0, b""
+            for depth, (values, tokens) in enumerate(g.candidates[pos]):
+                prefix = g.tokens[pos][:depth]
+                if depth:
+                    data = self.d.extend(data, prefix[-1])
+                parent = Path(pos, prefix, data, self.d.text(data, prefix), mass,
+                               g.slots[pos][:depth])
+                if depth and job.hopeless is not None and job.hopeless(
+                        without_partial_stop(parent.text, self.stops)):
+                    mass = 0.0  # nothing below a hopeless greedy prefix can match
+                    break
+                q = torch.softmax(values.double() / self.temperature, -1).tolist()
+                # None: the greedy answer ended with EOS here; that child is judged below
+                chosen = g.tokens[pos][depth] if depth < len(g.tokens[pos]) else None
+                stay = 0.0  # the greedy token's share: the greedy path goes on with it
+                for token, p in zip(tokens.tolist(), q, strict=True):
+                    if token == chosen:
+                        stay = p
+                    else:
+                        candidates.append((parent, token, mass * p))
+                mass *= stay
+            # The greedy path is one sample too, ended as the greedy answer ended.
+            if mass and g.ended_by[pos] in ("stop", "settled", "limit"):
+                self._verdict(pos, mass, g.text[pos].strip())
+        return self._children(candidates)
+
+    def _children(self, candidates) -> list[Path]:
+        """Open paths from (parent, token, probability) candidates: ended ones judged,
+        hopeless ones dropped, the least likely of the rest left unexplored within each
+        prompt's bound. Half the bound goes, unjudged, to the many tiny candidates (most of
+        the top-k), so that judging them costs no time; the other half to open paths."""
+        if not candidates:
+            return []
+        probs = np.array([c[2] for c in candidates])
+        owners = np.array([c[0].job for c in candidates])
+        order = np.lexsort((probs, owners))
+        sorted_p, sorted_o = probs[order], owners[order]
+        starts = np.r_[0, np.flatnonzero(np.diff(sorted_o)) + 1]
+        group_start = np.repeat(starts, np.diff(np.r_[starts, len(order)]))
+        cums = np.cumsum(sorted_p)
+        within = cums - (cums[group_start] - sorted_p[group_start])
+        bounds = [self._bound(o) for o in range(len(self.jobs))]
+        room = np.array([bounds[o] / 2 - self.unjudged[o] for o in sorted_o])
+        dropped = (within <= room) | (sorted_p == 0.0)
+        for o, p in zip(sorted_o[dropped], sorted_p[dropped], strict=True):
+            self.unjudged[o] += p
+            self.left[o] += p
+        opened: dict[int, list[Path]] = {}
+        for k in order[~dropped]:
+            parent, token, p = candidates[k]
+            child = self._child(parent, token, p)
+            if isinstance(child, Path):
+                opened.setdefault(parent.job, []).append(child)
+        out = []
+        for job, children in opened.items():
+            children.sort(key=lambda c: c.prob)
+            kept = []
+            for child in children:
+                if self.left[job] + child.prob <= bounds[job]:
+                    self.left[job] += child.prob
+                else:
+                    kept.append(child)
+            kept.sort(key=lambda c: -c.prob)
+            room = min(MAX_OPEN_PER_PROMPT, MAX_NODES_PER_PROMPT - self.nodes[job])
+            for cut in kept[max(room, 0):]:
+                self.left[job] += cut.prob
+            kept = kept[:max(room, 0)]
+            self.nodes[job] += len(kept)
+            out += kept
+        return out
+
+    def _bound(self, pos: int) -> float:
+        """The mass prompt `pos` may leave unexpanded. Against P(WeaklyKnown) =
+        1 - prod (1 - p_i)^n an error u in p_i weighs at most n (1 - p_i)^(n-1) u, so once a
+        prompt has found mass p its bound may grow by 1 / (1 - p)^(n-1) for the same precision
+        (n = 16 samples) -- up to `MAX_BOUND`, which keeps the expected P_sample precise."""
+        return min(self.bounds[pos] / max((1.0 - self.found[pos]) ** 15, 1e-12), MAX_BOUND)
+
+    def _child(self, parent: Path, token: int, p: float) -> Path | None:
+        job, stops = self.jobs[parent.job], self.stops
+        if token in self.d.eos_ids:
+            self._verdict(parent.job, p, parent.text.strip())
+            return None
+        tokens = [*parent.tokens, token]
+        data = self.d.extend(parent.data, token)
+        text = self.d.text(data, tokens)
+        cut = min((text.find(s) for s in stops if s in text), default=-1)
+        if cut >= 0:
+            self._verdict(parent.job, p, text[:cut].strip())
+            return None
+        answer = without_partial_stop(text, stops)
+        if job.hopeless is not None and job.hopeless(answer):
+            return None
+        if len(tokens) >= self.max_new_tokens or (job.settled is not None
+                                                  and job.settled(answer)):
+            self._verdict(parent.job, p, text.strip())
+            return None
+        return Path(parent.job, tokens, data, text, p, list(parent.slots))
+
+    def _verdict(self, pos: int, p: float, answer: str) -> None:
+        if self.jobs[pos].judge(answer):
+            self.found[pos] += p
+
+    def _level(self, paths: list[Path]) -> list[Path]:
+        """Compute every open path's last token; returns their children. Prompts with many
+        open paths go in a pass of their own, so that the others are not padded to as many."""
+        by_job: dict[int, list[Path]] = {}
+        for path in paths:
+            by_job.setdefault(path.job, []).append(path)
+        candidates: list[tuple[Path, int, float]] = []
+        for wide in (False, True):
+            needed = sorted(j for j, v in by_job.items() if (len(v) > NARROW) == wide)
+            if needed:
+                own, grid = self._batch(wide, needed)
+                candidates += self._compute(own, grid, by_job)
+        return self._children(candidates)
+
+    def _batch(self, wide: bool, needed: list[int]) -> tuple[Own, Grid]:
+        """The cache rows of `needed` for one class of pass: the last batch of that class
+        when it holds them all (made smaller when they are under half of it), else a new one
+        gathered from wherever each row was last computed."""
+        held = self.batches.get(wide)
+        if held is not None and all(self.where[pos][0] is held[0] for pos in needed):
+            own, grid = held
+            if len(needed) > len(own.jobs) // 2:
+                return own, grid
+            row_of = {pos: r for r, pos in enumerate(own.jobs)}
+            rows = [row_of[pos] for pos in needed]
+            own, grid = own.select(rows), grid.select(torch.tensor(rows))
+        else:
+            own, grid = self._gather(needed)
+        for r, pos in enumerate(own.jobs):
+            self.where[pos] = (own, r)
+        self.batches[wide] = (own, grid)
+        return own, grid
+
+    def _compute(self, own: Own, grid: Grid, by_job: dict[int, list[Path]]):
+        """One pass over the rows of `own`: the (parent, token, probability) candidates of
+        every open path of those rows."""
+        width = max(len(by_job.get(pos, ())) for pos in own.jobs)
+        rows = len(own.jobs)
+        ids = torch.full((rows, width), self.net.pad, dtype=torch.long)
+        positions = torch.zeros((rows, width), dtype=torch.long)
+        queries: list[list[list[int]]] = []
+        keep = []
+        flat_paths = []
+        for r, pos in enumerate(own.jobs):
+            seen = []
+            for t, path in enumerate(by_job.get(pos, ())):
+                ids[r, t] = path.tokens[-1]
+                positions[r, t] = len(self.jobs[pos].tokens) + len(path.tokens) - 1
+                path.slots.append(own.fill + t)
+                seen.append(list(path.slots))
+                keep.append(r * width + t)
+                flat_paths.append(path)
+            queries.append(seen)
+        bias = self.net.step_bias(own, [], width, queries)
+        logits = self.net.forward(ids, positions, own, bias, grid, torch.tensor(keep))
+        self.net.stats.decode_tokens += len(flat_paths)
+        self.d.nodes += len(flat_paths)
+        values, tokens = torch.topk(logits, min(self.top_k, logits.shape[-1]), dim=-1)
+        q = torch.softmax(values.double() / self.temperature, -1).tolist()
+        candidates = []
+        for path, toks, qs in zip(flat_paths, tokens.tolist(), q, strict=True):
+            candidates += [(path, t, path.prob * p) for t, p in zip(toks, qs, strict=True)]
+        return candidates
+
+    def _gather(self, needed: list[int]) -> tuple[Own, Grid]:
+        """A batch of own caches for chunk positions `needed`, copied from where each was
+        last computed."""
+        fill = max(self.where[pos][0].fill for pos in needed)
+        layers = len(self.where[needed[0]][0].k)
+        shape = (len(needed), self.net.kv_heads, fill + 8, self.net.head_dim)
+        k = [torch.zeros(shape, dtype=self.net.dtype) for _ in range(layers)]
+        v = [torch.zeros(shape, dtype=self.net.dtype) for _ in range(layers)]
+        prompt = torch.zeros((len(needed), fill + 8), dtype=torch.bool)
+        sources: dict[int, tuple[Own, list[int], list[int]]] = {}
+        for r, pos in enumerate(needed):
+            source, row = self.where[pos]
+            sources.setdefault(id(source), (source, [], []))
+            sources[id(source)][1].append(r)
+            sources[id(source)][2].append(row)
+        for source, dest, rows in sources.values():
+            dest_idx, row_idx, used = torch.tensor(dest), torch.tensor(rows), source.fill
+            for layer in range(layers):
+                k[layer][dest_idx, :, :used] = source.k[layer][row_idx, :, :used]
+                v[layer][dest_idx, :, :used] = source.v[layer][row_idx, :, :used]
+            prompt[dest_idx, :used] = source.prompt_slots[row_idx, :used]
+        own = Own(k, v, fill, prompt, list(needed))
+        return own, self.net.grid([self.keys[pos] for pos in needed])
