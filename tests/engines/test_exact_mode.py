@@ -55,29 +55,43 @@ def request(prompt, *, temperature=0.5, top_k=40, max_new_tokens=24, n=1, hopele
     return GenerationRequest(prompt, params, hopeless=hopeless, seed=7)
 
 
+# With greedy params the engine decodes greedy answers and the tree in one pass
+# (`hf_tree.TreeDecoder`); without, `hf_exact.TreeExpander` computes the tree alone.
+WITH_GREEDY = pytest.mark.parametrize("greedy", [None, SamplingParams(temperature=0.0,
+                                                                      max_new_tokens=4)],
+                                      ids=["expander", "tree-decoder"])
+
+
+@WITH_GREEDY
 @pytest.mark.parametrize(("country", "golds"), [("Kenya", ["Nairobi"]),
                                                 ("Burkina Faso", ["Ouagadougou"]),
                                                 ("Italy", ["Rome", "Roma"])])
-def test_the_pruned_tree_gives_what_brute_force_enumeration_gives(hf_engine, country, golds):
+def test_the_pruned_tree_gives_what_brute_force_enumeration_gives(hf_engine, country, golds,
+                                                                  greedy):
     prompt = PROMPT.format(country=country)
     matcher = Matcher(golds, "exact")
     settings = {"temperature": 0.5, "top_k": 4, "max_new_tokens": 4}
     (exact,) = hf_engine.match_probabilities(
-        [MatchRequest(request(prompt, **settings, hopeless=matcher.hopeless), matcher)],
+        [MatchRequest(request(prompt, **settings, hopeless=matcher.hopeless), matcher, greedy)],
         bound=0.0)
+    assert (exact.greedy is None) == (greedy is None)
     expected = brute_force(hf_engine, prompt, matcher, **settings)
     assert exact.unexplored == 0.0
     assert math.isclose(exact.probability, expected, rel_tol=1e-6, abs_tol=1e-12), (
         exact, expected)
 
 
-def test_the_probability_is_the_frequency_of_correct_samples(hf_engine):
+@pytest.mark.parametrize("greedy", [None, SamplingParams(temperature=0.0, max_new_tokens=24)],
+                         ids=["expander", "tree-decoder"])
+def test_the_probability_is_the_frequency_of_correct_samples(hf_engine, greedy):
     # The protocol's own settings (T 0.5, top-k 40), on a prompt the model half knows.
     prompt = PROMPT.format(country="Kenya")
     matcher = Matcher(["Nairobi"], "exact")
     (exact,) = hf_engine.match_probabilities(
-        [MatchRequest(request(prompt, hopeless=matcher.hopeless), matcher)], bound=1e-4)
-    assert exact.unexplored <= 1e-4
+        [MatchRequest(request(prompt, hopeless=matcher.hopeless), matcher, greedy)], bound=1e-4)
+    # The tree decoder lets a prompt's bound grow with the mass it has found, up to MAX_BOUND:
+    # where p is large, P(WeaklyKnown) hardly depends on the rest.
+    assert exact.unexplored <= (1e-4 if greedy is None else 1e-2)
     n = 400
     (result,) = hf_engine.generate([request(prompt, n=n)])
     hits = sum(matcher(t.strip()) for t in result.texts)
@@ -109,3 +123,29 @@ def test_exact_mode_rows_agree_with_adaptive_where_greedy_answers_decide(hf_engi
             assert e["slick_category"] == a["slick_category"] and max(probs.values()) == 1.0
         if a["slick_category"] == "WeaklyKnown":  # a sample hit: the tree finds that mass
             assert probs["WeaklyKnown"] > 0.0
+
+
+def test_the_tree_decoder_computes_what_the_transformers_loop_computes(hf_engine, p36_20,
+                                                                        p36_dev):
+    """Real few-shot prompts of many exemplar sets in one batch: the tree decoder's greedy
+    answers are `PrefixDecoder`'s, its probabilities `TreeExpander`'s within their bounds."""
+    from slick_curator.engines.hf_exact import TreeJob
+    from slick_curator.probing.prompts import ExemplarPool, build_prompts
+
+    pool = ExemplarPool(p36_dev.examples, n_prompts=10, k_shot=4, seed=0)
+    jobs = []
+    for example in p36_20.examples[:6]:
+        matcher = Matcher(example.answers)
+        jobs += [TreeJob(hf_engine.tokenizer(prompt).input_ids, matcher, matcher.hopeless)
+                 for prompt in build_prompts(example, pool)[0]]
+    settings = {"max_new_tokens": 24, "stops": ["\n"]}
+    loop = hf_engine.decoder.decode([j.tokens for j in jobs], n=1, greedy=True, temperature=0,
+                                    top_k=0, hopeless=[None] * len(jobs), **settings)
+    expanded = hf_engine.expander.probabilities(jobs, temperature=0.5, top_k=40, bound=1e-4,
+                                                **settings)
+    tree = hf_engine.tree.run(jobs, expand=True, temperature=0.5, top_k=40, bound=1e-4,
+                              **settings)
+    assert [t.greedy_text for t in tree] == [s[0].text for s in loop]
+    for (p, left), t in zip(expanded, tree, strict=True):
+        assert p <= t.probability + t.unexplored + 1e-4 and t.probability <= p + left + 1e-4
+    assert any(t.probability > 0.01 for t in tree)  # the test sees real mass

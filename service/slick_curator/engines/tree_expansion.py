@@ -60,7 +60,9 @@ class Expansion:
         self.max_new_tokens = max_new_tokens
         # Where a prompt's greedy answer is right, its row's category is decided whatever the
         # samples do: its p only feeds the expected P_sample, which needs less precision.
-        self.bounds = [max(bound, KNOWN_BOUND) if job.judge(greedy.text[pos].strip())
+        # bound 0 asks for the whole tree: nothing relaxed, nothing capped
+        self.exhaustive = bound == 0.0
+        self.bounds = [max(bound, KNOWN_BOUND) if bound and job.judge(greedy.text[pos].strip())
                        and greedy.ended_by[pos] != "pruned" else bound
                        for pos, job in enumerate(self.jobs)]
         self.results = results
@@ -77,8 +79,8 @@ class Expansion:
         while paths:
             paths = self._level(paths)
         for pos, i in enumerate(self.order):
-            self.results[i].probability = self.found[pos]
-            self.results[i].unexplored = self.left[pos]
+            self.results[i].probability = float(self.found[pos])
+            self.results[i].unexplored = float(self.left[pos])
 
     def _off_greedy(self) -> list[Path]:
         """The sampled paths that leave each greedy path, and the greedy path's own mass."""
@@ -148,7 +150,8 @@ class Expansion:
                 else:
                     kept.append(child)
             kept.sort(key=lambda c: -c.prob)
-            room = min(MAX_OPEN_PER_PROMPT, MAX_NODES_PER_PROMPT - self.nodes[job])
+            room = (len(kept) if self.exhaustive
+                    else min(MAX_OPEN_PER_PROMPT, MAX_NODES_PER_PROMPT - self.nodes[job]))
             for cut in kept[max(room, 0):]:
                 self.left[job] += cut.prob
             kept = kept[:max(room, 0)]
@@ -216,8 +219,9 @@ class Expansion:
             own, grid = own.select(rows), grid.select(torch.tensor(rows))
         else:
             own, grid = self._gather(needed)
-        for r, pos in enumerate(own.jobs):
-            self.where[pos] = (own, r)
+        row_of = {pos: r for r, pos in enumerate(own.jobs)}
+        for pos in needed:  # the other rows may be stale: their paths went on elsewhere
+            self.where[pos] = (own, row_of[pos])
         self.batches[wide] = (own, grid)
         return own, grid
 
