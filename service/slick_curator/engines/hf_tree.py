@@ -31,7 +31,7 @@ from slick_curator.engines.tree_expansion import Expansion
 __all__ = ["TreeDecoder", "TreeResult", "supports"]
 
 # Prompts per batch: bounds the own-token caches (rows x slots x layers).
-MAX_ROWS = 320
+MAX_ROWS = 160
 
 
 @dataclass

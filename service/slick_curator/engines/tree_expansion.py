@@ -202,7 +202,7 @@ class Expansion:
             needed = sorted(j for j, v in by_job.items() if (len(v) > NARROW) == wide)
             if needed:
                 own, grid = self._batch(wide, needed)
-                candidates += self._compute(own, grid, by_job)
+                candidates += self._compute(own, grid, {j: by_job[j] for j in needed})
         return self._children(candidates)
 
     def _batch(self, wide: bool, needed: list[int]) -> tuple[Own, Grid]:
@@ -227,7 +227,8 @@ class Expansion:
 
     def _compute(self, own: Own, grid: Grid, by_job: dict[int, list[Path]]):
         """One pass over the rows of `own`: the (parent, token, probability) candidates of
-        every open path of those rows."""
+        the open paths of `by_job` (other rows of `own` only pad: their paths, if any, go on
+        in the other pass)."""
         width = max(len(by_job.get(pos, ())) for pos in own.jobs)
         rows = len(own.jobs)
         ids = torch.full((rows, width), self.net.pad, dtype=torch.long)
