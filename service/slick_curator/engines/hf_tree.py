@@ -133,7 +133,7 @@ class TreeDecoder:
             results[i] = TreeResult(greedy.tokens[pos], greedy.text[pos], greedy.pruned[pos],
                                     len(jobs[i].tokens))
         if expand:
-            Expansion(self, jobs, order, chunk, retired, grid_for=keys, greedy=greedy,
+            Expansion(self, jobs, order, retired, grid_for=keys, greedy=greedy,
                        stops=stops, temperature=temperature, top_k=top_k, bound=bound,
                        max_new_tokens=max_new_tokens, results=results).run()
 

@@ -41,27 +41,27 @@ class Path:
     tokens: list[int]
     data: bytes
     text: str
-    prob: float  # sampling mass; 0 where only the greedy answer follows it
+    prob: float  # sampling mass
     slots: list[int]  # own-cache slots of its tokens that are computed
-    greedy: bool = False
+
 
 class Expansion:
     """The tree of samples of one chunk, grown off its greedy paths level by level."""
 
-    def __init__(self, decoder, jobs, order, chunk, retired, grid_for, greedy,
+    def __init__(self, decoder, jobs, order, retired, grid_for, greedy,
                  stops, temperature, top_k, bound, max_new_tokens, results) -> None:
         self.d = decoder
         self.net = decoder.net
         self.jobs = [jobs[i] for i in order]
-        self.order, self.chunk, self.retired = order, chunk, retired
+        self.order = order
         self.keys = grid_for
         self.greedy = greedy
         self.stops, self.temperature, self.top_k = stops, temperature, top_k
         self.max_new_tokens = max_new_tokens
-        # Where a prompt's greedy answer is right, its row's category is decided whatever the
-        # samples do: its p only feeds the expected P_sample, which needs less precision.
         # bound 0 asks for the whole tree: nothing relaxed, nothing capped
         self.exhaustive = bound == 0.0
+        # Where a prompt's greedy answer is right, its row's category is decided whatever the
+        # samples do: its p only feeds the expected P_sample, which needs less precision.
         self.bounds = [max(bound, KNOWN_BOUND) if bound and job.judge(greedy.text[pos].strip())
                        and greedy.ended_by[pos] != "pruned" else bound
                        for pos, job in enumerate(self.jobs)]
