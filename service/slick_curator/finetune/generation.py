@@ -35,6 +35,9 @@ class LoadedEngine(TransformersEngine):
         eos = model.generation_config.eos_token_id
         eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
         self.decoder = PrefixDecoder(model, tokenizer, eos_ids, max_sequences)
+        # The model under training may be wrapped (PEFT adapters): decode through its own
+        # forward, not the tree decoder's layer-by-layer pass.
+        self.tree = None
 
     def close(self) -> None:  # the model belongs to the trainer
         self.decoder = None  # type: ignore[assignment]
