@@ -122,8 +122,8 @@ class TreeDecoder:
                 positions[r, 0] = len(jobs[order[pos]].tokens) + step
                 greedy.slots[pos].append(own.fill)
             live = set(still)
-            bias = self.net.step_bias(own, [greedy.slots[pos] if pos in live else []
-                                         for pos in own.jobs], 1)
+            bias = self.net.step_bias(own, 1, [[greedy.slots[pos]] if pos in live else []
+                                               for pos in own.jobs])
             keep = torch.tensor([row_of[pos] for pos in still])
             logits = self.net.forward(tokens, positions, own, bias, grid, keep)
             self.stats.decode_tokens += len(still)

@@ -114,7 +114,7 @@ class TransformersEngine(Engine):
                 by_tree = [i for i in indices if self._by_tree(requests[i])]
                 found = self._tree_run([requests[i] for i in by_tree], params) if by_tree else []
                 for i, result in zip(by_tree, found, strict=True):
-                    results[i] = self._greedy_result(result, requests[i])
+                    results[i] = self._greedy_result(result)
                 done = set(by_tree)
                 indices = [i for i in indices if i not in done]
                 if not indices:
@@ -167,7 +167,7 @@ class TransformersEngine(Engine):
             greedy_hopeless=None if matches else [r.hopeless for r in requests])
 
     @staticmethod
-    def _greedy_result(found, request: GenerationRequest) -> GenerationResult:  # noqa: ARG004
+    def _greedy_result(found) -> GenerationResult:
         return GenerationResult(texts=[found.greedy_text], pruned=[found.greedy_pruned],
                                 prompt_tokens=found.prompt_tokens,
                                 generated_tokens=len(found.greedy_tokens))
@@ -231,7 +231,7 @@ class TransformersEngine(Engine):
                                        [requests[i] for i in by_tree], bound)
                 for i, result in zip(by_tree, found, strict=True):
                     out[i] = MatchProbability(result.probability, result.unexplored,
-                                              self._greedy_result(result, requests[i].request))
+                                              self._greedy_result(result))
             done = set(by_tree)
             rest = [i for i in indices if i not in done]
             if not rest:

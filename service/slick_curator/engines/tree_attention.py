@@ -296,17 +296,16 @@ class TreeModel:
 
     # --- decoding ---------------------------------------------------------------------------
 
-    def step_bias(self, own: Own, ancestors: list[list[int]], width: int,
-                   queries: list[list[list[int]]] | None = None) -> torch.Tensor:
+    def step_bias(self, own: Own, width: int, queries: list[list[list[int]]]) -> torch.Tensor:
         """[rows, width, fill + width]: row r's query t sees its prompt tokens and the slots
-        `queries[r][t]` (default: `ancestors[r]` for its single query), padding itself only."""
+        `queries[r][t]`; a query past `len(queries[r])` is padding and sees itself only."""
         own.reserve(width)
         rows, length = len(own.jobs), own.fill + width
         prompt = own.prompt_slots[:, :length]
         allowed = prompt[:, None, :].expand(rows, width, length).clone()
         r_idx, t_idx, s_idx = [], [], []
         for r in range(rows):
-            lists = queries[r] if queries is not None else [ancestors[r]]
+            lists = queries[r]
             for t in range(width):
                 seen = lists[t] if t < len(lists) else None
                 if seen is None:  # padding

@@ -246,7 +246,7 @@ class Expansion:
                 keep.append(r * width + t)
                 flat_paths.append(path)
             queries.append(seen)
-        bias = self.net.step_bias(own, [], width, queries)
+        bias = self.net.step_bias(own, width, queries)
         logits = self.net.forward(ids, positions, own, bias, grid, torch.tensor(keep))
         self.net.stats.decode_tokens += len(flat_paths)
         self.d.nodes += len(flat_paths)
