@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
+from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
 
 from slick_curator.engines.hf_decoding import DecodeStats
 
@@ -112,6 +113,7 @@ class Own:
         return Own([t[index] for t in self.k], [t[index] for t in self.v], self.fill,
                     self.prompt_slots[index], [self.jobs[r] for r in rows])
 
+
 class TreeModel:
     """One model's forward pass with tree attention; see the module docstring."""
 
@@ -131,14 +133,13 @@ class TreeModel:
                  own_bias: torch.Tensor, grid: Grid | None, keep: torch.Tensor) -> torch.Tensor:
         """One pass of `ids` ([rows, T]) appended to `own` at slots fill..fill+T; `own_bias`
         ([rows, T, fill+T], 0 or -inf) says which own slots each query sees; `keep`: the flat
-        indices (row * T + t) whose logits come back, as float32 [len(keep), vocab]."""
+        indices (row * T + t) whose logits come back, [len(keep), vocab]."""
         inner = self.model.model
         rows, width = ids.shape
         own.reserve(width)
         start, end = own.fill, own.fill + width
         hidden = inner.embed_tokens(ids)
         cos, sin = inner.rotary_emb(hidden, positions)
-        cos, sin = cos[:, None], sin[:, None]
         prefix_bias = grid.row_bias() if grid is not None else None
         for index, layer in enumerate(inner.layers[: self.model.config.num_hidden_layers]):
             attn = layer.self_attn
@@ -146,8 +147,7 @@ class TreeModel:
             q = attn.q_proj(h).view(rows, width, self.heads, self.head_dim).transpose(1, 2)
             k = attn.k_proj(h).view(rows, width, self.kv_heads, self.head_dim).transpose(1, 2)
             v = attn.v_proj(h).view(rows, width, self.kv_heads, self.head_dim).transpose(1, 2)
-            q = q * cos + _rotate_half(q) * sin
-            k = k * cos + _rotate_half(k) * sin
+            q, k = apply_rotary_pos_emb(q, k, cos, sin)
             own.k[index][:, :, start:end] = k
             own.v[index][:, :, start:end] = v
             out = self._attend(index, q, own, end, own_bias, grid, prefix_bias)
@@ -320,8 +320,3 @@ class TreeModel:
         if r_idx:
             allowed[torch.tensor(r_idx), torch.tensor(t_idx), torch.tensor(s_idx)] = True
         return torch.zeros(allowed.shape).masked_fill_(~allowed, NEG)
-
-
-def _rotate_half(x: torch.Tensor) -> torch.Tensor:
-    half = x.shape[-1] // 2
-    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
