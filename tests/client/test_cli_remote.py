@@ -83,6 +83,14 @@ def test_probe_uploads_creates_waits_and_downloads(slick, happy: Server, data, t
     assert "probe p1 succeeded: 10/10 rows (HighlyKnown: 10)" in result.stderr
 
 
+@pytest.mark.parametrize("mode", ["exact", "fast"])
+def test_probe_offers_every_mode_the_server_has(slick, happy: Server, data, mode):
+    result = slick("probe", str(data), "--server", URL, "--no-wait", "--mode", mode,
+                   "--match", "squad")
+    assert result.exit_code == 0, result.output
+    assert json.loads(happy.bodies[1]) == {"dataset_id": "ds1", "mode": mode, "match": "squad"}
+
+
 def test_probe_no_wait_prints_the_id(slick, happy: Server, data):
     result = slick("probe", str(data), "--server", URL, "--no-wait")
     assert result.exit_code == 0

@@ -149,3 +149,29 @@ def test_the_tree_decoder_computes_what_the_transformers_loop_computes(hf_engine
     for (p, left), t in zip(expanded, tree, strict=True):
         assert p <= t.probability + t.unexplored + 1e-4 and t.probability <= p + left + 1e-4
     assert any(t.probability > 0.01 for t in tree)  # the test sees real mass
+
+
+@pytest.fixture(scope="module")
+def hf_engine_bf16(model_path):
+    from slick_curator.engines import create_engine
+
+    engine = create_engine("transformers", model=model_path, seed=0, dtype="bfloat16")
+    yield engine
+    engine.close()
+
+
+def test_in_bf16_the_tree_decoder_computes_what_transformers_computes(hf_engine_bf16):
+    """bf16 goes through packed, fused projections (`fused_linear`) and aten's fused
+    attention; transformers rounds differently, so agreement is within bf16 rounding."""
+    prompt = PROMPT.format(country="Kenya")
+    matcher = Matcher(["Nairobi"], "exact")
+    settings = {"temperature": 0.5, "top_k": 4, "max_new_tokens": 4}
+    greedy = SamplingParams(temperature=0.0, max_new_tokens=4)
+    (exact,) = hf_engine_bf16.match_probabilities(
+        [MatchRequest(request(prompt, **settings, hopeless=matcher.hopeless), matcher, greedy)],
+        bound=0.0)
+    expected = brute_force(hf_engine_bf16, prompt, matcher, **settings)
+    assert exact.unexplored == 0.0 and 0.01 < expected < 0.99
+    assert abs(exact.probability - expected) <= 0.05 * expected, (exact, expected)
+    (loop,) = hf_engine_bf16.generate([GenerationRequest(prompt, greedy)])
+    assert exact.greedy.texts == loop.texts

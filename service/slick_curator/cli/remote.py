@@ -15,7 +15,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, get_args
 
 import click
 from slick_client import (
@@ -32,6 +32,7 @@ from slick_client import (
     SlickError,
     UnsupportedMediaTypeError,
 )
+from slick_client.schemas import MatchMode, ProbeMode
 
 __all__ = ["remote"]
 
@@ -131,8 +132,9 @@ def remote() -> None:
 @click.option("--model", default=None, help="Model on the server. [server default]")
 @click.option("--engine", type=click.Choice(["transformers", "vllm"]), default=None,
               help="Engine on the server. [server default]")
-@click.option("--mode", type=click.Choice(["adaptive", "full"]), default=None,
-              help=f"full = the paper's protocol. [{_default('mode')}]")
+@click.option("--mode", type=click.Choice(get_args(ProbeMode)), default=None,
+              help=f"full = the paper's protocol; exact = the category drawn from computed "
+                   f"odds. [{_default('mode')}]")
 @click.option("--n-prompts", type=int, default=None, help=_default("n_prompts"))
 @click.option("--k-shot", type=int, default=None, help=_default("k_shot"))
 @click.option("--n-samples", type=int, default=None, help=_default("n_samples"))
@@ -142,7 +144,7 @@ def remote() -> None:
 @click.option("--seed", type=int, default=None, help=_default("seed"))
 @click.option("--prompt-format", type=click.Choice(["plain", "chat"]), default=None,
               help=_default("prompt_format"))
-@click.option("--match", "match", type=click.Choice(["exact", "contains"]), default=None,
+@click.option("--match", "match", type=click.Choice(get_args(MatchMode)), default=None,
               help=_default("match"))
 @click.option("--answer-kind", type=click.Choice(["auto", "short", "long"]), default=None,
               help=f"short: judge answers whole; long: fact by fact. [{_default('answer_kind')}]")

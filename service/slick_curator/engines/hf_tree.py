@@ -23,6 +23,7 @@ import torch
 
 from slick_curator.engines.hf_branches import cluster_by_prefix
 from slick_curator.engines.hf_decoding import DecodeStats, without_partial_stop
+from slick_curator.engines.heap import release_free_memory
 from slick_curator.engines.hf_exact import TreeJob
 from slick_curator.engines.token_text import TokenBytes
 from slick_curator.engines.tree_attention import NEG, Own, TreeModel, supports
@@ -80,6 +81,7 @@ class TreeDecoder:
             chunk = placed[start : start + self.max_rows]
             self._run_chunk(jobs, chunk, results, max_new_tokens, tuple(stops), expand,
                             temperature, top_k, bound, greedy_hopeless)
+            release_free_memory()
         return results  # type: ignore[return-value]
 
     def _run_chunk(self, jobs, chunk, results, max_new_tokens, stops, expand, temperature,
@@ -120,12 +122,14 @@ class TreeDecoder:
                 r = row_of[pos]
                 tokens[r, 0] = next_tokens[pos]
                 positions[r, 0] = len(jobs[order[pos]].tokens) + step
-                greedy.slots[pos].append(own.fill)
+                greedy.slots[pos].append(own.fills[r])
             live = set(still)
             bias = self.net.step_bias(own, 1, [[greedy.slots[pos]] if pos in live else []
                                                for pos in own.jobs])
             keep = torch.tensor([row_of[pos] for pos in still])
-            logits = self.net.forward(tokens, positions, own, bias, grid, keep)
+            real = torch.zeros((len(own.jobs), 1), dtype=torch.bool)
+            real[keep] = True
+            logits = self.net.forward(tokens, positions, own, bias, grid, keep, real)
             self.stats.decode_tokens += len(still)
             active = still
             step += 1

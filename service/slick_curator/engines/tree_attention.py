@@ -19,11 +19,13 @@ from dataclasses import dataclass, field
 import torch
 from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
 
+from slick_curator.engines.fused_linear import FusedLinear
 from slick_curator.engines.hf_decoding import DecodeStats
 
 __all__ = ["Grid", "Own", "PrefixStore", "TreeModel", "supports"]
 
 NEG = float("-inf")
+_flash = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu
 # Few-shot prefixes kept between calls (SmolLM2-135M, 150 tokens: 3.5 MB each in bf16).
 MAX_PREFIXES = 256
 
@@ -33,6 +35,8 @@ def supports(model) -> bool:
     config = model.config
     return (getattr(config, "model_type", None) == "llama"
             and not getattr(config, "sliding_window", None)
+            and not getattr(config, "attention_bias", False)
+            and not getattr(config, "mlp_bias", False)
             and hasattr(model, "model") and hasattr(model.model, "layers"))
 
 class PrefixStore:
@@ -59,12 +63,18 @@ class PrefixStore:
 class Grid:
     """The prefixes of one batch, [prefix, member] slots for batched attention to them."""
 
-    kt: list[torch.Tensor]  # per layer [C, Hkv, D, P]
+    k: list[torch.Tensor]  # per layer [C, Hkv, P, D]
     v: list[torch.Tensor]  # per layer [C, Hkv, P, D]
     lengths: torch.Tensor  # [C]
     c_idx: torch.Tensor  # per row
     j_idx: torch.Tensor  # per row
     n_max: int
+
+    @property
+    def empty(self) -> torch.Tensor | None:
+        """Rows whose prefix is empty (they see none of the grid), or None."""
+        empty = self.lengths[self.c_idx] == 0
+        return empty if bool(empty.any()) else None
 
     def select(self, rows: torch.Tensor) -> Grid:
         """The grid of some rows: only their prefixes, members numbered again."""
@@ -74,44 +84,69 @@ class Grid:
         for c in c_idx.tolist():
             j_idx.append(members[c])
             members[c] += 1
-        kt, v = self.kt, self.v
-        if len(used) < self.kt[0].shape[0]:
-            kt, v = [t[used] for t in kt], [t[used] for t in v]
-        return Grid(kt, v, self.lengths[used], c_idx, torch.tensor(j_idx), max(members))
+        k, v = self.k, self.v
+        if len(used) < self.k[0].shape[0]:
+            k, v = [t[used] for t in k], [t[used] for t in v]
+        return Grid(k, v, self.lengths[used], c_idx, torch.tensor(j_idx), max(members))
 
-    def row_bias(self) -> torch.Tensor:
-        positions = torch.arange(self.kt[0].shape[-1])
-        allowed = positions[None, :] < self.lengths[self.c_idx][:, None]
-        return torch.zeros(allowed.shape).masked_fill_(~allowed, NEG)
+    def mask(self, dtype: torch.dtype) -> torch.Tensor | None:
+        """[C, 1, 1, P]: -inf past each prefix's length; None where every prefix fills P."""
+        positions = torch.arange(self.k[0].shape[2])
+        allowed = positions[None, :] < self.lengths[:, None]
+        if bool(allowed.all()):
+            return None
+        return torch.zeros(allowed.shape, dtype=dtype).masked_fill_(~allowed, NEG)[:, None, None]
 
 
 @dataclass
 class Own:
-    """Each row's own keys and values ([rows, Hkv, capacity, D] per layer), `fill` slots used,
-    and which slots each row's prompt tokens hold."""
+    """Each row's own keys and values ([rows, Hkv, capacity, D] per layer), the slots each row
+    has filled (`fills`: a row's tokens take slots 0..fill-1, rows fill unevenly) and which
+    of them hold the row's prompt tokens."""
 
     k: list[torch.Tensor]
     v: list[torch.Tensor]
-    fill: int
+    fills: list[int]
     prompt_slots: torch.Tensor  # [rows, capacity] bool: the row's own prompt tokens
     jobs: list[int] = field(default_factory=list)
+
+    @property
+    def fill(self) -> int:
+        """Slots used by the fullest row: the key length of attention to own slots."""
+        return max(self.fills, default=0)
 
     def reserve(self, extra: int) -> None:
         capacity = self.k[0].shape[2]
         if self.fill + extra <= capacity:
             return
-        grow = max(extra, capacity // 2, 16)
-        self.k = [torch.cat([t, t.new_zeros(t.shape[0], t.shape[1], grow, t.shape[3])], 2)
-                  for t in self.k]
-        self.v = [torch.cat([t, t.new_zeros(t.shape[0], t.shape[1], grow, t.shape[3])], 2)
-                  for t in self.v]
+        grow = max(self.fill + extra - capacity, capacity // 4, 16)
+        for layers in (self.k, self.v):  # layer by layer: one old layer alive at a time
+            for i, t in enumerate(layers):
+                layers[i] = torch.cat([t, t.new_zeros(t.shape[0], t.shape[1], grow, t.shape[3])],
+                                      2)
         self.prompt_slots = torch.cat(
             [self.prompt_slots, self.prompt_slots.new_zeros(self.prompt_slots.shape[0], grow)], 1)
 
     def select(self, rows: list[int]) -> Own:
+        """Some rows, copied, with room for only what they hold (and a few more)."""
         index = torch.tensor(rows)
-        return Own([t[index] for t in self.k], [t[index] for t in self.v], self.fill,
-                    self.prompt_slots[index], [self.jobs[r] for r in rows])
+        fills = [self.fills[r] for r in rows]
+        used = min(max(fills, default=0) + 8, self.k[0].shape[2])
+        return Own([t[index, :, :used] for t in self.k], [t[index, :, :used] for t in self.v],
+                   fills, self.prompt_slots[index, :used], [self.jobs[r] for r in rows])
+
+
+class _Layer:
+    """One decoder layer's modules, its projections fused (`fused_linear`)."""
+
+    def __init__(self, layer) -> None:
+        attn, mlp = layer.self_attn, layer.mlp
+        self.input_norm, self.post_norm = layer.input_layernorm, layer.post_attention_layernorm
+        self.qkv = FusedLinear([attn.q_proj, attn.k_proj, attn.v_proj])
+        self.o = FusedLinear([attn.o_proj])
+        self.gate_up = FusedLinear([mlp.gate_proj, mlp.up_proj])
+        self.down = FusedLinear([mlp.down_proj])
+        self.act = mlp.act_fn
 
 
 class TreeModel:
@@ -128,104 +163,141 @@ class TreeModel:
         self.scale = self.head_dim ** -0.5
         self.dtype = next(model.parameters()).dtype
         self.prefixes = PrefixStore()
+        layers = model.model.layers[: config.num_hidden_layers]
+        self.layers = [_Layer(layer) for layer in layers]
+        self.lm_head = FusedLinear([model.lm_head])
 
     def forward(self, ids: torch.Tensor, positions: torch.Tensor, own: Own,
-                 own_bias: torch.Tensor, grid: Grid | None, keep: torch.Tensor) -> torch.Tensor:
-        """One pass of `ids` ([rows, T]) appended to `own` at slots fill..fill+T; `own_bias`
-        ([rows, T, fill+T], 0 or -inf) says which own slots each query sees; `keep`: the flat
-        indices (row * T + t) whose logits come back, [len(keep), vocab]."""
+                 own_bias: torch.Tensor, grid: Grid | None, keep: torch.Tensor,
+                 real: torch.Tensor | None = None) -> torch.Tensor:
+        """One pass of `ids` ([rows, T]): row r's real tokens (`real`, [rows, T] bool, default
+        all; a row's real tokens come first) are appended to its own slots from its fill on.
+        `own_bias` ([rows, T, length], 0 or -inf; length = the fullest row's fill after the
+        pass) says which own slots each query sees; padding queries are computed by attention
+        only, and must see some slot. `keep`: the flat indices (row * T + t) whose logits come
+        back, [len(keep), vocab]."""
         inner = self.model.model
         rows, width = ids.shape
+        real = real if real is not None else torch.ones((rows, width), dtype=torch.bool)
+        counts = real.sum(1)
         own.reserve(width)
-        start, end = own.fill, own.fill + width
-        hidden = inner.embed_tokens(ids)
-        cos, sin = inner.rotary_emb(hidden, positions)
-        prefix_bias = grid.row_bias() if grid is not None else None
-        for index, layer in enumerate(inner.layers[: self.model.config.num_hidden_layers]):
-            attn = layer.self_attn
-            h = layer.input_layernorm(hidden)
-            q = attn.q_proj(h).view(rows, width, self.heads, self.head_dim).transpose(1, 2)
-            k = attn.k_proj(h).view(rows, width, self.kv_heads, self.head_dim).transpose(1, 2)
-            v = attn.v_proj(h).view(rows, width, self.kv_heads, self.head_dim).transpose(1, 2)
-            q, k = apply_rotary_pos_emb(q, k, cos, sin)
-            own.k[index][:, :, start:end] = k
-            own.v[index][:, :, start:end] = v
-            out = self._attend(index, q, own, end, own_bias, grid, prefix_bias)
-            hidden = hidden + attn.o_proj(out.transpose(1, 2).reshape(rows, width, -1))
-            hidden = hidden + layer.mlp(layer.post_attention_layernorm(hidden))
-        own.fill = end
-        flat = hidden.reshape(rows * width, -1)[keep]
+        flat = real.reshape(-1).nonzero().squeeze(1)
+        # where each real token's key and value go: its row, the row's fill + its column
+        row_idx, col_idx = flat // width, flat % width
+        slot_idx = torch.tensor(own.fills, dtype=torch.long)[row_idx] + col_idx
+        own.fills = (torch.tensor(own.fills, dtype=torch.long) + counts).tolist()
+        length = own.fill
+        if len(flat) == rows * width:
+            flat = None
+        tokens = ids.reshape(-1) if flat is None else ids.reshape(-1)[flat]
+        hidden = inner.embed_tokens(tokens)  # [n, hidden]: projections see real tokens only
+        at = positions.reshape(-1) if flat is None else positions.reshape(-1)[flat]
+        cos, sin = inner.rotary_emb(hidden[None], at[None])
+        cos, sin = cos[0], sin[0]
+        n, heads, kv_heads, dim = len(tokens), self.heads, self.kv_heads, self.head_dim
+        prefix_mask = grid.mask(self.dtype) if grid is not None else None
+        # [rows, 1, heads per key head * T, length]: the query block of `_attend`
+        groups = heads // kv_heads
+        own_mask = own_bias.to(self.dtype)[:, None, None].expand(
+            rows, 1, groups, width, length).reshape(rows, 1, groups * width, length)
+        for index, layer in enumerate(self.layers):
+            q, k, v = layer.qkv(layer.input_norm(hidden))
+            q, k = apply_rotary_pos_emb(q.view(n, heads, dim), k.view(n, kv_heads, dim),
+                                        cos, sin)
+            own.k[index][row_idx, :, slot_idx] = k.view(n, kv_heads, dim)
+            own.v[index][row_idx, :, slot_idx] = v.view(n, kv_heads, dim)
+            q = self._padded(q, flat, rows, width)
+            out = self._attend(index, q, own, length, own_mask, grid, prefix_mask)
+            out = out.transpose(1, 2).reshape(rows * width, heads * dim)
+            (attended,) = layer.o(out if flat is None else out[flat])
+            hidden = hidden + attended
+            gate, up = layer.gate_up(layer.post_norm(hidden))
+            (mlp,) = layer.down(layer.act(gate) * up)
+            hidden = hidden + mlp
+        if flat is not None:  # keep's flat indices, among the real tokens
+            packed = torch.full((rows * width,), -1, dtype=torch.long)
+            packed[flat] = torch.arange(len(flat))
+            keep = packed[keep]
         self.stats.forward_calls += 1
         # Logits stay in the model's dtype, as transformers returns them: a sample's draw
         # (`streams.sample_tokens`) takes the top-k of those and only then widens them.
-        return self.model.lm_head(inner.norm(flat))
+        (logits,) = self.lm_head(inner.norm(hidden[keep]))
+        return logits
+
+    @staticmethod
+    def _padded(t: torch.Tensor, flat: torch.Tensor | None, rows: int, width: int
+                ) -> torch.Tensor:
+        """[n, heads, dim] of the real tokens as [rows, heads, width, dim], zeros between."""
+        if flat is not None:
+            full = t.new_zeros(rows * width, *t.shape[1:])
+            full[flat] = t
+            t = full
+        return t.view(rows, width, *t.shape[1:]).transpose(1, 2)
 
     def _attend(self, layer: int, q: torch.Tensor, own: Own, length: int,
-                own_bias: torch.Tensor, grid: Grid | None,
-                prefix_bias: torch.Tensor | None) -> torch.Tensor:
+                own_mask: torch.Tensor, grid: Grid | None,
+                prefix_mask: torch.Tensor | None) -> torch.Tensor:
+        """Each query's attention over its prefix and its own slots: two fused attentions
+        (aten's flash kernel for CPU, which also returns each query's log-sum-exp), merged by
+        their log-sum-exps. The query heads of one key head are one longer query block."""
         rows, heads, width, dim = q.shape
-        groups = heads // self.kv_heads
-        gw = groups * width
+        gw = heads // self.kv_heads * width
         qg = q.reshape(rows, self.kv_heads, gw, dim)
         keys, values = own.k[layer][:, :, :length], own.v[layer][:, :, :length]
-        scores = torch.matmul(qg, keys.transpose(-1, -2)).float()
-        scores = (scores.view(rows, self.kv_heads, groups, width, length)
-                  + own_bias[:, None, None]).view(rows, self.kv_heads, gw, length)
+        out, lse = _flash(qg, keys, values, attn_mask=own_mask, scale=self.scale)[:2]
         if grid is None:
-            probs = torch.softmax(scores * self.scale, -1).to(q.dtype)
-            return torch.matmul(probs, values).view(rows, heads, width, dim)
-        n_prefixes, prefix_len = grid.kt[layer].shape[0], grid.kt[layer].shape[-1]
+            return out.view(rows, heads, width, dim)
+        n_prefixes = grid.k[layer].shape[0]
         qgrid = qg.new_zeros(n_prefixes, self.kv_heads, grid.n_max, gw, dim)
         qgrid[grid.c_idx, :, grid.j_idx] = qg
-        s_pre = torch.matmul(qgrid.view(n_prefixes, self.kv_heads, grid.n_max * gw, dim),
-                             grid.kt[layer])
-        s_pre = s_pre.view(n_prefixes, self.kv_heads, grid.n_max, gw, prefix_len)
-        s_pre = s_pre[grid.c_idx, :, grid.j_idx].float() + prefix_bias[:, None, None, :]
-        probs = torch.softmax(torch.cat([s_pre, scores], -1) * self.scale, -1).to(q.dtype)
-        out = torch.matmul(probs[..., prefix_len:], values)
-        pgrid = probs.new_zeros(n_prefixes, self.kv_heads, grid.n_max, gw, prefix_len)
-        pgrid[grid.c_idx, :, grid.j_idx] = probs[..., :prefix_len]
-        o_pre = torch.matmul(pgrid.view(n_prefixes, self.kv_heads, grid.n_max * gw, prefix_len),
-                             grid.v[layer]).view(n_prefixes, self.kv_heads, grid.n_max, gw, dim)
-        out = out + o_pre[grid.c_idx, :, grid.j_idx]
-        return out.view(rows, heads, width, dim)
+        o_pre, lse_pre = _flash(qgrid.view(n_prefixes, self.kv_heads, grid.n_max * gw, dim),
+                                grid.k[layer], grid.v[layer], attn_mask=prefix_mask,
+                                scale=self.scale)[:2]
+        o_pre = o_pre.view(n_prefixes, self.kv_heads, grid.n_max, gw, dim)[grid.c_idx, :,
+                                                                           grid.j_idx]
+        lse_pre = lse_pre.view(n_prefixes, self.kv_heads, grid.n_max, gw)[grid.c_idx, :,
+                                                                           grid.j_idx]
+        if grid.empty is not None:  # the kernel gives a query that sees nothing lse 0
+            lse_pre[grid.empty] = NEG
+        top = torch.maximum(lse, lse_pre)
+        w_own, w_pre = (lse - top).exp_().unsqueeze(-1), (lse_pre - top).exp_().unsqueeze(-1)
+        merged = (out * w_own + o_pre * w_pre) / (w_own + w_pre)
+        return merged.to(q.dtype).view(rows, heads, width, dim)
 
     def empty_own(self, rows: int, capacity: int) -> Own:
         shape = (rows, self.kv_heads, capacity, self.head_dim)
         layers = self.model.config.num_hidden_layers
         return Own([torch.zeros(shape, dtype=self.dtype) for _ in range(layers)],
-                    [torch.zeros(shape, dtype=self.dtype) for _ in range(layers)], 0,
+                    [torch.zeros(shape, dtype=self.dtype) for _ in range(layers)], [0] * rows,
                     torch.zeros((rows, capacity), dtype=torch.bool))
 
     def prefill(self, suffixes: Sequence[list[int]], starts: Sequence[int], grid: Grid | None,
                  capacity: int) -> tuple[Own, torch.Tensor]:
-        """Own caches for `suffixes` (left-padded), each at positions from `starts[r]`; the
-        logits after each suffix's last token."""
+        """Own caches for `suffixes`, row r's at slots 0..len-1 and positions from `starts[r]`;
+        the logits after each suffix's last token."""
         rows, width = len(suffixes), max(len(s) for s in suffixes)
         own = self.empty_own(rows, max(capacity, width))
         ids = torch.full((rows, width), self.pad, dtype=torch.long)
         positions = torch.zeros((rows, width), dtype=torch.long)
         real = torch.zeros((rows, width), dtype=torch.bool)
         for r, suffix in enumerate(suffixes):
-            offset = width - len(suffix)
-            ids[r, offset:] = torch.tensor(suffix)
-            positions[r, offset:] = torch.arange(starts[r], starts[r] + len(suffix))
-            real[r, offset:] = True
+            ids[r, : len(suffix)] = torch.tensor(suffix)
+            positions[r, : len(suffix)] = torch.arange(starts[r], starts[r] + len(suffix))
+            real[r, : len(suffix)] = True
         causal = torch.ones((width, width), dtype=torch.bool).tril()
         allowed = causal[None] & real[:, None, :]
-        allowed |= torch.eye(width, dtype=torch.bool)[None]  # padding sees itself: no NaN
+        allowed[:, :, 0] = True  # padding queries see slot 0 (no row of -inf)
         bias = torch.zeros(allowed.shape).masked_fill_(~allowed, NEG)
-        keep = torch.arange(rows) * width + (width - 1)
-        logits = self.forward(ids, positions, own, bias, grid, keep)
+        keep = torch.arange(rows) * width + torch.tensor([len(s) - 1 for s in suffixes])
+        logits = self.forward(ids, positions, own, bias, grid, keep, real)
         own.prompt_slots[:, :width] = real
         self.stats.prefill_tokens += sum(len(s) for s in suffixes)
         return own, logits
 
     def prefill_sorted(self, suffixes: Sequence[list[int]], starts: Sequence[int], grid: Grid,
                         capacity: int) -> tuple[Own, torch.Tensor]:
-        """`_prefill` in passes of suffixes of about one length: one long question would
-        otherwise pad every row of the batch to its length. Row r's tokens take its own
-        slots 0.. (the padding of its pass before them)."""
+        """`prefill` in passes of suffixes of about one length: one long question would
+        otherwise pad every row's attention to its length."""
         rows = len(suffixes)
         own = self.empty_own(rows, capacity)
         logits: torch.Tensor | None = None
@@ -244,7 +316,8 @@ class TreeModel:
                 own.k[layer][index, :, :width] = part.k[layer][:, :, :width]
                 own.v[layer][index, :, :width] = part.v[layer][:, :, :width]
             own.prompt_slots[index, :width] = part.prompt_slots[:, :width]
-            own.fill = max(own.fill, width)
+            for r, fill in zip(members, part.fills, strict=True):
+                own.fills[r] = fill
             if logits is None:
                 logits = part_logits.new_empty((rows, part_logits.shape[-1]))
             logits[index] = part_logits
@@ -262,11 +335,9 @@ class TreeModel:
         for start in range(0, len(missing), 16):
             batch = missing[start : start + 16]
             own, _ = self.prefill([list(key) for key in batch], [0] * len(batch), None, 0)
-            width = own.fill
             for r, key in enumerate(batch):
-                lo = width - len(key)
-                self.prefixes.put(key, ([t[r, :, lo:width].clone() for t in own.k],
-                                        [t[r, :, lo:width].clone() for t in own.v]))
+                self.prefixes.put(key, ([t[r, :, : len(key)].clone() for t in own.k],
+                                        [t[r, :, : len(key)].clone() for t in own.v]))
 
     def grid(self, prefix_keys: list[tuple[int, ...]]) -> Grid:
         distinct = list(dict.fromkeys(prefix_keys))
@@ -279,7 +350,7 @@ class TreeModel:
             c_idx.append(c)
             j_idx.append(members[c])
             members[c] += 1
-        kt, v = [], []
+        k, v = [], []
         layers = self.model.config.num_hidden_layers
         for layer in range(layers):
             k_grid = torch.zeros((len(distinct), self.kv_heads, longest, self.head_dim),
@@ -289,31 +360,28 @@ class TreeModel:
                 keys, values = self.prefixes.get(key)
                 k_grid[c, :, : len(key)] = keys[layer]
                 v_grid[c, :, : len(key)] = values[layer]
-            kt.append(k_grid.transpose(-1, -2).contiguous())
+            k.append(k_grid)
             v.append(v_grid)
-        return Grid(kt, v, torch.tensor([len(key) for key in distinct]),
+        return Grid(k, v, torch.tensor([len(key) for key in distinct]),
                      torch.tensor(c_idx), torch.tensor(j_idx), max(members))
 
     # --- decoding ---------------------------------------------------------------------------
 
     def step_bias(self, own: Own, width: int, queries: list[list[list[int]]]) -> torch.Tensor:
-        """[rows, width, fill + width]: row r's query t sees its prompt tokens and the slots
-        `queries[r][t]`; a query past `len(queries[r])` is padding and sees itself only."""
+        """[rows, width, length]: row r's query t sees its prompt tokens and the slots
+        `queries[r][t]`; a query past `len(queries[r])` is padding and sees slot 0 only.
+        length: the fullest row's fill once each row has appended its queries."""
+        rows = len(own.jobs)
+        length = max(fill + len(q) for fill, q in zip(own.fills, queries, strict=True))
         own.reserve(width)
-        rows, length = len(own.jobs), own.fill + width
         prompt = own.prompt_slots[:, :length]
         allowed = prompt[:, None, :].expand(rows, width, length).clone()
         r_idx, t_idx, s_idx = [], [], []
         for r in range(rows):
             lists = queries[r]
-            for t in range(width):
-                seen = lists[t] if t < len(lists) else None
-                if seen is None:  # padding
-                    allowed[r, t] = False
-                    r_idx.append(r)
-                    t_idx.append(t)
-                    s_idx.append(own.fill + t)
-                    continue
+            allowed[r, len(lists):] = False
+            allowed[r, len(lists):, 0] = True  # padding
+            for t, seen in enumerate(lists):
                 r_idx += [r] * len(seen)
                 t_idx += [t] * len(seen)
                 s_idx += seen

