@@ -137,9 +137,13 @@ class TreeDecoder:
             results[i] = TreeResult(greedy.tokens[pos], greedy.text[pos], greedy.pruned[pos],
                                     len(jobs[i].tokens))
         if expand:
-            Expansion(self, jobs, order, retired, grid_for=keys, greedy=greedy,
-                       stops=stops, temperature=temperature, top_k=top_k, bound=bound,
-                       max_new_tokens=max_new_tokens, results=results).run()
+            expansion = Expansion(self, jobs, order, retired, grid_for=keys, greedy=greedy,
+                                  stops=stops, temperature=temperature, top_k=top_k,
+                                  bound=bound, max_new_tokens=max_new_tokens, results=results)
+            # the expansion holds each row where it still needs it and lets go of the rest
+            del retired, own, grid, logits
+            release_free_memory()
+            expansion.run()
 
     def text(self, data: bytes, tokens: list[int]) -> str:
         if self.token_bytes is not None:
