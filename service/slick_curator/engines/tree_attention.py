@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import torch
 from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
@@ -70,7 +71,7 @@ class Grid:
     j_idx: torch.Tensor  # per row
     n_max: int
 
-    @property
+    @cached_property
     def empty(self) -> torch.Tensor | None:
         """Rows whose prefix is empty (they see none of the grid), or None."""
         empty = self.lengths[self.c_idx] == 0
