@@ -21,9 +21,9 @@ from dataclasses import dataclass
 
 import torch
 
+from slick_curator.engines.heap import release_free_memory
 from slick_curator.engines.hf_branches import cluster_by_prefix
 from slick_curator.engines.hf_decoding import DecodeStats, without_partial_stop
-from slick_curator.engines.heap import release_free_memory
 from slick_curator.engines.hf_exact import TreeJob
 from slick_curator.engines.token_text import TokenBytes
 from slick_curator.engines.tree_attention import NEG, Own, TreeModel, supports

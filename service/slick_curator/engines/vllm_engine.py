@@ -12,7 +12,6 @@ batched together: such runs are not replayable (`replayable` False; the README s
 from __future__ import annotations
 
 import os
-
 from collections.abc import Sequence
 
 from slick_curator.engines.base import (
