@@ -4,8 +4,8 @@ On a CPU with native bf16 (AVX-512 BF16 / AMX), `F.linear` on bf16 weights re-la
 out for oneDNN on every call; a weight packed once (`mkldnn._reorder_linear_weight`) is read as
 it is, 1.3-2x faster at the batch sizes of decoding (measured 2026-12-06, SmolLM2-135M shapes).
 q, k and v (and gate and up) read one input: fused, a decode step reads the input once and
-makes one call instead of three. In fp32 (MKL) the modules are called as they are, so fp32
-results stay transformers' own bit for bit.
+makes one call instead of three. Elsewhere (fp32, or a CPU without native bf16) the modules
+are called as they are: no second copy of the weights, the products transformers computes.
 """
 
 from __future__ import annotations

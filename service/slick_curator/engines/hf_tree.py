@@ -140,7 +140,8 @@ class TreeDecoder:
             expansion = Expansion(self, jobs, order, retired, grid_for=keys, greedy=greedy,
                                   stops=stops, temperature=temperature, top_k=top_k,
                                   bound=bound, max_new_tokens=max_new_tokens, results=results)
-            # the expansion holds each row where it still needs it and lets go of the rest
+            # from here the expansion alone holds the greedy batches, and lets each go once
+            # none of its prompts has an open path
             del retired, own, grid, logits
             release_free_memory()
             expansion.run()

@@ -34,7 +34,9 @@ MAX_PREFIXES = 256
 def supports(model) -> bool:
     """Whether `TreeDecoder` computes this model: Llama's layer layout, full attention."""
     config = model.config
-    return (getattr(config, "model_type", None) == "llama"
+    # CPU only: the tree decoder is built on aten's CPU attention kernel and CPU tensors
+    on_cpu = next(model.parameters()).device.type == "cpu"
+    return (on_cpu and getattr(config, "model_type", None) == "llama"
             and not getattr(config, "sliding_window", None)
             and not getattr(config, "attention_bias", False)
             and not getattr(config, "mlp_bias", False)
@@ -175,8 +177,8 @@ class TreeModel:
         all; a row's real tokens come first) are appended to its own slots from its fill on.
         `own_bias` ([rows, T, length], 0 or -inf; length = the fullest row's fill after the
         pass) says which own slots each query sees; padding queries are computed by attention
-        only, and must see some slot. `keep`: the flat indices (row * T + t) whose logits come
-        back, [len(keep), vocab]."""
+        only, and must see some slot. `keep`: the flat indices (row * T + t) of real tokens
+        whose logits come back, [len(keep), vocab]."""
         inner = self.model.model
         rows, width = ids.shape
         real = real if real is not None else torch.ones((rows, width), dtype=torch.bool)
@@ -219,6 +221,8 @@ class TreeModel:
             packed = torch.full((rows * width,), -1, dtype=torch.long)
             packed[flat] = torch.arange(len(flat))
             keep = packed[keep]
+            if bool((keep < 0).any()):
+                raise ValueError("keep names a padding position")
         self.stats.forward_calls += 1
         # Logits stay in the model's dtype, as transformers returns them: a sample's draw
         # (`streams.sample_tokens`) takes the top-k of those and only then widens them.
@@ -247,7 +251,7 @@ class TreeModel:
         keys, values = own.k[layer][:, :, :length], own.v[layer][:, :, :length]
         out, lse = _flash(qg, keys, values, attn_mask=own_mask, scale=self.scale)[:2]
         if grid is None:
-            return out.view(rows, heads, width, dim)
+            return out.reshape(rows, heads, width, dim)
         n_prefixes = grid.k[layer].shape[0]
         qgrid = qg.new_zeros(n_prefixes, self.kv_heads, grid.n_max, gw, dim)
         qgrid[grid.c_idx, :, grid.j_idx] = qg
@@ -287,7 +291,7 @@ class TreeModel:
             real[r, : len(suffix)] = True
         causal = torch.ones((width, width), dtype=torch.bool).tril()
         allowed = causal[None] & real[:, None, :]
-        allowed[:, :, 0] = True  # padding queries see slot 0 (no row of -inf)
+        allowed[:, :, 0] = True  # a query must see some slot (padding sees the first token)
         bias = torch.zeros(allowed.shape).masked_fill_(~allowed, NEG)
         keep = torch.arange(rows) * width + torch.tensor([len(s) - 1 for s in suffixes])
         logits = self.forward(ids, positions, own, bias, grid, keep, real)

@@ -77,7 +77,7 @@ class VLLMEngine(Engine):
     ) -> None:
         cpu = _on_cpu()
         self.replayable = (not cpu) if request_seeds is None else request_seeds
-        if cpu:
+        if cpu and tensor_parallel_size == 1:  # several ranks need a core list each
             _use_every_core()
         from vllm import LLM
 
