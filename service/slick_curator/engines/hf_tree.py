@@ -127,9 +127,7 @@ class TreeDecoder:
             bias = self.net.step_bias(own, 1, [[greedy.slots[pos]] if pos in live else []
                                                for pos in own.jobs])
             keep = torch.tensor([row_of[pos] for pos in still])
-            real = torch.zeros((len(own.jobs), 1), dtype=torch.bool)
-            real[keep] = True
-            logits = self.net.forward(tokens, positions, own, bias, grid, keep, real)
+            logits = self.net.forward(tokens, positions, own, bias, grid, keep)
             self.stats.decode_tokens += len(still)
             active = still
             step += 1

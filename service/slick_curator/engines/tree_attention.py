@@ -173,22 +173,25 @@ class TreeModel:
     def forward(self, ids: torch.Tensor, positions: torch.Tensor, own: Own,
                  own_bias: torch.Tensor, grid: Grid | None, keep: torch.Tensor,
                  real: torch.Tensor | None = None) -> torch.Tensor:
-        """One pass of `ids` ([rows, T]): row r's real tokens (`real`, [rows, T] bool, default
-        all; a row's real tokens come first) are appended to its own slots from its fill on.
+        """One pass of `ids` ([rows, T]): row r's real tokens (`real`, [rows, T] bool; default
+        the `keep` positions, as in decoding, where every computed token's logits are read; a
+        row's real tokens come first) are appended to its own slots from its fill on.
         `own_bias` ([rows, T, length], 0 or -inf; length = the fullest row's fill after the
         pass) says which own slots each query sees; padding queries are computed by attention
         only, and must see some slot. `keep`: the flat indices (row * T + t) of real tokens
         whose logits come back, [len(keep), vocab]."""
         inner = self.model.model
         rows, width = ids.shape
-        real = real if real is not None else torch.ones((rows, width), dtype=torch.bool)
-        counts = real.sum(1)
+        if real is None:
+            real = torch.zeros((rows, width), dtype=torch.bool)
+            real.view(-1)[keep] = True
         own.reserve(width)
         flat = real.reshape(-1).nonzero().squeeze(1)
         # where each real token's key and value go: its row, the row's fill + its column
         row_idx, col_idx = flat // width, flat % width
-        slot_idx = torch.tensor(own.fills, dtype=torch.long)[row_idx] + col_idx
-        own.fills = (torch.tensor(own.fills, dtype=torch.long) + counts).tolist()
+        fills = torch.tensor(own.fills, dtype=torch.long)
+        slot_idx = fills[row_idx] + col_idx
+        own.fills = (fills + real.sum(1)).tolist()
         length = own.fill
         if len(flat) == rows * width:
             flat = None

@@ -250,10 +250,7 @@ class Expansion:
                 flat_paths.append(path)
             queries.append(seen)
         bias = self.net.step_bias(own, width, queries)
-        keep = torch.tensor(keep)
-        real = torch.zeros((rows, width), dtype=torch.bool)
-        real.view(-1)[keep] = True
-        logits = self.net.forward(ids, positions, own, bias, grid, keep, real)
+        logits = self.net.forward(ids, positions, own, bias, grid, torch.tensor(keep))
         self.net.stats.decode_tokens += len(flat_paths)
         self.d.nodes += len(flat_paths)
         values, tokens = torch.topk(logits, min(self.top_k, logits.shape[-1]), dim=-1)
