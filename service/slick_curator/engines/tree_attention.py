@@ -3,8 +3,9 @@ prefixes and over trees of continuations, with no KV cache copied.
 
 `TreeModel` computes the model layer by layer with its own modules (norms, projections,
 rotary embedding, MLP) and its own attention. A few-shot prefix is computed once and kept
-(`PrefixStore`, across calls); a batch holds prompts of many prefixes and each query attends
-to its prefix through a [prefix, member] grid (`Grid`), so no prefix is copied into a row.
+(`PrefixStore`, across calls); a batch holds prompts of many prefixes (`Grid`) and a pass
+packs each prefix's queries into one block that attends to it, so no prefix is copied into a
+row.
 Each prompt has one row of its *own* keys and values (`Own`: its tokens after the prefix, then
 whatever is appended after them); a query sees the own slots its bias row allows -- the
 prompt's tokens and its ancestors in a tree of continuations -- at explicit positions.
@@ -15,7 +16,6 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 
 import torch
 from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
@@ -64,33 +64,21 @@ class PrefixStore:
 
 @dataclass
 class Grid:
-    """The prefixes of one batch, [prefix, member] slots for batched attention to them."""
+    """The distinct prefixes of one batch, for batched attention to them: a pass packs the
+    queries of each prefix's rows together (`_Packing`)."""
 
     k: list[torch.Tensor]  # per layer [C, Hkv, P, D]
     v: list[torch.Tensor]  # per layer [C, Hkv, P, D]
     lengths: torch.Tensor  # [C]
-    c_idx: torch.Tensor  # per row
-    j_idx: torch.Tensor  # per row
-    n_max: int
-
-    @cached_property
-    def empty(self) -> torch.Tensor | None:
-        """Rows whose prefix is empty (they see none of the grid), or None."""
-        empty = self.lengths[self.c_idx] == 0
-        return empty if bool(empty.any()) else None
+    c_idx: torch.Tensor  # per row: its prefix
 
     def select(self, rows: torch.Tensor) -> Grid:
-        """The grid of some rows: only their prefixes, members numbered again."""
+        """The grid of some rows: only their prefixes."""
         used, c_idx = torch.unique(self.c_idx[rows], return_inverse=True)
-        members = [0] * len(used)
-        j_idx = []
-        for c in c_idx.tolist():
-            j_idx.append(members[c])
-            members[c] += 1
         k, v = self.k, self.v
         if len(used) < self.k[0].shape[0]:
             k, v = [t[used] for t in k], [t[used] for t in v]
-        return Grid(k, v, self.lengths[used], c_idx, torch.tensor(j_idx), max(members))
+        return Grid(k, v, self.lengths[used], c_idx)
 
     def mask(self, dtype: torch.dtype) -> torch.Tensor | None:
         """[C, 1, 1, P]: -inf past each prefix's length; None where every prefix fills P."""
@@ -152,6 +140,42 @@ class _Layer:
         self.act = mlp.act_fn
 
 
+class _Packing:
+    """Where a pass's real tokens sit: in the rows' padded layout ([rows, T]) and, for
+    attention to prefixes, packed by prefix ([prefix, rank among the prefix's tokens])."""
+
+    def __init__(self, row_idx: torch.Tensor, col_idx: torch.Tensor, rows: int, width: int,
+                 grid: Grid | None) -> None:
+        self.rows, self.width = rows, width
+        self.flat = row_idx * width + col_idx
+        self.all_real = len(self.flat) == rows * width
+        if grid is None:
+            return
+        prefix = grid.c_idx[row_idx]
+        counts = torch.bincount(prefix, minlength=len(grid.lengths))
+        order = torch.sort(prefix, stable=True).indices
+        starts = counts.cumsum(0) - counts
+        rank = torch.empty_like(prefix)
+        rank[order] = torch.arange(len(prefix)) - starts[prefix[order]]
+        self.prefix, self.rank = prefix, rank
+        self.most = int(counts.max()) if len(prefix) else 0
+        unprefixed = grid.lengths[prefix] == 0
+        self.unprefixed = unprefixed if bool(unprefixed.any()) else None
+
+    def padded(self, t: torch.Tensor) -> torch.Tensor:
+        """[n, ...] of the real tokens as [rows * T, ...], zeros between."""
+        if self.all_real:
+            return t
+        full = t.new_zeros(self.rows * self.width, *t.shape[1:])
+        full[self.flat] = t
+        return full
+
+    def real(self, t: torch.Tensor) -> torch.Tensor:
+        """[rows, T, ...] -> [n, ...]: the real tokens' entries."""
+        t = t.reshape(self.rows * self.width, *t.shape[2:])
+        return t if self.all_real else t[self.flat]
+
+
 class TreeModel:
     """One model's forward pass with tree attention; see the module docstring."""
 
@@ -201,6 +225,7 @@ class TreeModel:
         cos, sin = inner.rotary_emb(hidden[None], at[None])
         cos, sin = cos[0], sin[0]
         n, heads, kv_heads, dim = len(tokens), self.heads, self.kv_heads, self.head_dim
+        packing = _Packing(row_idx, col_idx, rows, width, grid)
         prefix_mask = grid.mask(self.dtype) if grid is not None else None
         # [rows, 1, heads per key head * T, length]: the query block of `_attend`
         groups = heads // kv_heads
@@ -212,10 +237,8 @@ class TreeModel:
                                         cos, sin)
             own.k[index][row_idx, :, slot_idx] = k.view(n, kv_heads, dim)
             own.v[index][row_idx, :, slot_idx] = v.view(n, kv_heads, dim)
-            q = self._padded(q, flat, rows, width)
-            out = self._attend(index, q, own, length, own_mask, grid, prefix_mask)
-            out = out.transpose(1, 2).reshape(rows * width, heads * dim)
-            (attended,) = layer.o(out if flat is None else out[flat])
+            out = self._attend(index, q, packing, own, length, own_mask, grid, prefix_mask)
+            (attended,) = layer.o(out.reshape(n, heads * dim))
             hidden = hidden + attended
             gate, up = layer.gate_up(layer.post_norm(hidden))
             (mlp,) = layer.down(layer.act(gate) * up)
@@ -232,45 +255,43 @@ class TreeModel:
         (logits,) = self.lm_head(inner.norm(hidden[keep]))
         return logits
 
-    @staticmethod
-    def _padded(t: torch.Tensor, flat: torch.Tensor | None, rows: int, width: int
-                ) -> torch.Tensor:
-        """[n, heads, dim] of the real tokens as [rows, heads, width, dim], zeros between."""
-        if flat is not None:
-            full = t.new_zeros(rows * width, *t.shape[1:])
-            full[flat] = t
-            t = full
-        return t.view(rows, width, *t.shape[1:]).transpose(1, 2)
-
-    def _attend(self, layer: int, q: torch.Tensor, own: Own, length: int,
+    def _attend(self, layer: int, q: torch.Tensor, packing: _Packing, own: Own, length: int,
                 own_mask: torch.Tensor, grid: Grid | None,
                 prefix_mask: torch.Tensor | None) -> torch.Tensor:
-        """Each query's attention over its prefix and its own slots: two fused attentions
-        (aten's flash kernel for CPU, which also returns each query's log-sum-exp), merged by
-        their log-sum-exps. The query heads of one key head are one longer query block."""
-        rows, heads, width, dim = q.shape
-        gw = heads // self.kv_heads * width
-        qg = q.reshape(rows, self.kv_heads, gw, dim)
+        """Each real token's attention ([n, heads, dim], `q` likewise) over its prefix and its
+        own slots: two fused attentions (aten's flash kernel for CPU, which also returns each
+        query's log-sum-exp), merged by their log-sum-exps. The query heads of one key head
+        are one longer query block. Own slots are attended in the rows' padded layout (a row's
+        keys are its own); the prefix grid by the real tokens of each prefix, packed."""
+        rows, width = packing.rows, packing.width
+        n, heads, dim = q.shape
+        groups = heads // self.kv_heads
+        qg = packing.padded(q).view(rows, width, self.kv_heads, groups, dim).permute(0, 2, 3, 1, 4)
         keys, values = own.k[layer][:, :, :length], own.v[layer][:, :, :length]
-        out, lse = _flash(qg, keys, values, attn_mask=own_mask, scale=self.scale)[:2]
+        out, lse = _flash(qg.reshape(rows, self.kv_heads, groups * width, dim), keys, values,
+                          attn_mask=own_mask, scale=self.scale)[:2]
+        # back to the real tokens: [rows, kv heads, groups, T, ...] -> [n, heads, ...]
+        out = packing.real(out.reshape(rows, heads, width, dim).transpose(1, 2))
         if grid is None:
-            return out.reshape(rows, heads, width, dim)
+            return out
+        lse = packing.real(lse.reshape(rows, heads, width).transpose(1, 2))
         n_prefixes = grid.k[layer].shape[0]
-        qgrid = qg.new_zeros(n_prefixes, self.kv_heads, grid.n_max, gw, dim)
-        qgrid[grid.c_idx, :, grid.j_idx] = qg
-        o_pre, lse_pre = _flash(qgrid.view(n_prefixes, self.kv_heads, grid.n_max * gw, dim),
-                                grid.k[layer], grid.v[layer], attn_mask=prefix_mask,
+        qgrid = q.new_zeros(n_prefixes, packing.most, self.kv_heads, groups, dim)
+        qgrid[packing.prefix, packing.rank] = q.view(n, self.kv_heads, groups, dim)
+        qgrid = qgrid.permute(0, 2, 1, 3, 4).reshape(n_prefixes, self.kv_heads,
+                                                      packing.most * groups, dim)
+        o_pre, lse_pre = _flash(qgrid, grid.k[layer], grid.v[layer], attn_mask=prefix_mask,
                                 scale=self.scale)[:2]
-        o_pre = o_pre.view(n_prefixes, self.kv_heads, grid.n_max, gw, dim)[grid.c_idx, :,
-                                                                           grid.j_idx]
-        lse_pre = lse_pre.view(n_prefixes, self.kv_heads, grid.n_max, gw)[grid.c_idx, :,
-                                                                           grid.j_idx]
-        if grid.empty is not None:  # the kernel gives a query that sees nothing lse 0
-            lse_pre[grid.empty] = NEG
+        o_pre = o_pre.reshape(n_prefixes, self.kv_heads, packing.most, groups, dim).transpose(
+            1, 2)[packing.prefix, packing.rank].reshape(n, heads, dim)
+        lse_pre = lse_pre.reshape(n_prefixes, self.kv_heads, packing.most, groups).transpose(
+            1, 2)[packing.prefix, packing.rank].reshape(n, heads)
+        if packing.unprefixed is not None:  # the kernel gives a query that sees nothing lse 0
+            lse_pre[packing.unprefixed] = NEG
         top = torch.maximum(lse, lse_pre)
         w_own, w_pre = (lse - top).exp_().unsqueeze(-1), (lse_pre - top).exp_().unsqueeze(-1)
         merged = (out * w_own + o_pre * w_pre) / (w_own + w_pre)
-        return merged.to(q.dtype).view(rows, heads, width, dim)
+        return merged.to(q.dtype)
 
     def empty_own(self, rows: int, capacity: int) -> Own:
         shape = (rows, self.kv_heads, capacity, self.head_dim)
@@ -351,13 +372,7 @@ class TreeModel:
         distinct = list(dict.fromkeys(prefix_keys))
         where = {key: c for c, key in enumerate(distinct)}
         longest = max(1, *(len(key) for key in distinct))  # one masked slot at least
-        members = [0] * len(distinct)
-        c_idx, j_idx = [], []
-        for key in prefix_keys:
-            c = where[key]
-            c_idx.append(c)
-            j_idx.append(members[c])
-            members[c] += 1
+        c_idx = [where[key] for key in prefix_keys]
         k, v = [], []
         layers = self.model.config.num_hidden_layers
         for layer in range(layers):
@@ -370,8 +385,7 @@ class TreeModel:
                 v_grid[c, :, : len(key)] = values[layer]
             k.append(k_grid)
             v.append(v_grid)
-        return Grid(k, v, torch.tensor([len(key) for key in distinct]),
-                     torch.tensor(c_idx), torch.tensor(j_idx), max(members))
+        return Grid(k, v, torch.tensor([len(key) for key in distinct]), torch.tensor(c_idx))
 
     # --- decoding ---------------------------------------------------------------------------
 
