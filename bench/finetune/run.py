@@ -59,7 +59,8 @@ def main() -> None:
         target = work / f"{name}.annotated.parquet"
         if not target.exists():
             slick("probe", str(source), "--exemplars", str(dev), "-o", str(target),
-                  "--seed", str(args.seed), "--no-progress", log=log)
+                  "--seed", str(args.seed), "--mode", "adaptive",  # as recorded
+                  "--no-progress", log=log)
     out = work / "finetune"
     if not (out / "report.json").exists():
         slick("finetune", str(work / "train.annotated.parquet"), "--eval",

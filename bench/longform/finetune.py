@@ -106,7 +106,8 @@ def main() -> None:
         target = work / f"{name}.annotated.parquet"
         if not target.exists():
             slick("probe", str(work / source), "--exemplars", str(work / exemplars), *options,
-                  "-o", str(target), "--seed", str(seed), "--no-progress", log=log)
+                  "-o", str(target), "--seed", str(seed), "--mode", "adaptive",  # as recorded
+                  "--no-progress", log=log)
             times.write_text(json.dumps(log))
     out = work / "finetune"
     if not (out / "report.json").exists():

@@ -56,16 +56,25 @@ def probe_table(request: ProbeRequest, say: Callable[[str], None]) -> pa.Table:
     """The annotated table of `request`'s dataset; `say` gets one line per event (rows read,
     skipped rows, warnings, loading, resuming). Raises ProbeError."""
     from slick_curator.engines.factory import EngineSpec, load_engine
-    from slick_curator.engines.registry import supports_exact_mode, supports_fast_mode
+    from slick_curator.engines.registry import (
+        UnknownEngineError,
+        supports_exact_mode,
+        supports_fast_mode,
+    )
     from slick_curator.jobs.resumable import probe_resumable
     from slick_curator.probing.file_pool import PoolScan
+    from slick_curator.probing.params import resolve_mode
     from slick_curator.probing.pipeline import ProbeRun
     from slick_curator.probing.prompts import ExemplarError
     from slick_curator.probing.reading import DatasetError, read_dataset
     from slick_curator.probing.row_index import IndexedRows, single_answer
     from slick_curator.weights import ModelNotFoundError
 
-    r, params = request, request.params
+    try:  # the run, its checkpoints and its metadata record the mode chosen
+        r = dataclasses.replace(request, params=resolve_mode(request.params, request.engine))
+    except UnknownEngineError as exc:
+        raise ProbeError(str(exc)) from exc
+    params = r.params
     if params.mode == "fast" and not supports_fast_mode(r.engine):
         raise ProbeError(f"--mode fast needs the transformers engine (engine {r.engine!r} "
                          "cannot score answers)")

@@ -173,7 +173,7 @@ def live_probe(live, tmp_path_factory):
     path = write_jsonl(tmp_path_factory.mktemp("curation") / "facts.jsonl", rows())
     with live.client() as c:
         ds = c.datasets.upload(path)
-        job = c.probes.create(ds.id, n_prompts=2, k_shot=1, n_samples=2)
+        job = c.probes.create(ds.id, mode="adaptive", n_prompts=2, k_shot=1, n_samples=2)
         return c.probes.wait(job.id, timeout=120).id
 
 

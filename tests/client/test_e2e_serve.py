@@ -105,7 +105,8 @@ def test_async_client_over_the_network(serve: str, tmp_path):
     async def main():
         async with AsyncClient(serve, api_key=KEY) as c:
             ds = await c.datasets.upload(tmp_path / "async.jsonl")
-            job = await c.probes.create(ds.id, n_prompts=2, k_shot=1, n_samples=2)
+            job = await c.probes.create(ds.id, mode="adaptive", n_prompts=2, k_shot=1,
+                                        n_samples=2)
             states = [state async for state in c.probes.events(job.id)]
             done = await c.probes.wait(job.id)
             path = await c.probes.result(job.id, path=tmp_path / "out.parquet")

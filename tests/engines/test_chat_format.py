@@ -11,7 +11,7 @@ pytestmark = pytest.mark.model
 
 
 def test_chat_probe_uses_the_model_template(hf_engine, p36_20, p36_dev):
-    params = ProbeParams(n_prompts=2, k_shot=2, n_samples=2, max_new_tokens=12,
+    params = ProbeParams(mode="adaptive", n_prompts=2, k_shot=2, n_samples=2, max_new_tokens=12,
                          prompt_format="chat", keep_prompts=True)
     run = ProbeRun(p36_20, params, exemplars=p36_dev, shard_size=4)
     table = run.probe_shard(hf_engine, run.shard(0))  # the shard's results: 4 rows

@@ -68,8 +68,8 @@ def test_a_probe_through_the_remote_engine_equals_the_local_one(fake_server, tmp
     rows += [{"question": f"Who wrote book {i}?", "answer": f"Author {i}"} for i in range(4)]
     path = tmp_path / "qa.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    run = ProbeRun(read_dataset(path), ProbeParams(n_prompts=3, k_shot=2, n_samples=4),
-                   shard_size=8)
+    params = ProbeParams(mode="adaptive", n_prompts=3, k_shot=2, n_samples=4)
+    run = ProbeRun(read_dataset(path), params, shard_size=8)
 
     def probe(engine):
         return [run.probe_shard(engine, shard).to_pylist() for _, shard in run.shards()]
@@ -201,7 +201,7 @@ def test_remote_transformers_engine_gives_the_local_greedy_answers(hf_engine, p3
     time)."""
     import torch
 
-    run = ProbeRun(p36_20, ProbeParams(n_prompts=2, k_shot=4), shard_size=5)
+    run = ProbeRun(p36_20, ProbeParams(mode="adaptive", n_prompts=2, k_shot=4), shard_size=5)
     prompts = [p for row in run.shard(0) for p in build_prompts(row, run.pool)[0]]
     assert len(prompts) == 10
     params = SamplingParams(temperature=0.0, max_new_tokens=12, stop=("\n",))

@@ -12,7 +12,8 @@ pytestmark = pytest.mark.model
 
 
 def probe(engine, dataset, exemplars=None, **params):
-    run = ProbeRun(dataset, ProbeParams(**params), exemplars=exemplars, shard_size=10)
+    params = ProbeParams(**{"mode": "adaptive", **params})
+    run = ProbeRun(dataset, params, exemplars=exemplars, shard_size=10)
     shards = [run.probe_shard(engine, rows) for _, rows in run.shards()]
     return run.annotate(shards, run.metadata(engine.info()))
 

@@ -114,7 +114,7 @@ def p36_six(tmp_path_factory, eq_dir) -> tuple[DatasetSource, DatasetSource]:
 
 def _job(job_dir: Path, sources) -> JobSpec:
     test, dev = sources
-    params = ProbeParams(n_prompts=2, n_samples=2, max_new_tokens=8, seed=0)
+    params = ProbeParams(mode="adaptive", n_prompts=2, n_samples=2, max_new_tokens=8, seed=0)
     return JobSpec(id=f"pr_{job_dir.name}", dataset=test, exemplars=dev,
                    params=params.model_dump(mode="json"), shard_size=2, job_dir=str(job_dir),
                    model="smollm2-135m", dataset_id="ds_p36", exemplar_dataset_id="ds_dev")

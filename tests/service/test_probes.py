@@ -229,6 +229,22 @@ def test_fast_mode_runs_through_the_service(client):
     assert set(table.column("slick_n_samples").to_pylist()) == {0}
 
 
+def test_an_unset_mode_is_exact_where_the_engine_enumerates_and_the_job_records_it(client):
+    dataset = upload(client, QUESTIONS, name="default-mode.jsonl")
+    body = {"dataset_id": dataset["id"], **{k: v for k, v in SMALL_PROBE.items() if k != "mode"}}
+    response = client.post("/v1/probes", json=body)
+    assert response.status_code == 202, response.text
+    assert response.json()["params"]["mode"] == "exact"  # chosen at creation, shown at once
+    done = wait_status(client, response.json()["id"], "succeeded")
+    assert done["params"]["mode"] == "exact"
+    table = result_table(client, done["id"]).to_pylist()
+    assert all(r["slick_category_probs"] is not None for r in table)
+    # exact mode expands the top-k: without it the default is adaptive
+    response = client.post("/v1/probes", json={**body, "top_k": 0})
+    assert response.status_code == 202, response.text
+    assert response.json()["params"]["mode"] == "adaptive"
+
+
 def test_exact_mode_runs_through_the_service_and_is_refused_for_an_engine_that_cannot(client):
     dataset = upload(client, QUESTIONS, name="exact.jsonl")
     probe = start_probe(client, dataset["id"], mode="exact")

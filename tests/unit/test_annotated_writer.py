@@ -24,7 +24,8 @@ def rows_with_gaps(n: int, bad: set[int]) -> list[dict]:
 def test_written_shard_by_shard_equals_annotating_everything_at_once(tmp_path, bad):
     rows = rows_with_gaps(24, bad)
     data = read_dataset(write_input(tmp_path / "in.jsonl", rows), on_error="skip")
-    run = ProbeRun(data, ProbeParams(n_prompts=2, k_shot=1, n_samples=2), shard_size=5)
+    params = ProbeParams(mode="adaptive", n_prompts=2, k_shot=1, n_samples=2)
+    run = ProbeRun(data, params, shard_size=5)
     engine = ScriptedEngine(**script_for(qa_rows(24)))
     shards = [run.probe_shard(engine, shard) for _, shard in run.shards()]
     meta = run.metadata(engine.info(), model="fake")
@@ -45,7 +46,8 @@ def test_row_groups_hold_a_bounded_number_of_rows(tmp_path, monkeypatch):
     monkeypatch.setattr(annotated_writer, "ROW_GROUP_ROWS", 7)
     rows = rows_with_gaps(24, {23})
     data = read_dataset(write_input(tmp_path / "in.jsonl", rows), on_error="skip")
-    run = ProbeRun(data, ProbeParams(n_prompts=2, k_shot=1, n_samples=2), shard_size=5)
+    params = ProbeParams(mode="adaptive", n_prompts=2, k_shot=1, n_samples=2)
+    run = ProbeRun(data, params, shard_size=5)
     engine = ScriptedEngine(**script_for(qa_rows(24)))
     shards = [run.probe_shard(engine, shard) for _, shard in run.shards()]
     out = tmp_path / "streamed.parquet"

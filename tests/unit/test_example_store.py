@@ -77,8 +77,9 @@ def test_a_subset_reads_through_to_its_source(rows_file, tmp_path):
     assert take(subset, [4, 0]) == [eager.examples[200], eager.examples[2]]
 
 
-@pytest.mark.parametrize("params", [ProbeParams(), ProbeParams(multi_answer="skip", seed=3),
-                                    ProbeParams(k_shot=2, n_prompts=3)])
+@pytest.mark.parametrize("params", [ProbeParams(mode="adaptive"),
+                                    ProbeParams(mode="adaptive", multi_answer="skip", seed=3),
+                                    ProbeParams(mode="adaptive", k_shot=2, n_prompts=3)])
 def test_a_probe_over_stored_rows_builds_the_prompts_of_rows_in_memory(rows_file, tmp_path,
                                                                          params):
     eager = read_dataset(rows_file, on_error="skip")
@@ -129,7 +130,7 @@ def test_resume_reads_shard_checkpoints_one_at_a_time(rows_file, tmp_path):
     from slick_curator.engines.fake import FakeEngine
 
     run = ProbeRun(read_dataset(rows_file, on_error="skip"),
-                   ProbeParams(n_prompts=2, k_shot=2, n_samples=2), shard_size=32)
+                   ProbeParams(mode="adaptive", n_prompts=2, k_shot=2, n_samples=2), shard_size=32)
     job = tmp_path / "job"
     from slick_curator.atomic_files import write_parquet_atomic
 
@@ -148,7 +149,7 @@ def test_a_pool_over_stored_rows_travels_whole_to_another_process(rows_file, tmp
     import pickle
 
     lazy = parsed_in_chunks(read_dataset(rows_file, on_error="skip"), tmp_path / "p", size=40)
-    run = ProbeRun(lazy, ProbeParams(), shard_size=16)
+    run = ProbeRun(lazy, ProbeParams(mode="adaptive"), shard_size=16)
     slim = copy.copy(run)
     slim.dataset = None
     (tmp_path / "p").rename(tmp_path / "gone")  # the files are not there on another node
@@ -168,7 +169,7 @@ def test_a_dataset_read_error_on_resume_keeps_the_checkpoints(rows_file, tmp_pat
     from slick_curator.engines.fake import FakeEngine
 
     run = ProbeRun(read_dataset(rows_file, on_error="skip"),
-                   ProbeParams(n_prompts=2, k_shot=2, n_samples=2), shard_size=32)
+                   ProbeParams(mode="adaptive", n_prompts=2, k_shot=2, n_samples=2), shard_size=32)
     job = tmp_path / "job"
     write_parquet_atomic(run.probe_shard(FakeEngine(), run.shard(0)),
                          checkpoints.shard_path(job, 0))

@@ -54,7 +54,7 @@ def run_rows(tmp_path, rows, engine, **params):
     path = tmp_path / "chat.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in rows))
     defaults = dict(n_prompts=2, k_shot=1, n_samples=2, prompt_format="chat", fact_ner="rules")
-    run = ProbeRun(read_dataset(path), ProbeParams(**{**defaults, **params}))
+    run = ProbeRun(read_dataset(path), ProbeParams(**{"mode": "adaptive", **defaults, **params}))
     shards = [run.probe_shard(engine, rows) for _, rows in run.shards()]
     return run, run.annotate(shards, run.metadata(engine.info())).to_pylist()
 

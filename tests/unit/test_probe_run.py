@@ -28,7 +28,7 @@ def annotated(run, engine):
 def test_multi_answer_skip_drops_rows_with_several_answers(tmp_path):
     rows = [qa(i, ["A", "B"] if i % 3 == 0 else [f"C{i}"]) for i in range(12)]
     data = dataset(tmp_path, rows)
-    params = ProbeParams(n_prompts=2, k_shot=2, n_samples=2, multi_answer="skip")
+    params = ProbeParams(mode="adaptive", n_prompts=2, k_shot=2, n_samples=2, multi_answer="skip")
     run = ProbeRun(data, params)
     assert {e.row for e in run.dataset.examples} == {i for i in range(12) if i % 3}
     # The multi-answer rows are no exemplars either.
@@ -48,7 +48,7 @@ def test_multi_answer_skip_drops_rows_with_several_answers(tmp_path):
 
 def test_aliases_is_the_default_and_probes_every_row(tmp_path):
     data = dataset(tmp_path, [qa(i, ["A", "B"]) for i in range(8)])
-    run = ProbeRun(data, ProbeParams(n_prompts=2, k_shot=2, n_samples=2))
+    run = ProbeRun(data, ProbeParams(mode="adaptive", n_prompts=2, k_shot=2, n_samples=2))
     assert len(run.dataset.examples) == 8 and run.params.multi_answer == "aliases"
 
 
@@ -56,7 +56,7 @@ def test_exemplar_sets_and_warnings_are_in_the_metadata(tmp_path):
     rows = ([{"question": f"Who owns Company{i}?", "answer": f"O{i}"} for i in range(10)]
             + [{"question": f"Where was Person{i} born?", "answer": f"B{i}"} for i in range(10)])
     data = dataset(tmp_path, rows, name="mixed.jsonl")
-    run = ProbeRun(data, ProbeParams(n_prompts=3, k_shot=2, n_samples=2))
+    run = ProbeRun(data, ProbeParams(mode="adaptive", n_prompts=3, k_shot=2, n_samples=2))
     assert len(run.warnings) == 1 and "2 question templates" in run.warnings[0]
     table = annotated(run, FakeEngine())
     meta = json.loads(table.schema.metadata[b"slick"])

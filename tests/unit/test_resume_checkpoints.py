@@ -20,7 +20,7 @@ def make_run(tmp_path, n=12, shard_size=4):
     path = tmp_path / "P36.test.jsonl"
     path.write_text("\n".join(json.dumps({"question": f"What is the capital of place {i}?",
                                           "answer": f"C{i}"}) for i in range(n)))
-    params = ProbeParams(n_prompts=2, k_shot=2, n_samples=2)
+    params = ProbeParams(mode="adaptive", n_prompts=2, k_shot=2, n_samples=2)
     return ProbeRun(read_dataset(path), params, shard_size=shard_size)
 
 

@@ -16,7 +16,7 @@ ROWS = [Example(row=i, question=f"q{i}?", answers=(f"a{i}",), group="g") for i i
 
 
 def prober(engine, **params) -> Prober:
-    p = ProbeParams(n_prompts=3, k_shot=2, n_samples=4, **params)
+    p = ProbeParams(**{"mode": "adaptive", "n_prompts": 3, "k_shot": 2, "n_samples": 4, **params})
     return Prober(engine, p, ExemplarPool(ROWS, n_prompts=3, k_shot=2, seed=0))
 
 

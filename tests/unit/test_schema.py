@@ -12,6 +12,8 @@ from slick_curator.probing.pipeline import ProbeRun
 from slick_curator.probing.reading import read_dataset
 from slick_curator.probing.schema import read_metadata, write_parquet
 
+ONE_PROMPT = ProbeParams(mode="adaptive", n_prompts=1, k_shot=1, n_samples=1)
+
 
 def write_jsonl(path, rows):
     import json
@@ -28,7 +30,7 @@ def dataset(tmp_path):
 
 
 def run_and_annotate(dataset, tmp_path, **params):
-    p = ProbeParams(n_prompts=2, k_shot=2, n_samples=2, **params)
+    p = ProbeParams(**{"mode": "adaptive", "n_prompts": 2, "k_shot": 2, "n_samples": 2, **params})
     run = ProbeRun(dataset, p, shard_size=3)
     engine = FakeEngine(greedy={"q0?": "a0", "q1?": "a1"})
     shards = [run.probe_shard(engine, rows) for _, rows in run.shards()]
@@ -79,7 +81,7 @@ def test_duckdb_pandas_and_polars_read_the_file(dataset, tmp_path):
 
 
 def test_annotate_refuses_rows_without_result_or_error(dataset):
-    run = ProbeRun(dataset, ProbeParams(n_prompts=1, k_shot=1, n_samples=1), shard_size=3)
+    run = ProbeRun(dataset, ONE_PROMPT, shard_size=3)
     first = run.probe_shard(FakeEngine(), run.shard(0))
     with pytest.raises(ValueError, match="neither a result nor an error"):
         run.annotate([first], {})
@@ -90,14 +92,14 @@ def test_annotate_refuses_rows_without_result_or_error(dataset):
 def test_reprobing_an_annotated_table_replaces_slick_columns(dataset, tmp_path):
     out = run_and_annotate(dataset, tmp_path)
     again = read_dataset(tmp_path / "out.parquet", on_error="skip")
-    run = ProbeRun(again, ProbeParams(n_prompts=1, k_shot=1, n_samples=1), shard_size=4)
+    run = ProbeRun(again, ONE_PROMPT, shard_size=4)
     table = run.annotate([run.probe_shard(FakeEngine(), r) for _, r in run.shards()], {})
     assert table.num_rows == out.num_rows
     assert sum(c == "slick_category" for c in table.column_names) == 1
 
 
 def test_shards_are_fixed_and_skip_finished(dataset):
-    run = ProbeRun(dataset, ProbeParams(n_prompts=1, k_shot=1, n_samples=1), shard_size=3)
+    run = ProbeRun(dataset, ONE_PROMPT, shard_size=3)
     assert run.n_shards == 3
     assert [i for i, _ in run.shards({1})] == [0, 2]
     assert [e.row for e in run.shard(1)] == [4, 5, 6]

@@ -27,6 +27,9 @@ class ProbeParams(BaseModel):
     row. `mode="adaptive"` gives identical categories for less work: rows with a correct
     greedy answer need no samples, and a row's sampling stops at its first correct sample.
     Every sample draws from its own random stream, so both modes see the same samples.
+    `mode="exact"` computes each prompt's chance of a correct sample instead of drawing
+    samples. Left unset, the service picks exact where the engine can enumerate
+    continuations, else adaptive (`probing.params.resolve_mode`); a job records the mode it ran.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -37,12 +40,13 @@ class ProbeParams(BaseModel):
     temperature: float = Field(0.5, gt=0.0, le=5.0, description="Sampling temperature.")
     top_k: int = Field(40, ge=0, le=10_000, description="Top-k for sampling; 0 disables it.")
     max_new_tokens: int = Field(24, ge=1, le=512, description="Token limit of one answer.")
-    mode: ProbeMode = Field(
-        "adaptive",
+    mode: ProbeMode | None = Field(
+        None,
         description="'full' (paper protocol), 'adaptive' (same categories, less work), "
         "'exact' (no sampling: each prompt's chance that a sample is correct computed, the "
         "category drawn from the protocol's odds) or 'fast' (teacher-forced gold answers; an "
-        "approximation).",
+        "approximation). Unset: 'exact' where the engine can enumerate continuations "
+        "(transformers) and top_k >= 1, else 'adaptive'.",
     )
     prompt_format: PromptFormat = Field(
         "plain", description="'plain' Q:/A: lines, or 'chat' (the model's chat template)."

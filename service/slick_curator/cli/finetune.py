@@ -57,14 +57,15 @@ def _probe_eval(path: Path, train, model_path: str, model: str, device: str | No
     from slick_curator.curation import AnnotatedFile
     from slick_curator.engines import create_engine
     from slick_curator.jobs.resumable import file_sha256, probe_resumable
-    from slick_curator.probing.params import ProbeParams
+    from slick_curator.probing.params import ProbeParams, resolve_mode
     from slick_curator.probing.pipeline import ProbeRun
     from slick_curator.probing.prompts import ExemplarError
     from slick_curator.probing.reading import ColumnMap, DatasetError, read_dataset
     from slick_curator.probing.schema import write_parquet
 
     recorded = train.metadata.get("params") or {}
-    params = ProbeParams(**{k: v for k, v in recorded.items() if k in ProbeParams.model_fields})
+    params = resolve_mode(ProbeParams(**{k: v for k, v in recorded.items()
+                                          if k in ProbeParams.model_fields}), "transformers")
     try:
         data = read_dataset(path, on_error="skip", columns=ColumnMap())
         run = ProbeRun(data, params)

@@ -27,11 +27,11 @@ def _fail(message: str) -> None:
                    "$OPENAI_API_KEY) serving --model.")
 @click.option("--device", default=None, help="Torch device for transformers (cpu, cuda).")
 @click.option("--mode", type=click.Choice(["adaptive", "full", "exact", "fast"]),
-              default="adaptive",
-              show_default=True,
+              default=None,
               help="full = the paper's 10 + 160 generations per row; exact = each "
                    "prompt's chance of a correct sample computed, the category drawn from "
-                   "the protocol's odds; fast = teacher-forced golds (approximate).")
+                   "the protocol's odds; fast = teacher-forced golds (approximate). "
+                   "[default: exact with transformers, adaptive with vllm and openai]")
 @click.option("--limit", type=int, default=None, help="Only the first N rows of the file.")
 @click.option("--exemplars", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="Separate exemplar file (the paper used the dev split).")

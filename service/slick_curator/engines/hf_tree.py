@@ -26,7 +26,8 @@ from slick_curator.engines.hf_branches import cluster_by_prefix
 from slick_curator.engines.hf_decoding import DecodeStats, without_partial_stop
 from slick_curator.engines.hf_exact import TreeJob
 from slick_curator.engines.token_text import TokenBytes
-from slick_curator.engines.tree_attention import NEG, Own, TreeModel, supports
+from slick_curator.engines.tree_attention import TreeModel, supports
+from slick_curator.engines.tree_cache import NEG, Own
 from slick_curator.engines.tree_expansion import Expansion
 
 __all__ = ["TreeDecoder", "TreeResult", "supports"]

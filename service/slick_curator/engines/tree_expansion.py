@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from slick_curator.engines.hf_decoding import without_partial_stop
-from slick_curator.engines.tree_attention import Grid, Own
+from slick_curator.engines.tree_cache import Grid, Own
 
 __all__ = ["Expansion", "Path"]
 

@@ -17,7 +17,7 @@ from slick_curator.errors import BadRequest, NotFound
 from slick_curator.jobs.datasets import DatasetService
 from slick_curator.jobs.manager import JobManager
 from slick_curator.logs import job_context
-from slick_curator.probing.params import ProbeParams
+from slick_curator.probing.params import ProbeParams, resolve_mode
 from slick_curator.settings import Settings
 from slick_curator.store import DatasetRecord, ProbeRecord, Store
 
@@ -48,7 +48,7 @@ class ProbeService:
         if dataset.valid_rows == 0:
             raise BadRequest(f"dataset {dataset.id} has no valid rows to probe "
                              f"({dataset.rows} row(s), all with errors)", param="dataset_id")
-        params = body.params()
+        params = resolve_mode(body.params(), engine)
         if params.mode == "fast" and not supports_fast_mode(engine):
             raise BadRequest(f"mode 'fast' needs an engine that can score answers "
                              f"(transformers); engine {engine!r} cannot", param="mode")

@@ -52,6 +52,9 @@ class Prober:
         facts: FactExtractor | None = None,
         long_exemplars: Callable[[Example, str], bool] | None = None,
     ) -> None:
+        if params.mode is None:
+            raise ValueError("params.mode unset: resolve it for the engine first "
+                             "(probing.params.resolve_mode)")
         self.engine = engine
         self.params = params
         self.pool = pool
