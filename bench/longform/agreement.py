@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows-per-relation", type=int, default=25)
     parser.add_argument("--exemplar-rows", type=int, default=40,
                         help="dev rows per relation the exemplars are drawn from")
-    parser.add_argument("--mode", default="adaptive", choices=("adaptive", "full", "fast"))
+    parser.add_argument("--mode", default="adaptive", choices=("adaptive", "full", "fast", "exact"))
     parser.add_argument("--prompt-format", default="chat", choices=("plain", "chat"))
     parser.add_argument("--fact-match", default="position", choices=("position", "sentence"))
     parser.add_argument("--seed", type=int, default=0)

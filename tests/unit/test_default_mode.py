@@ -24,6 +24,13 @@ def test_a_mode_asked_for_is_kept_and_top_k_0_rules_out_exact():
     assert (resolved.seed, resolved.n_prompts) == (7, 3)  # nothing else changes
 
 
+def test_free_form_answers_default_to_adaptive():
+    # exact mode's fact probes copy caches per path: 7x slower than adaptive on free-form rows
+    assert resolve_mode(ProbeParams(), "transformers", "chat").mode == "adaptive"
+    assert resolve_mode(ProbeParams(answer_kind="long"), "transformers").mode == "adaptive"
+    assert resolve_mode(ProbeParams(answer_kind="short"), "transformers", "chat").mode == "exact"
+
+
 def test_an_unknown_engine_is_named():
     with pytest.raises(UnknownEngineError, match="transformer"):
         resolve_mode(ProbeParams(), "transformer")
