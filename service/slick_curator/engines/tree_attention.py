@@ -55,14 +55,14 @@ class _Packing:
     """Where a pass's real tokens sit: in the rows' padded layout ([rows, T]) and, for
     attention to prefixes, packed by prefix ([prefix, rank among the prefix's tokens])."""
 
-    def __init__(self, row_idx: torch.Tensor, col_idx: torch.Tensor, rows: int, width: int,
-                 grid: Grid | None) -> None:
+    def __init__(self, flat: torch.Tensor, rows: int, width: int, grid: Grid | None) -> None:
         self.rows, self.width = rows, width
-        self.flat = row_idx * width + col_idx
-        self.all_real = len(self.flat) == rows * width
+        self.flat = flat  # the real tokens' flat indices (row * T + t), in order
+        self.row_idx, self.col_idx = flat // width, flat % width
+        self.all_real = len(flat) == rows * width
         if grid is None:
             return
-        prefix = grid.c_idx[row_idx]
+        prefix = grid.c_idx[self.row_idx]
         counts = torch.bincount(prefix, minlength=len(grid.lengths))
         order = torch.sort(prefix, stable=True).indices
         starts = counts.cumsum(0) - counts
@@ -121,22 +121,19 @@ class TreeModel:
             real = torch.zeros((rows, width), dtype=torch.bool)
             real.view(-1)[keep] = True
         own.reserve(width)
-        flat = real.reshape(-1).nonzero().squeeze(1)
+        packing = _Packing(real.reshape(-1).nonzero().squeeze(1), rows, width, grid)
+        flat, row_idx = packing.flat, packing.row_idx
         # where each real token's key and value go: its row, the row's fill + its column
-        row_idx, col_idx = flat // width, flat % width
         fills = torch.tensor(own.fills, dtype=torch.long)
-        slot_idx = fills[row_idx] + col_idx
+        slot_idx = fills[row_idx] + packing.col_idx
         own.fills = (fills + real.sum(1)).tolist()
         length = own.fill
-        if len(flat) == rows * width:
-            flat = None
-        tokens = ids.reshape(-1) if flat is None else ids.reshape(-1)[flat]
+        tokens = ids.reshape(-1) if packing.all_real else ids.reshape(-1)[flat]
         hidden = inner.embed_tokens(tokens)  # [n, hidden]: projections see real tokens only
-        at = positions.reshape(-1) if flat is None else positions.reshape(-1)[flat]
+        at = positions.reshape(-1) if packing.all_real else positions.reshape(-1)[flat]
         cos, sin = inner.rotary_emb(hidden[None], at[None])
         cos, sin = cos[0], sin[0]
         n, heads, kv_heads, dim = len(tokens), self.heads, self.kv_heads, self.head_dim
-        packing = _Packing(row_idx, col_idx, rows, width, grid)
         prefix_mask = grid.mask(self.dtype) if grid is not None else None
         # [rows, 1, heads per key head * T, length]: the query block of `_attend`
         groups = heads // kv_heads
@@ -154,7 +151,7 @@ class TreeModel:
             gate, up = layer.gate_up(layer.post_norm(hidden))
             (mlp,) = layer.down(layer.act(gate) * up)
             hidden = hidden + mlp
-        if flat is not None:  # keep's flat indices, among the real tokens
+        if not packing.all_real:  # keep's flat indices, among the real tokens
             packed = torch.full((rows * width,), -1, dtype=torch.long)
             packed[flat] = torch.arange(len(flat))
             keep = packed[keep]
