@@ -17,6 +17,18 @@ def test_cluster_by_prefix_groups_shared_prefixes_and_keeps_last_token():
     assert cluster_by_prefix([[5, 6]], min_prefix=1) == [(1, [0])]
 
 
+def test_frugal_clusters_keep_two_exemplar_sets_that_share_their_first_exemplar_apart():
+    first, second = [1] * 30, [2] * 30  # exemplars
+    set_a = [[*first, *second, 3, q] for q in (10, 11, 12)]  # prefix 61 tokens
+    set_b = [[*first, 4, 4, 4, *second, q] for q in (13, 14)]  # shares 30 with set_a
+    # plain: one cluster whose members recompute everything after the shared first exemplar
+    assert [p for p, _ in cluster_by_prefix(set_a + set_b)] == [30]
+    clusters = cluster_by_prefix(set_a + set_b, frugal=True)
+    assert sorted((p, sorted(m)) for p, m in clusters) == [(61, [0, 1, 2]), (63, [3, 4])]
+    # a single prompt still joins a cluster that shares most of it (its own last tokens go)
+    assert cluster_by_prefix(set_a[:2], frugal=True) == [(61, [0, 1])]
+
+
 def test_batch_chunks_bound_sequences_and_cached_tokens():
     members, widths = [0, 1, 2, 3, 4], [100, 100, 300, 100, 900]
     # Sequences only: 4 samples each, at most 8 sequences a batch.

@@ -33,6 +33,7 @@ def cluster_by_prefix(
     token_lists: Sequence[list[int]],
     min_prefix: int = MIN_SHARED_PREFIX,
     limits: Sequence[int] | None = None,
+    frugal: bool = False,
 ):
     """Groups of prompt indices that share a token prefix, with that prefix's length.
 
@@ -40,6 +41,11 @@ def cluster_by_prefix(
     the shared prefix stays at least `min_prefix` tokens. A prefix never covers more than
     `limits[i]` tokens of item i (default: all but the last token, whose logits are needed).
     Members are listed in sorted token order.
+
+    `frugal`: where prefixes are kept between batches, a prompt does not join a cluster when
+    the tokens its members would stop sharing outnumber those it would share: two few-shot
+    sets that open with the same exemplar stay two clusters instead of one whose members
+    recompute every exemplar after the first.
     """
     limits = limits if limits is not None else [len(t) - 1 for t in token_lists]
     order = sorted(range(len(token_lists)), key=lambda i: token_lists[i])
@@ -53,7 +59,7 @@ def cluster_by_prefix(
             limit = min(shared, limits[i])
             while common < limit and head[common] == tokens[common]:
                 common += 1
-            if common >= min_prefix:
+            if common >= min_prefix and not (frugal and (shared - common) * len(members) > common):
                 clusters[-1] = (common, members + [i])
                 continue
         clusters.append((limits[i], [i]))

@@ -32,8 +32,10 @@ from slick_curator.engines.tree_expansion import Expansion
 
 __all__ = ["TreeDecoder", "TreeResult", "supports"]
 
-# Prompts per batch: bounds the own-token caches (rows x slots x layers).
-MAX_ROWS = 160
+# Prompts per batch: bounds the own-token caches (rows x slots x layers). A pass reads every
+# weight whatever it computes, so larger batches are faster (bench/RESULTS.md, 2026-12-06:
+# 200 rows in 57.7 s at 320, 53.4 s at 640) but hold more (peak RSS 2.6 GB, 3.5 GB).
+MAX_ROWS = 320
 
 
 @dataclass
@@ -76,7 +78,7 @@ class TreeDecoder:
         results: list[TreeResult | None] = [None] * len(jobs)
         token_lists = [job.tokens for job in jobs]
         placed = []  # (prefix length, job) in cluster order
-        for prefix_len, members in cluster_by_prefix(token_lists):
+        for prefix_len, members in cluster_by_prefix(token_lists, frugal=True):
             placed += [(prefix_len, i) for i in members]
         for start in range(0, len(placed), self.max_rows):
             chunk = placed[start : start + self.max_rows]
@@ -89,7 +91,7 @@ class TreeDecoder:
                    top_k, bound, greedy_hopeless) -> None:
         keys = [tuple(jobs[i].tokens[:n]) for n, i in chunk]
         self.net.prefix_kv(keys)
-        grid = self.net.grid(keys)
+        grid = chunk_grid = self.net.grid(keys)
         order = [i for _, i in chunk]
         suffixes = [jobs[i].tokens[n:] for n, i in chunk]
         own, logits = self.net.prefill_sorted(suffixes, [n for n, _ in chunk], grid,
@@ -136,7 +138,7 @@ class TreeDecoder:
             results[i] = TreeResult(greedy.tokens[pos], greedy.text[pos], greedy.pruned[pos],
                                     len(jobs[i].tokens))
         if expand:
-            expansion = Expansion(self, jobs, order, retired, grid_for=keys, greedy=greedy,
+            expansion = Expansion(self, jobs, order, retired, grid=chunk_grid, greedy=greedy,
                                   stops=stops, temperature=temperature, top_k=top_k,
                                   bound=bound, max_new_tokens=max_new_tokens, results=results)
             # from here the expansion alone holds the greedy batches, and lets each go once

@@ -48,13 +48,13 @@ class Path:
 class Expansion:
     """The tree of samples of one chunk, grown off its greedy paths level by level."""
 
-    def __init__(self, decoder, jobs, order, retired, grid_for, greedy,
+    def __init__(self, decoder, jobs, order, retired, grid, greedy,
                  stops, temperature, top_k, bound, max_new_tokens, results) -> None:
         self.d = decoder
         self.net = decoder.net
         self.jobs = [jobs[i] for i in order]
         self.order = order
-        self.keys = grid_for
+        self.grid = grid  # the chunk's prefixes, by chunk position
         self.greedy = greedy
         self.stops, self.temperature, self.top_k = stops, temperature, top_k
         self.max_new_tokens = max_new_tokens
@@ -283,4 +283,4 @@ class Expansion:
                 v[layer][dest_idx, :, :used] = source.v[layer][row_idx, :, :used]
             prompt[dest_idx, :used] = source.prompt_slots[row_idx, :used]
         own = Own(k, v, fills, prompt, list(needed))
-        return own, self.net.grid([self.keys[pos] for pos in needed])
+        return own, self.grid.select(torch.tensor(needed))
