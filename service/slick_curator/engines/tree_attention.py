@@ -174,32 +174,39 @@ class TreeModel:
         rows, width = packing.rows, packing.width
         n, heads, dim = q.shape
         groups = heads // self.kv_heads
-        qg = packing.padded(q).view(rows, width, self.kv_heads, groups, dim).permute(0, 2, 3, 1, 4)
+        # Blocks are laid out as the kernel reads them ([batch, kv head, group, query]) and
+        # filled or read by index in one copy each: no permuted copies.
+        q4 = q.view(n, self.kv_heads, groups, dim)
+        if packing.all_real:
+            qg = q4.view(rows, width, self.kv_heads, groups, dim).permute(0, 2, 3, 1, 4)
+        else:
+            qg = q.new_zeros(rows, self.kv_heads, groups, width, dim)
+            qg[packing.row_idx, :, :, packing.col_idx] = q4
         keys, values = own.k[layer][:, :, :length], own.v[layer][:, :, :length]
         out, lse = _flash(qg.reshape(rows, self.kv_heads, groups * width, dim), keys, values,
                           attn_mask=own_mask, scale=self.scale)[:2]
         # back to the real tokens: [rows, kv heads, groups, T, ...] -> [n, heads, ...]
-        out = packing.real(out.reshape(rows, heads, width, dim).transpose(1, 2))
+        out = out.view(rows, self.kv_heads, groups, width, dim)[
+            packing.row_idx, :, :, packing.col_idx].reshape(n, heads, dim)
         if grid is None:
             return out
-        lse = packing.real(lse.reshape(rows, heads, width).transpose(1, 2))
+        lse = lse.view(rows, self.kv_heads, groups, width)[
+            packing.row_idx, :, :, packing.col_idx].reshape(n, heads)
         n_prefixes = grid.k[layer].shape[0]
-        qgrid = q.new_zeros(n_prefixes, packing.most, self.kv_heads, groups, dim)
-        qgrid[packing.prefix, packing.rank] = q.view(n, self.kv_heads, groups, dim)
-        qgrid = qgrid.permute(0, 2, 1, 3, 4).reshape(n_prefixes, self.kv_heads,
-                                                      packing.most * groups, dim)
-        o_pre, lse_pre = _flash(qgrid, grid.k[layer], grid.v[layer], attn_mask=prefix_mask,
+        qgrid = q.new_zeros(n_prefixes, self.kv_heads, packing.most, groups, dim)
+        qgrid[packing.prefix, :, packing.rank] = q4
+        o_pre, lse_pre = _flash(qgrid.view(n_prefixes, self.kv_heads, packing.most * groups, dim),
+                                grid.k[layer], grid.v[layer], attn_mask=prefix_mask,
                                 scale=self.scale)[:2]
-        o_pre = o_pre.reshape(n_prefixes, self.kv_heads, packing.most, groups, dim).transpose(
-            1, 2)[packing.prefix, packing.rank].reshape(n, heads, dim)
-        lse_pre = lse_pre.reshape(n_prefixes, self.kv_heads, packing.most, groups).transpose(
-            1, 2)[packing.prefix, packing.rank].reshape(n, heads)
+        o_pre = o_pre.view(n_prefixes, self.kv_heads, packing.most, groups, dim)[
+            packing.prefix, :, packing.rank].reshape(n, heads, dim)
+        lse_pre = lse_pre.view(n_prefixes, self.kv_heads, packing.most, groups)[
+            packing.prefix, :, packing.rank].reshape(n, heads)
         if packing.unprefixed is not None:  # the kernel gives a query that sees nothing lse 0
             lse_pre[packing.unprefixed] = NEG
-        top = torch.maximum(lse, lse_pre)
-        w_own, w_pre = (lse - top).exp_().unsqueeze(-1), (lse_pre - top).exp_().unsqueeze(-1)
-        merged = (out * w_own + o_pre * w_pre) / (w_own + w_pre)
-        return merged.to(q.dtype)
+        # softmax over both key sets: the prefix part's share is sigmoid(lse_pre - lse)
+        share = torch.sigmoid_(lse_pre.sub_(lse)).unsqueeze(-1)
+        return torch.lerp(out.float(), o_pre.float(), share).to(q.dtype)
 
     def empty_own(self, rows: int, capacity: int) -> Own:
         shape = (rows, self.kv_heads, capacity, self.head_dim)
