@@ -78,8 +78,7 @@ def probe_table(request: ProbeRequest, say: Callable[[str], None]) -> pa.Table:
     except DatasetError as exc:
         raise ProbeError(str(exc)) from exc
     try:  # the run, its checkpoints and its metadata record the mode chosen
-        r = dataclasses.replace(request, params=resolve_mode(request.params, request.engine,
-                                                             data.kind))
+        r = dataclasses.replace(request, params=resolve_mode(request.params, request.engine))
     except UnknownEngineError as exc:
         raise ProbeError(str(exc)) from exc
     params = r.params

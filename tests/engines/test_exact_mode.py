@@ -151,6 +151,44 @@ def test_the_tree_decoder_computes_what_the_transformers_loop_computes(hf_engine
     assert any(t.probability > 0.01 for t in tree)  # the test sees real mass
 
 
+def test_fact_probes_through_the_tree_decoder_match_the_transformers_loop(hf_engine):
+    """Chat prompts that end inside the answer (`continues`: the first token may not end it)
+    and fact matchers that settle a path before the newline: the tree decoder's greedy
+    answers are `PrefixDecoder`'s, its probabilities `TreeExpander`'s within their bounds."""
+    from slick_curator.engines.hf_exact import TreeJob
+    from slick_curator.probing.fact_matching import FactMatcher
+
+    shots = [("What is the capital of France?", "The capital of France is Paris."),
+             ("What is the capital of Japan?", "The capital of Japan is Tokyo.")]
+    cases = [("Kenya", "Nairobi", "The capital of Kenya is"),
+             ("Italy", "Rome", "The capital of Italy is"),
+             ("Peru", "Lima", "The capital of Peru is"),
+             ("Canada", "Ottawa", "Sure. The capital of Canada is")]
+    jobs = []
+    for country, fact, head in cases:
+        messages = [m for q, a in shots for m in ({"role": "user", "content": q},
+                                                  {"role": "assistant", "content": a})]
+        messages.append({"role": "user", "content": f"What is the capital of {country}?"})
+        prompt = hf_engine.render_chat(messages) + head
+        for rule in ("position", "sentence"):
+            matcher = FactMatcher(fact, opening=False, rule=rule)
+            jobs.append(TreeJob(hf_engine.tokenizer(prompt, add_special_tokens=False).input_ids,
+                                matcher, matcher.hopeless, matcher.settled, continues=True))
+    settings = {"max_new_tokens": 24, "stops": ["\n"]}
+    loop = hf_engine.decoder.decode([j.tokens for j in jobs], n=1, greedy=True, temperature=0,
+                                    top_k=0, hopeless=[None] * len(jobs),
+                                    settled=[j.settled for j in jobs],
+                                    continues=[j.continues for j in jobs], **settings)
+    expanded = hf_engine.expander.probabilities(jobs, temperature=0.5, top_k=40, bound=1e-4,
+                                                **settings)
+    tree = hf_engine.tree.run(jobs, expand=True, temperature=0.5, top_k=40, bound=1e-4,
+                              **settings)
+    assert [t.greedy_text for t in tree] == [s[0].text for s in loop]
+    for (p, left), t in zip(expanded, tree, strict=True):
+        assert p <= t.probability + t.unexplored + 1e-4 and t.probability <= p + left + 1e-4
+    assert any(t.probability > 0.01 for t in tree)  # the test sees real mass
+
+
 @pytest.fixture(scope="module")
 def hf_engine_bf16(model_path):
     from slick_curator.engines import create_engine

@@ -70,6 +70,9 @@ def requests(probes, params, seed=0):
 def test_branched_decoding_computes_what_each_fact_probe_computes_alone(
     hf_engine, probes, params, monkeypatch
 ):
+    # PrefixDecoder's branches: greedy fact probes take them where there is no tree decoder
+    # (a GPU, a model outside the Llama family); sampled ones always do.
+    monkeypatch.setattr(hf_engine, "tree", None)
     # Every trie level on, however little it saves: the deepest branching there is.
     monkeypatch.setattr(hf_branches, "LEVEL_COST_TOKENS", 0)
     monkeypatch.setattr(hf_branches, "NODE_COST_TOKENS", 0)

@@ -28,8 +28,8 @@ class ProbeParams(BaseModel):
     greedy answer need no samples, and a row's sampling stops at its first correct sample.
     Every sample draws from its own random stream, so both modes see the same samples.
     `mode="exact"` computes each prompt's chance of a correct sample instead of drawing
-    samples. Left unset, the service picks exact for short-form answers where the engine can
-    enumerate continuations, else adaptive (`probing.params.resolve_mode`); a job records the
+    samples. Left unset, the service picks exact where the engine can enumerate
+    continuations, else adaptive (`probing.params.resolve_mode`); a job records the
     mode it ran.
     """
 

@@ -67,7 +67,7 @@ def _probe_eval(path: Path, train, model_path: str, model: str, device: str | No
     params = ProbeParams(**{k: v for k, v in recorded.items() if k in ProbeParams.model_fields})
     try:
         data = read_dataset(path, on_error="skip", columns=ColumnMap())
-        params = resolve_mode(params, "transformers", data.kind)
+        params = resolve_mode(params, "transformers")
         run = ProbeRun(data, params)
     except (DatasetError, ExemplarError) as exc:
         fail(f"--eval: {exc}")

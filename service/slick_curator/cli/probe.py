@@ -31,8 +31,8 @@ def _fail(message: str) -> None:
               help="full = the paper's 10 + 160 generations per row; exact = each "
                    "prompt's chance of a correct sample computed, the category drawn from "
                    "the protocol's odds; fast = teacher-forced golds (approximate). "
-                   "[default: exact for QA rows with transformers; adaptive for chat or "
-                   "free-form rows, vllm and openai]")
+                   "[default: exact with transformers; adaptive with vllm and openai, or "
+                   "with --top-k 0]")
 @click.option("--limit", type=int, default=None, help="Only the first N rows of the file.")
 @click.option("--exemplars", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="Separate exemplar file (the paper used the dev split).")

@@ -45,7 +45,7 @@ _SHOWN_ROW_ERRORS = 10
 
 def _default(field: str) -> str:
     if field == "mode":
-        return "server default: exact for QA rows where its engine can enumerate, else adaptive"
+        return "server default: exact where its engine can enumerate, else adaptive"
     return f"server default ({ProbeParams.model_fields[field].default})"
 
 

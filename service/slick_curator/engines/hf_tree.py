@@ -36,6 +36,11 @@ __all__ = ["TreeDecoder", "TreeResult", "supports"]
 # weight whatever it computes, so larger batches are faster (bench/RESULTS.md, 2026-12-06:
 # 200 rows in 57.7 s at 320, 53.4 s at 640) but hold more (peak RSS 2.6 GB, 3.5 GB).
 MAX_ROWS = 320
+# Prefix slots per batch (distinct prefixes x the longest): bounds its grid. QA prompts share
+# a few exemplar sets (60 prefixes of ~100 tokens in 320 prompts); the fact probes of chat rows
+# have a head of their own per row and exemplar set, several hundred tokens each (16,384
+# measured as fast on 24 long-form rows; 8,192 is 0.38 GB of grid in fp32 for SmolLM2-135M).
+MAX_GRID_TOKENS = 8192
 
 
 @dataclass
@@ -80,18 +85,35 @@ class TreeDecoder:
         placed = []  # (prefix length, job) in cluster order
         for prefix_len, members in cluster_by_prefix(token_lists, frugal=True):
             placed += [(prefix_len, i) for i in members]
-        for start in range(0, len(placed), self.max_rows):
-            chunk = placed[start : start + self.max_rows]
+        for chunk in self._chunks(placed, token_lists):
             self._run_chunk(jobs, chunk, results, max_new_tokens, tuple(stops), expand,
                             temperature, top_k, bound, greedy_hopeless)
             release_free_memory()
         return results  # type: ignore[return-value]
 
+    def _chunks(self, placed: list[tuple[int, int]], token_lists):
+        """Batches of `placed` in order: at most `max_rows` prompts, and prefixes that fit
+        `MAX_GRID_TOKENS` (one prefix over it still makes a batch)."""
+        chunk: list[tuple[int, int]] = []
+        prefixes: set[tuple[int, ...]] = set()
+        longest = 0
+        for prefix_len, i in placed:
+            key = tuple(token_lists[i][:prefix_len])
+            grown = len(prefixes) + (key not in prefixes)
+            if chunk and (len(chunk) == self.max_rows
+                          or grown * max(longest, prefix_len) > MAX_GRID_TOKENS):
+                yield chunk
+                chunk, prefixes, longest = [], set(), 0
+            chunk.append((prefix_len, i))
+            prefixes.add(key)
+            longest = max(longest, prefix_len)
+        if chunk:
+            yield chunk
+
     def _run_chunk(self, jobs, chunk, results, max_new_tokens, stops, expand, temperature,
                    top_k, bound, greedy_hopeless) -> None:
         keys = [tuple(jobs[i].tokens[:n]) for n, i in chunk]
-        self.net.prefix_kv(keys)
-        grid = chunk_grid = self.net.grid(keys)
+        grid = chunk_grid = self.net.grid(keys, self.net.prefix_kv(keys))
         order = [i for _, i in chunk]
         suffixes = [jobs[i].tokens[n:] for n, i in chunk]
         own, logits = self.net.prefill_sorted(suffixes, [n for n, _ in chunk], grid,

@@ -111,7 +111,7 @@ class TransformersEngine(Engine):
             by_params[request.params].append(i)
         for params, indices in by_params.items():
             if params.greedy:
-                by_tree = [i for i in indices if self._by_tree(requests[i])]
+                by_tree = [i for i in indices if self._by_tree(requests[i], facts=True)]
                 found = self._tree_run([requests[i] for i in by_tree], params) if by_tree else []
                 for i, result in zip(by_tree, found, strict=True):
                     results[i] = self._greedy_result(result)
@@ -144,18 +144,19 @@ class TransformersEngine(Engine):
                 )
         return results  # type: ignore[return-value]
 
-    def _by_tree(self, request: GenerationRequest) -> bool:
-        """Whether `tree` decodes this request: a few-shot QA prompt. Fact probes (hints that
-        settle them, answers that go on) keep `PrefixDecoder`, which shares their long common
-        heads between prompts."""
-        return self.tree is not None and request.settled is None and not request.continues
+    def _by_tree(self, request: GenerationRequest, facts: bool = False) -> bool:
+        """Whether `tree` decodes this request: a few-shot QA prompt, and with `facts` a fact
+        probe too (hints that settle it, an answer that goes on)."""
+        return self.tree is not None and (facts or (request.settled is None
+                                                    and not request.continues))
 
     def _tree_run(self, requests: Sequence[GenerationRequest], greedy: SamplingParams,
                   matches: Sequence[MatchRequest] | None = None, bound: float = 0.0):
         from slick_curator.engines.hf_exact import TreeJob
 
         jobs = [TreeJob(self._tokens(r.prompt, r.add_special_tokens),
-                        matches[k].judge if matches else _never, r.hopeless)
+                        matches[k].judge if matches else _never, r.hopeless, r.settled,
+                        r.continues)
                 for k, r in enumerate(requests)]
         sampling = matches[0].request.params if matches else None
         return self.tree.run(
@@ -223,7 +224,7 @@ class TransformersEngine(Engine):
             by_params[(m.request.params, m.greedy)].append(i)
         for (params, greedy), indices in by_params.items():
             by_tree = [i for i in indices if greedy is not None
-                       and self._by_tree(requests[i].request)
+                       and self._by_tree(requests[i].request, facts=True)
                        and (greedy.max_new_tokens, greedy.stop)
                        == (params.max_new_tokens, params.stop)]
             if by_tree:

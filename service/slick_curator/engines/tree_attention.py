@@ -267,23 +267,29 @@ class TreeModel:
             logits[index] = part_logits
         return own, logits  # type: ignore[return-value]
 
-    def prefix_kv(self, keys: list[tuple[int, ...]]) -> None:
-        """Compute and store the prefixes of `keys` that are not stored yet."""
-        missing = [key for key in dict.fromkeys(keys) if self.prefixes.get(key) is None]
+    def prefix_kv(self, keys: list[tuple[int, ...]]) -> dict[tuple[int, ...], tuple]:
+        """The keys and values of the prefixes `keys` (per layer), computing and storing those
+        the store does not hold. Returned, not only stored: the store may not hold them all."""
+        found = {key: self.prefixes.get(key) for key in dict.fromkeys(keys)}
+        missing = [key for key, kv in found.items() if kv is None]
         if () in missing:
             missing.remove(())
             shape = (self.kv_heads, 0, self.head_dim)
             layers = range(self.model.config.num_hidden_layers)
-            self.prefixes.put((), ([torch.zeros(shape, dtype=self.dtype) for _ in layers],
-                                   [torch.zeros(shape, dtype=self.dtype) for _ in layers]))
+            found[()] = ([torch.zeros(shape, dtype=self.dtype) for _ in layers],
+                         [torch.zeros(shape, dtype=self.dtype) for _ in layers])
+            self.prefixes.put((), found[()])
         for start in range(0, len(missing), 16):
             batch = missing[start : start + 16]
             own, _ = self.prefill([list(key) for key in batch], [0] * len(batch), None, 0)
             for r, key in enumerate(batch):
-                self.prefixes.put(key, ([t[r, :, : len(key)].clone() for t in own.k],
-                                        [t[r, :, : len(key)].clone() for t in own.v]))
+                found[key] = ([t[r, :, : len(key)].clone() for t in own.k],
+                              [t[r, :, : len(key)].clone() for t in own.v])
+                self.prefixes.put(key, found[key])
+        return found
 
-    def grid(self, prefix_keys: list[tuple[int, ...]]) -> Grid:
+    def grid(self, prefix_keys: list[tuple[int, ...]], kv: dict[tuple[int, ...], tuple]) -> Grid:
+        """The grid of a batch whose row r starts with `prefix_keys[r]` (`kv`: `prefix_kv`'s)."""
         distinct = list(dict.fromkeys(prefix_keys))
         where = {key: c for c, key in enumerate(distinct)}
         longest = max(1, *(len(key) for key in distinct))  # one masked slot at least
@@ -295,7 +301,7 @@ class TreeModel:
                                  dtype=self.dtype)
             v_grid = torch.zeros_like(k_grid)
             for c, key in enumerate(distinct):
-                keys, values = self.prefixes.get(key)
+                keys, values = kv[key]
                 k_grid[c, :, : len(key)] = keys[layer]
                 v_grid[c, :, : len(key)] = values[layer]
             k.append(k_grid)

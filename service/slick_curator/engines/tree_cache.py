@@ -9,18 +9,21 @@ from dataclasses import dataclass, field
 
 import torch
 
-__all__ = ["MAX_PREFIXES", "NEG", "Grid", "Own", "PrefixStore"]
+__all__ = ["MAX_PREFIX_BYTES", "NEG", "Grid", "Own", "PrefixStore"]
 
 NEG = float("-inf")
-# Few-shot prefixes kept between calls (SmolLM2-135M, 150 tokens: 3.5 MB each in bf16).
-MAX_PREFIXES = 256
+# Memory for few-shot prefixes kept between calls. A QA prefix of SmolLM2-135M (150 tokens) is
+# 3.5 MB in bf16; a chat row's fact probes share a head of several hundred tokens that no
+# other row will use again, so the store is bounded by bytes, not by entries.
+MAX_PREFIX_BYTES = 512 * 2**20
 
 
 class PrefixStore:
     """Keys and values of few-shot prefixes, computed once, least recently used dropped."""
 
-    def __init__(self, capacity: int = MAX_PREFIXES) -> None:
-        self.capacity = capacity
+    def __init__(self, capacity: int = MAX_PREFIX_BYTES) -> None:
+        self.capacity = capacity  # bytes
+        self.held = 0
         self.entries: OrderedDict[tuple[int, ...], tuple[list[torch.Tensor], list[torch.Tensor]]]
         self.entries = OrderedDict()
 
@@ -31,9 +34,20 @@ class PrefixStore:
         return found
 
     def put(self, key, kv) -> None:
+        """Keep `kv`; the least recently used entries go while the store is over capacity
+        (a batch's prefixes are put before its grid is built, so the newest always stays)."""
+        old = self.entries.pop(key, None)
+        if old is not None:
+            self.held -= _nbytes(old)
         self.entries[key] = kv
-        while len(self.entries) > self.capacity:
-            self.entries.popitem(last=False)
+        self.held += _nbytes(kv)
+        while self.held > self.capacity and len(self.entries) > 1:
+            _, dropped = self.entries.popitem(last=False)
+            self.held -= _nbytes(dropped)
+
+
+def _nbytes(kv: tuple[list[torch.Tensor], list[torch.Tensor]]) -> int:
+    return sum(t.nbytes for tensors in kv for t in tensors)
 
 
 @dataclass

@@ -48,7 +48,7 @@ class ProbeService:
         if dataset.valid_rows == 0:
             raise BadRequest(f"dataset {dataset.id} has no valid rows to probe "
                              f"({dataset.rows} row(s), all with errors)", param="dataset_id")
-        params = resolve_mode(body.params(), engine, dataset.kind)
+        params = resolve_mode(body.params(), engine)
         if params.mode == "fast" and not supports_fast_mode(engine):
             raise BadRequest(f"mode 'fast' needs an engine that can score answers "
                              f"(transformers); engine {engine!r} cannot", param="mode")
