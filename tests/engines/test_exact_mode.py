@@ -125,6 +125,23 @@ def test_exact_mode_rows_agree_with_adaptive_where_greedy_answers_decide(hf_engi
             assert probs["WeaklyKnown"] > 0.0
 
 
+def assert_the_tree_decoder_computes_what_the_loop_computes(engine, jobs) -> None:
+    """The tree decoder's greedy answers are `PrefixDecoder`'s, its probabilities
+    `TreeExpander`'s within their bounds, and some prompt has real mass."""
+    settings = {"max_new_tokens": 24, "stops": ["\n"]}
+    loop = engine.decoder.decode([j.tokens for j in jobs], n=1, greedy=True, temperature=0,
+                                 top_k=0, hopeless=[None] * len(jobs),
+                                 settled=[j.settled for j in jobs],
+                                 continues=[j.continues for j in jobs], **settings)
+    expanded = engine.expander.probabilities(jobs, temperature=0.5, top_k=40, bound=1e-4,
+                                             **settings)
+    tree = engine.tree.run(jobs, expand=True, temperature=0.5, top_k=40, bound=1e-4, **settings)
+    assert [t.greedy_text for t in tree] == [s[0].text for s in loop]
+    for (p, left), t in zip(expanded, tree, strict=True):
+        assert p <= t.probability + t.unexplored + 1e-4 and t.probability <= p + left + 1e-4
+    assert any(t.probability > 0.01 for t in tree)
+
+
 def test_the_tree_decoder_computes_what_the_transformers_loop_computes(hf_engine, p36_20,
                                                                         p36_dev):
     """Real few-shot prompts of many exemplar sets in one batch: the tree decoder's greedy
@@ -138,17 +155,7 @@ def test_the_tree_decoder_computes_what_the_transformers_loop_computes(hf_engine
         matcher = Matcher(example.answers)
         jobs += [TreeJob(hf_engine.tokenizer(prompt).input_ids, matcher, matcher.hopeless)
                  for prompt in build_prompts(example, pool)[0]]
-    settings = {"max_new_tokens": 24, "stops": ["\n"]}
-    loop = hf_engine.decoder.decode([j.tokens for j in jobs], n=1, greedy=True, temperature=0,
-                                    top_k=0, hopeless=[None] * len(jobs), **settings)
-    expanded = hf_engine.expander.probabilities(jobs, temperature=0.5, top_k=40, bound=1e-4,
-                                                **settings)
-    tree = hf_engine.tree.run(jobs, expand=True, temperature=0.5, top_k=40, bound=1e-4,
-                              **settings)
-    assert [t.greedy_text for t in tree] == [s[0].text for s in loop]
-    for (p, left), t in zip(expanded, tree, strict=True):
-        assert p <= t.probability + t.unexplored + 1e-4 and t.probability <= p + left + 1e-4
-    assert any(t.probability > 0.01 for t in tree)  # the test sees real mass
+    assert_the_tree_decoder_computes_what_the_loop_computes(hf_engine, jobs)
 
 
 def test_fact_probes_through_the_tree_decoder_match_the_transformers_loop(hf_engine):
@@ -174,19 +181,7 @@ def test_fact_probes_through_the_tree_decoder_match_the_transformers_loop(hf_eng
             matcher = FactMatcher(fact, opening=False, rule=rule)
             jobs.append(TreeJob(hf_engine.tokenizer(prompt, add_special_tokens=False).input_ids,
                                 matcher, matcher.hopeless, matcher.settled, continues=True))
-    settings = {"max_new_tokens": 24, "stops": ["\n"]}
-    loop = hf_engine.decoder.decode([j.tokens for j in jobs], n=1, greedy=True, temperature=0,
-                                    top_k=0, hopeless=[None] * len(jobs),
-                                    settled=[j.settled for j in jobs],
-                                    continues=[j.continues for j in jobs], **settings)
-    expanded = hf_engine.expander.probabilities(jobs, temperature=0.5, top_k=40, bound=1e-4,
-                                                **settings)
-    tree = hf_engine.tree.run(jobs, expand=True, temperature=0.5, top_k=40, bound=1e-4,
-                              **settings)
-    assert [t.greedy_text for t in tree] == [s[0].text for s in loop]
-    for (p, left), t in zip(expanded, tree, strict=True):
-        assert p <= t.probability + t.unexplored + 1e-4 and t.probability <= p + left + 1e-4
-    assert any(t.probability > 0.01 for t in tree)  # the test sees real mass
+    assert_the_tree_decoder_computes_what_the_loop_computes(hf_engine, jobs)
 
 
 @pytest.fixture(scope="module")
