@@ -70,13 +70,6 @@ def probe_table(request: ProbeRequest, say: Callable[[str], None]) -> pa.Table:
     from slick_curator.probing.row_index import IndexedRows, single_answer
     from slick_curator.weights import ModelNotFoundError
 
-    r = request
-    try:
-        data = read_dataset(r.dataset, columns=r.columns, on_error=r.on_error, limit=r.limit)
-        pool = (read_dataset(r.exemplars, columns=r.columns, on_error="skip")
-                if r.exemplars else None)
-    except DatasetError as exc:
-        raise ProbeError(str(exc)) from exc
     try:  # the run, its checkpoints and its metadata record the mode chosen
         r = dataclasses.replace(request, params=resolve_mode(request.params, request.engine))
     except UnknownEngineError as exc:
@@ -88,6 +81,12 @@ def probe_table(request: ProbeRequest, say: Callable[[str], None]) -> pa.Table:
     if params.mode == "exact" and not supports_exact_mode(r.engine):
         raise ProbeError(f"--mode exact needs the transformers engine (engine {r.engine!r} "
                          "cannot enumerate continuations)")
+    try:
+        data = read_dataset(r.dataset, columns=r.columns, on_error=r.on_error, limit=r.limit)
+        pool = (read_dataset(r.exemplars, columns=r.columns, on_error="skip")
+                if r.exemplars else None)
+    except DatasetError as exc:
+        raise ProbeError(str(exc)) from exc
     for error in data.errors:
         say(f"skipped {error}")
     say(f"read {data.table.num_rows} rows of {data.format} as {data.shape} rows "

@@ -29,8 +29,7 @@ class ProbeParams(BaseModel):
     Every sample draws from its own random stream, so both modes see the same samples.
     `mode="exact"` computes each prompt's chance of a correct sample instead of drawing
     samples. Left unset, the service picks exact where the engine can enumerate
-    continuations, else adaptive (`probing.params.resolve_mode`); a job records the
-    mode it ran.
+    continuations, else adaptive (`probing.params.resolve_mode`); a job records the mode it ran.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -47,8 +46,7 @@ class ProbeParams(BaseModel):
         "'exact' (no sampling: each prompt's chance that a sample is correct computed, the "
         "category drawn from the protocol's odds) or 'fast' (teacher-forced gold answers; an "
         "approximation). Unset: 'exact' where the engine can enumerate continuations "
-        "(transformers), top_k >= 1 and the answers are short-form (a QA dataset under "
-        "answer_kind 'auto', or answer_kind 'short'), else 'adaptive'.",
+        "(transformers) and top_k >= 1, else 'adaptive'.",
     )
     prompt_format: PromptFormat = Field(
         "plain", description="'plain' Q:/A: lines, or 'chat' (the model's chat template)."

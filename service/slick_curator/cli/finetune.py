@@ -64,10 +64,10 @@ def _probe_eval(path: Path, train, model_path: str, model: str, device: str | No
     from slick_curator.probing.schema import write_parquet
 
     recorded = train.metadata.get("params") or {}
-    params = ProbeParams(**{k: v for k, v in recorded.items() if k in ProbeParams.model_fields})
+    params = resolve_mode(ProbeParams(**{k: v for k, v in recorded.items()
+                                          if k in ProbeParams.model_fields}), "transformers")
     try:
         data = read_dataset(path, on_error="skip", columns=ColumnMap())
-        params = resolve_mode(params, "transformers")
         run = ProbeRun(data, params)
     except (DatasetError, ExemplarError) as exc:
         fail(f"--eval: {exc}")

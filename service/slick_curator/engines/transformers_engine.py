@@ -83,7 +83,7 @@ class TransformersEngine(Engine):
                                      max_cache_tokens=max_cache_tokens or MAX_CACHE_TOKENS)
         self.scorer = ContinuationScorer(self.decoder)
         self.expander = TreeExpander(self.decoder, max_rows=max_sequences)
-        # Greedy answers and exact mode of few-shot QA prompts (see `_by_tree`).
+        # Greedy answers and exact mode of few-shot QA prompts and fact probes.
         self.tree = (TreeDecoder(self.model, self.tokenizer, eos_ids,
                                  self.decoder.ending_tokens, stats=self.decoder.stats)
                      if supports_tree(self.model) else None)
@@ -110,15 +110,11 @@ class TransformersEngine(Engine):
         for i, request in enumerate(requests):
             by_params[request.params].append(i)
         for params, indices in by_params.items():
-            if params.greedy:
-                by_tree = [i for i in indices if self._by_tree(requests[i], facts=True)]
-                found = self._tree_run([requests[i] for i in by_tree], params) if by_tree else []
-                for i, result in zip(by_tree, found, strict=True):
+            if params.greedy and self.tree is not None:
+                found = self._tree_run([requests[i] for i in indices], params)
+                for i, result in zip(indices, found, strict=True):
                     results[i] = self._greedy_result(result)
-                done = set(by_tree)
-                indices = [i for i in indices if i not in done]
-                if not indices:
-                    continue
+                continue
             tokens = [self._tokens(requests[i].prompt, requests[i].add_special_tokens)
                       for i in indices]
             keys = [self._stream(requests[i]) for i in indices]
@@ -143,12 +139,6 @@ class TransformersEngine(Engine):
                     generated_tokens=sum(len(s.tokens) for s in sequences),
                 )
         return results  # type: ignore[return-value]
-
-    def _by_tree(self, request: GenerationRequest, facts: bool = False) -> bool:
-        """Whether `tree` decodes this request: a few-shot QA prompt, and with `facts` a fact
-        probe too (hints that settle it, an answer that goes on)."""
-        return self.tree is not None and (facts or (request.settled is None
-                                                    and not request.continues))
 
     def _tree_run(self, requests: Sequence[GenerationRequest], greedy: SamplingParams,
                   matches: Sequence[MatchRequest] | None = None, bound: float = 0.0):
@@ -213,9 +203,10 @@ class TransformersEngine(Engine):
 
     def match_probabilities(self, requests: Sequence[MatchRequest], *, bound: float
                             ) -> list[MatchProbability]:
-        """Each request's tree of continuations expanded: few-shot QA prompts that also ask for
-        their greedy answer by `hf_tree.TreeDecoder` in one pass with it, the others by
-        `hf_exact.TreeExpander` (their greedy answers, where asked, through `generate`)."""
+        """Each request's tree of continuations expanded: by `hf_tree.TreeDecoder` in one pass
+        with the greedy answer where the model has one and the request asks for its greedy
+        answer with the same limits, else by `hf_exact.TreeExpander` (the greedy answers,
+        where asked, through `generate`)."""
         from slick_curator.engines.hf_exact import TreeJob
 
         out: list[MatchProbability | None] = [None] * len(requests)
@@ -223,20 +214,16 @@ class TransformersEngine(Engine):
         for i, m in enumerate(requests):
             by_params[(m.request.params, m.greedy)].append(i)
         for (params, greedy), indices in by_params.items():
-            by_tree = [i for i in indices if greedy is not None
-                       and self._by_tree(requests[i].request, facts=True)
-                       and (greedy.max_new_tokens, greedy.stop)
-                       == (params.max_new_tokens, params.stop)]
-            if by_tree:
-                found = self._tree_run([requests[i].request for i in by_tree], greedy,
-                                       [requests[i] for i in by_tree], bound)
-                for i, result in zip(by_tree, found, strict=True):
+            if (self.tree is not None and greedy is not None
+                    and (greedy.max_new_tokens, greedy.stop)
+                    == (params.max_new_tokens, params.stop)):
+                found = self._tree_run([requests[i].request for i in indices], greedy,
+                                       [requests[i] for i in indices], bound)
+                for i, result in zip(indices, found, strict=True):
                     out[i] = MatchProbability(result.probability, result.unexplored,
                                               self._greedy_result(result))
-            done = set(by_tree)
-            rest = [i for i in indices if i not in done]
-            if not rest:
                 continue
+            rest = indices
             jobs = []
             for i in rest:
                 r = requests[i].request

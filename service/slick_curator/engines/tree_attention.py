@@ -73,19 +73,6 @@ class _Packing:
         unprefixed = grid.lengths[prefix] == 0
         self.unprefixed = unprefixed if bool(unprefixed.any()) else None
 
-    def padded(self, t: torch.Tensor) -> torch.Tensor:
-        """[n, ...] of the real tokens as [rows * T, ...], zeros between."""
-        if self.all_real:
-            return t
-        full = t.new_zeros(self.rows * self.width, *t.shape[1:])
-        full[self.flat] = t
-        return full
-
-    def real(self, t: torch.Tensor) -> torch.Tensor:
-        """[rows, T, ...] -> [n, ...]: the real tokens' entries."""
-        t = t.reshape(self.rows * self.width, *t.shape[2:])
-        return t if self.all_real else t[self.flat]
-
 
 class TreeModel:
     """One model's forward pass with tree attention; see the module docstring."""
