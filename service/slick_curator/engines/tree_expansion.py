@@ -19,7 +19,7 @@ import torch
 from slick_curator.engines.hf_decoding import without_partial_stop
 from slick_curator.engines.tree_cache import Grid, Own
 
-__all__ = ["Expansion", "Path"]
+__all__ = ["Expansion", "Path", "plan_frontier"]
 
 # Open sampled paths per prompt at a level at most, and paths computed per prompt in all; the
 # least likely beyond are left unexplored (their mass reported). What fills them is text the
@@ -31,6 +31,8 @@ MAX_NODES_PER_PROMPT = 64
 # most any prompt's bound grows to as it finds mass (`Expansion._bound`).
 KNOWN_BOUND = 1e-3
 MAX_BOUND = 1e-2
+# The share of a prompt's bound that tiny candidates may take unjudged (`_children`).
+UNJUDGED_SHARE = 0.25
 # Prompts with more open paths than this at a level are computed in a pass of their own.
 NARROW = 2
 
@@ -71,6 +73,9 @@ class Expansion:
         self.left = [0.0] * n
         self.unjudged = [0.0] * n  # the part of `left` no judge saw
         self.nodes = [0] * n
+        # per prompt, the open paths not computed yet: parked within its bound or waiting
+        self.frontier: dict[int, list[Path]] = {}
+        self.waiting: set[int] = set()  # prompts with paths beyond a level's MAX_OPEN_PER_PROMPT
         self.where: dict[int, tuple[Own, int]] = dict(enumerate(retired))
         self.batches: dict[bool, tuple[Own, Grid]] = {}
 
@@ -81,6 +86,8 @@ class Expansion:
             open_jobs = {path.job for path in paths}
             self.where = {pos: at for pos, at in self.where.items() if pos in open_jobs}
             paths = self._level(paths)
+        for pos, parked in self.frontier.items():
+            self.left[pos] += sum(path.prob for path in parked)
         for pos, i in enumerate(self.order):
             self.results[i].probability = float(self.found[pos])
             self.results[i].unexplored = float(self.left[pos])
@@ -117,50 +124,57 @@ class Expansion:
         return self._children(candidates)
 
     def _children(self, candidates) -> list[Path]:
-        """Open paths from (parent, token, probability) candidates: ended ones judged,
-        hopeless ones dropped, the least likely of the rest left unexplored within each
-        prompt's bound. Half the bound goes, unjudged, to the many tiny candidates (most of
-        the top-k), so that judging them costs no time; the other half to open paths."""
-        if not candidates:
-            return []
-        probs = np.array([c[2] for c in candidates])
-        owners = np.array([c[0].job for c in candidates])
-        order = np.lexsort((probs, owners))
-        sorted_p, sorted_o = probs[order], owners[order]
-        starts = np.r_[0, np.flatnonzero(np.diff(sorted_o)) + 1]
-        group_start = np.repeat(starts, np.diff(np.r_[starts, len(order)]))
-        cums = np.cumsum(sorted_p)
-        within = cums - (cums[group_start] - sorted_p[group_start])
-        bounds = [self._bound(o) for o in range(len(self.jobs))]
-        room = np.array([bounds[o] / 2 - self.unjudged[o] for o in sorted_o])
-        dropped = (within <= room) | (sorted_p == 0.0)
-        for o, p in zip(sorted_o[dropped], sorted_p[dropped], strict=True):
-            self.unjudged[o] += p
-            self.left[o] += p
-        opened: dict[int, list[Path]] = {}
-        for k in order[~dropped]:
-            parent, token, p = candidates[k]
-            child = self._child(parent, token, p)
-            if isinstance(child, Path):
-                opened.setdefault(parent.job, []).append(child)
+        """The paths to compute next, from (parent, token, probability) candidates: ended ones
+        judged, hopeless ones dropped, the rest added to their prompt's frontier
+        (`_to_expand`). A quarter of the bound goes, unjudged, to the many tiny candidates
+        (most of the top-k), so that judging them costs no time; the rest to the frontier,
+        where it saves computed paths (64 rows, 2026-12-07: 7,040 nodes with half the bound
+        unjudged, 6,381 with a quarter, 6,127 with an eighth, which judges more than it saves).
+        """
+        if candidates:
+            probs = np.array([c[2] for c in candidates])
+            owners = np.array([c[0].job for c in candidates])
+            order = np.lexsort((probs, owners))
+            sorted_p, sorted_o = probs[order], owners[order]
+            starts = np.r_[0, np.flatnonzero(np.diff(sorted_o)) + 1]
+            group_start = np.repeat(starts, np.diff(np.r_[starts, len(order)]))
+            cums = np.cumsum(sorted_p)
+            within = cums - (cums[group_start] - sorted_p[group_start])
+            room = np.array([self._bound(o) * UNJUDGED_SHARE - self.unjudged[o]
+                             for o in sorted_o])
+            dropped = (within <= room) | (sorted_p == 0.0)
+            for o, p in zip(sorted_o[dropped], sorted_p[dropped], strict=True):
+                self.unjudged[o] += p
+                self.left[o] += p
+            for k in order[~dropped]:
+                parent, token, p = candidates[k]
+                child = self._child(parent, token, p)
+                if isinstance(child, Path):
+                    self.frontier.setdefault(parent.job, []).append(child)
+        # a prompt with nothing computed this level is done: its bound only grows
+        touched = {parent.job for parent, _, _ in candidates} | self.waiting
+        self.waiting = set()
         out = []
-        for job, children in opened.items():
-            children.sort(key=lambda c: c.prob)
-            kept = []
-            for child in children:
-                if self.left[job] + child.prob <= bounds[job]:
-                    self.left[job] += child.prob
-                else:
-                    kept.append(child)
-            kept.sort(key=lambda c: -c.prob)
-            room = (len(kept) if self.exhaustive
-                    else min(MAX_OPEN_PER_PROMPT, MAX_NODES_PER_PROMPT - self.nodes[job]))
-            for cut in kept[max(room, 0):]:
-                self.left[job] += cut.prob
-            kept = kept[:max(room, 0)]
-            self.nodes[job] += len(kept)
-            out += kept
+        for job in sorted(touched & self.frontier.keys()):
+            out += self._to_expand(job)
         return out
+
+    def _to_expand(self, job: int) -> list[Path]:
+        """The paths of `job`'s frontier to compute next (`plan_frontier`); the rest stay
+        in the frontier, but those cut by `MAX_NODES_PER_PROMPT`, whose mass is left."""
+        if self.exhaustive:
+            take, waiting, parked, cut = self.frontier.pop(job), [], [], []
+        else:
+            take, waiting, parked, cut = plan_frontier(
+                self.frontier.pop(job), self._bound(job) - self.left[job],
+                MAX_OPEN_PER_PROMPT, MAX_NODES_PER_PROMPT - self.nodes[job])
+        self.left[job] += sum(path.prob for path in cut)
+        if waiting:
+            self.waiting.add(job)
+        if parked or waiting:
+            self.frontier[job] = parked + waiting
+        self.nodes[job] += len(take)
+        return take
 
     def _bound(self, pos: int) -> float:
         """The mass prompt `pos` may leave unexpanded. Against P(WeaklyKnown) =
@@ -284,3 +298,25 @@ class Expansion:
             prompt[dest_idx, :used] = source.prompt_slots[row_idx, :used]
         own = Own(k, v, fills, prompt, list(needed))
         return own, self.grid.select(torch.tensor(needed))
+
+
+def plan_frontier(paths: list[Path], room: float, per_level: int, nodes_left: int):
+    """Which of one prompt's uncomputed paths to compute now: (take, waiting, parked, cut).
+    The least likely paths whose mass fits in `room` are parked; of the others, the most
+    likely `per_level` are computed now, the next wait for a later level, and those beyond
+    `nodes_left` are cut. Parking is revisable, as in a best-first expansion: a path parked
+    at one level is computed at a later one once less likely paths come to fill the room, so
+    the mass left is the least likely paths' wherever they are in the tree. (A choice made
+    per level spends the room on the first levels' paths and must then compute every deeper
+    path, down to 1e-12: a third of the nodes of 64 rows, measured 2026-12-07.)"""
+    paths = sorted(paths, key=lambda path: path.prob)
+    parked = 0
+    for path in paths:
+        if path.prob > room:
+            break
+        room -= path.prob
+        parked += 1
+    rest = paths[parked:][::-1]  # most likely first
+    nodes_left = max(nodes_left, 0)
+    take = min(per_level, nodes_left)
+    return rest[:take], rest[take:nodes_left], paths[:parked], rest[nodes_left:]

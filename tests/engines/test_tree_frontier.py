@@ -1,0 +1,41 @@
+"""Which uncomputed paths of a prompt exact mode computes, parks or cuts (`plan_frontier`)."""
+
+from __future__ import annotations
+
+from slick_curator.engines.tree_expansion import Path, plan_frontier
+
+
+def _paths(*probs: float) -> list[Path]:
+    return [Path(0, [k], b"", str(k), p, []) for k, p in enumerate(probs)]
+
+
+def _probs(paths: list[Path]) -> list[float]:
+    return sorted(path.prob for path in paths)
+
+
+def test_the_least_likely_paths_whose_mass_fits_are_parked_the_others_computed():
+    take, waiting, parked, cut = plan_frontier(_paths(3e-5, 0.2, 4e-5, 0.01, 5e-5), 1e-4, 16, 64)
+    assert _probs(parked) == [3e-5, 4e-5]  # 5e-5 more would pass the room of 1e-4
+    assert [p.prob for p in take] == [0.2, 0.01, 5e-5]  # most likely first
+    assert waiting == [] and cut == []
+
+
+def test_a_parked_path_is_computed_once_less_likely_paths_fill_the_room():
+    take, _, parked, _ = plan_frontier(_paths(4e-5, 3e-5), 1e-4, 16, 64)
+    assert take == [] and _probs(parked) == [3e-5, 4e-5]
+    # the next level brings three deeper, less likely paths: best first, the 4e-5 goes on
+    take, _, parked, _ = plan_frontier(parked + _paths(2e-5, 2e-5, 1e-5), 1e-4, 16, 64)
+    assert [p.prob for p in take] == [4e-5]
+    assert _probs(parked) == [1e-5, 2e-5, 2e-5, 3e-5]
+
+
+def test_paths_beyond_a_level_wait_and_paths_beyond_the_node_budget_are_cut():
+    probs = [0.05 - k * 1e-3 for k in range(20)]
+    take, waiting, parked, cut = plan_frontier(_paths(*probs), 0.0, 16, 64)
+    assert [p.prob for p in take] == probs[:16] and [p.prob for p in waiting] == probs[16:]
+    assert parked == [] and cut == []
+    take, waiting, _, cut = plan_frontier(_paths(*probs), 0.0, 16, 5)
+    assert [p.prob for p in take] == probs[:5] and waiting == []
+    assert [p.prob for p in cut] == probs[5:]
+    take, waiting, _, cut = plan_frontier(_paths(*probs), 0.0, 16, -3)  # over budget already
+    assert take == [] and waiting == [] and len(cut) == 20
