@@ -214,12 +214,16 @@ class Expansion:
         by_job: dict[int, list[Path]] = {}
         for path in paths:
             by_job.setdefault(path.job, []).append(path)
-        candidates: list[tuple[Path, int, float]] = []
+        # Both batches are made before either is computed: then no row is left in the batch
+        # they came from (at the first level, the greedy batch, the largest), which goes.
+        batches = []
         for wide in (False, True):
             needed = sorted(j for j, v in by_job.items() if (len(v) > NARROW) == wide)
             if needed:
-                own, grid = self._batch(wide, needed)
-                candidates += self._compute(own, grid, {j: by_job[j] for j in needed})
+                batches.append((*self._batch(wide, needed), {j: by_job[j] for j in needed}))
+        candidates: list[tuple[Path, int, float]] = []
+        for own, grid, paths_of in batches:
+            candidates += self._compute(own, grid, paths_of)
         return self._children(candidates)
 
     def _batch(self, wide: bool, needed: list[int]) -> tuple[Own, Grid]:
