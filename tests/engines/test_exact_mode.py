@@ -208,3 +208,54 @@ def test_in_bf16_the_tree_decoder_computes_what_transformers_computes(hf_engine_
     assert abs(exact.probability - expected) <= 0.05 * expected, (exact, expected)
     (loop,) = hf_engine_bf16.generate([GenerationRequest(prompt, greedy)])
     assert exact.greedy.texts == loop.texts
+
+
+def test_paths_computed_ahead_as_drafts_give_what_computing_them_gives(hf_engine, eq_dir,
+                                                                       monkeypatch):
+    """The last levels of a tree also compute each path's next tokens if it repeats itself;
+    a child computed so is not computed again, and the probabilities are those of the tree
+    grown without drafts, within their bounds."""
+    from slick_curator.engines import tree_expansion
+    from slick_curator.engines.hf_exact import TreeJob
+    from slick_curator.probing.prompts import ExemplarPool, build_prompts
+    from slick_curator.probing.reading import read_dataset
+
+    # "Where is X located?": some samples run into "A-A-A-A" or "A: A: A:"
+    rows = read_dataset(eq_dir / "test" / "P131.test.json", limit=8)
+    dev = read_dataset(eq_dir / "dev" / "P131.dev.json")
+    pool = ExemplarPool(dev.examples, n_prompts=10, k_shot=4, seed=0)
+    jobs = []
+    for example in rows.examples:
+        matcher = Matcher(example.answers)
+        jobs += [TreeJob(hf_engine.tokenizer(prompt).input_ids, matcher, matcher.hopeless)
+                 for prompt in build_prompts(example, pool)[0]]
+    settings = {"max_new_tokens": 24, "stops": ["\n"], "expand": True, "temperature": 0.5,
+                "top_k": 40, "bound": 1e-4}
+    before = hf_engine.tree.drafted
+    drafted = hf_engine.tree.run(jobs, **settings)
+    assert hf_engine.tree.drafted > before  # some children were drafts
+    monkeypatch.setattr(tree_expansion, "DRAFT_TOKENS", 0)
+    computed = hf_engine.tree.run(jobs, **settings)
+    assert [d.greedy_text for d in drafted] == [c.greedy_text for c in computed]
+    for d, c in zip(drafted, computed, strict=True):
+        assert d.probability <= c.probability + c.unexplored + 1e-6
+        assert c.probability <= d.probability + d.unexplored + 1e-6
+
+
+def test_a_tree_through_drafts_gives_the_exact_probability(hf_engine):
+    """A prompt whose answer repeats itself: the tree decoder (the whole tree, bound 0)
+    computes most of it ahead as drafts and gives the probability `TreeExpander` computes
+    node by node."""
+    from slick_curator.engines.hf_exact import TreeJob
+
+    prompt = ("Q: Repeat the pattern.\nA: X-Y-X-Y-X-Y-X-Y\n" * 2) + "Q: Repeat the pattern.\nA:"
+    matcher = Matcher(["X-Y-X-Y-X-Y-X-Y"])
+    jobs = [TreeJob(hf_engine.tokenizer(prompt).input_ids, matcher, matcher.hopeless)]
+    settings = {"max_new_tokens": 18, "stops": ["\n"], "temperature": 0.5, "top_k": 3,
+                "bound": 0.0}
+    before = hf_engine.tree.drafted
+    (tree,) = hf_engine.tree.run(jobs, expand=True, **settings)
+    ((expected, left),) = hf_engine.expander.probabilities(jobs, **settings)
+    assert hf_engine.tree.drafted > before
+    assert tree.unexplored == left == 0.0 and expected > 0.05
+    assert math.isclose(tree.probability, expected, rel_tol=1e-4)

@@ -1,8 +1,9 @@
-"""Which uncomputed paths of a prompt exact mode computes, parks or cuts (`plan_frontier`)."""
+"""Which uncomputed paths of a prompt exact mode computes, parks or cuts (`plan_frontier`), and
+the tokens it drafts after a path that repeats itself (`repeat_draft`)."""
 
 from __future__ import annotations
 
-from slick_curator.engines.tree_expansion import Path, plan_frontier
+from slick_curator.engines.tree_expansion import Path, plan_frontier, repeat_draft
 
 
 def _paths(*probs: float) -> list[Path]:
@@ -39,3 +40,12 @@ def test_paths_beyond_a_level_wait_and_paths_beyond_the_node_budget_are_cut():
     assert [p.prob for p in cut] == probs[5:]
     take, waiting, _, cut = plan_frontier(_paths(*probs), 0.0, 16, -3)  # over budget already
     assert take == [] and waiting == [] and len(cut) == 20
+
+
+def test_a_draft_repeats_the_last_period():
+    # "A-A-A" -> "-A-A-..."; ": A: A:" -> " A: A"
+    assert repeat_draft([7, 9, 7, 9, 7], 5) == [9, 7, 9, 7, 9]
+    assert repeat_draft([3, 5, 6, 5, 6], 3) == [5, 6, 5]
+    assert repeat_draft([1, 2, 3], 4) == []  # nothing repeats yet
+    assert repeat_draft([4, 4], 3) == [4, 4, 4]
+    assert repeat_draft([4, 4], 0) == [] and repeat_draft([4], 3) == []

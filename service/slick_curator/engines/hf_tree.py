@@ -68,6 +68,7 @@ class TreeDecoder:
         self.net = TreeModel(model, tokenizer.pad_token_id or 0, stats or DecodeStats())
         self.stats = self.net.stats
         self.nodes = 0  # tree paths computed, for benchmarks
+        self.drafted = 0  # of them, computed ahead as drafts (`tree_expansion._draft`)
 
     @torch.inference_mode()
     def run(self, jobs: Sequence[TreeJob], *, max_new_tokens: int, stops: Sequence[str],

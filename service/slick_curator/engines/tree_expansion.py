@@ -19,7 +19,7 @@ import torch
 from slick_curator.engines.hf_decoding import without_partial_stop
 from slick_curator.engines.tree_cache import Grid, Own
 
-__all__ = ["Expansion", "Path", "plan_frontier"]
+__all__ = ["Expansion", "Path", "plan_frontier", "repeat_draft"]
 
 # Open sampled paths per prompt at a level at most, and paths computed per prompt in all; the
 # least likely beyond are left unexplored (their mass reported). What fills them is text the
@@ -35,6 +35,13 @@ MAX_BOUND = 1e-2
 UNJUDGED_SHARE = 0.25
 # Prompts with more open paths than this at a level are computed in a pass of their own.
 NARROW = 2
+# Drafted tokens per pass at most, and per path. A pass of a few paths costs what reading the
+# weights costs (~35 ms on 2 cores), so the last levels of a chunk -- paths that repeat
+# themselves, "A-A-A-A" or "A: A: A:", each level one pass -- also compute the tokens each
+# path would go on with if it kept repeating; a child that is one of them is computed
+# already when its level comes (`_draft`).
+DRAFT_TOKENS = 128
+MAX_DRAFT = 8
 
 
 @dataclass(eq=False)
@@ -77,6 +84,9 @@ class Expansion:
         self.frontier: dict[int, list[Path]] = {}
         self.waiting: set[int] = set()  # prompts with paths beyond a level's MAX_OPEN_PER_PROMPT
         self.where: dict[int, tuple[Own, int]] = dict(enumerate(retired))
+        # (prompt, tokens) of paths computed ahead as drafts: their slot and their top-k
+        self.drafted: dict[tuple[int, tuple[int, ...]], tuple[int, torch.Tensor, torch.Tensor]]
+        self.drafted = {}
         self.batches: dict[bool, tuple[Own, Grid]] = {}
 
     def run(self) -> None:
@@ -210,10 +220,22 @@ class Expansion:
 
     def _level(self, paths: list[Path]) -> list[Path]:
         """Compute every open path's last token; returns their children. Prompts with many
-        open paths go in a pass of their own, so that the others are not padded to as many."""
+        open paths go in a pass of their own, so that the others are not padded to as many.
+        Paths computed ahead as drafts are not computed again."""
+        candidates: list[tuple[Path, int, float]] = []
         by_job: dict[int, list[Path]] = {}
         for path in paths:
-            by_job.setdefault(path.job, []).append(path)
+            drafted = self.drafted.pop((path.job, tuple(path.tokens)), None)
+            if drafted is None:
+                by_job.setdefault(path.job, []).append(path)
+                continue
+            slot, values, tokens = drafted
+            self.d.drafted += 1
+            path.slots.append(slot)
+            candidates += self._candidates([path], values[None], tokens[None])
+        self.d.nodes += len(paths)
+        todo = sum(len(v) for v in by_job.values())
+        draft = min(MAX_DRAFT, DRAFT_TOKENS // todo) if todo else 0
         # Both batches are made before either is computed: then no row is left in the batch
         # they came from (at the first level, the greedy batch, the largest), which goes.
         batches = []
@@ -221,9 +243,8 @@ class Expansion:
             needed = sorted(j for j, v in by_job.items() if (len(v) > NARROW) == wide)
             if needed:
                 batches.append((*self._batch(wide, needed), {j: by_job[j] for j in needed}))
-        candidates: list[tuple[Path, int, float]] = []
         for own, grid, paths_of in batches:
-            candidates += self._compute(own, grid, paths_of)
+            candidates += self._compute(own, grid, paths_of, draft)
         return self._children(candidates)
 
     def _batch(self, wide: bool, needed: list[int]) -> tuple[Own, Grid]:
@@ -246,37 +267,66 @@ class Expansion:
         self.batches[wide] = (own, grid)
         return own, grid
 
-    def _compute(self, own: Own, grid: Grid, by_job: dict[int, list[Path]]):
+    def _compute(self, own: Own, grid: Grid, by_job: dict[int, list[Path]], draft: int = 0):
         """One pass over the rows of `own`: the (parent, token, probability) candidates of
         the open paths of `by_job` (other rows of `own` only pad: their paths, if any, go on
-        in the other pass)."""
-        width = max(len(by_job.get(pos, ())) for pos in own.jobs)
+        in the other pass). With `draft`, each path's next tokens as `_draft` guesses them
+        (`repeat_draft`, up to `draft`) are computed too, after it, each query seeing the ones
+        before."""
+        drafts = {id(path): self._draft(path, draft) for paths in by_job.values()
+                  for path in paths}
+        width = max(sum(1 + len(drafts[id(path)]) for path in by_job.get(pos, ()))
+                    for pos in own.jobs)
         rows = len(own.jobs)
         ids = torch.full((rows, width), self.net.pad, dtype=torch.long)
         positions = torch.zeros((rows, width), dtype=torch.long)
         queries: list[list[list[int]]] = []
         keep = []
-        flat_paths = []
+        flat_paths = []  # per kept query: its path, or (prompt, tokens, slot) of a draft
         for r, pos in enumerate(own.jobs):
-            seen = []
-            for t, path in enumerate(by_job.get(pos, ())):
+            seen: list[list[int]] = []
+            for path in by_job.get(pos, ()):
+                t = len(seen)
                 ids[r, t] = path.tokens[-1]
                 positions[r, t] = len(self.jobs[pos].tokens) + len(path.tokens) - 1
                 path.slots.append(own.fills[r] + t)
                 seen.append(list(path.slots))
                 keep.append(r * width + t)
                 flat_paths.append(path)
+                tokens = list(path.tokens)
+                for token in drafts[id(path)]:
+                    t = len(seen)
+                    tokens.append(token)
+                    ids[r, t] = token
+                    positions[r, t] = positions[r, t - 1] + 1
+                    seen.append([*seen[-1], own.fills[r] + t])
+                    keep.append(r * width + t)
+                    flat_paths.append((pos, tuple(tokens), own.fills[r] + t))
             queries.append(seen)
         bias = self.net.step_bias(own, width, queries)
         logits = self.net.forward(ids, positions, own, bias, grid, torch.tensor(keep))
         self.net.stats.decode_tokens += len(flat_paths)
-        self.d.nodes += len(flat_paths)
         values, tokens = torch.topk(logits, min(self.top_k, logits.shape[-1]), dim=-1)
+        computed = [k for k, path in enumerate(flat_paths) if isinstance(path, Path)]
+        for k, path in enumerate(flat_paths):
+            if not isinstance(path, Path):
+                pos, key, slot = path
+                self.drafted[pos, key] = (slot, values[k], tokens[k])
+        index = torch.tensor(computed)
+        return self._candidates([flat_paths[k] for k in computed], values[index],
+                                tokens[index])
+
+    def _candidates(self, paths: list[Path], values: torch.Tensor, tokens: torch.Tensor):
+        """(parent, token, probability) of each path's top-k children."""
         q = torch.softmax(values.double() / self.temperature, -1).tolist()
         candidates = []
-        for path, toks, qs in zip(flat_paths, tokens.tolist(), q, strict=True):
+        for path, toks, qs in zip(paths, tokens.tolist(), q, strict=True):
             candidates += [(path, t, path.prob * p) for t, p in zip(toks, qs, strict=True)]
         return candidates
+
+    def _draft(self, path: Path, size: int) -> list[int]:
+        # none past the depth where paths end
+        return repeat_draft(path.tokens, min(size, self.max_new_tokens - 1 - len(path.tokens)))
 
     def _gather(self, needed: list[int]) -> tuple[Own, Grid]:
         """A batch of own caches for chunk positions `needed`, copied from where each was
@@ -324,3 +374,15 @@ def plan_frontier(paths: list[Path], room: float, per_level: int, nodes_left: in
     nodes_left = max(nodes_left, 0)
     take = min(per_level, nodes_left)
     return rest[:take], rest[take:nodes_left], paths[:parked], rest[nodes_left:]
+
+
+def repeat_draft(tokens: list[int], size: int) -> list[int]:
+    """The next `size` tokens if `tokens` repeat their last period: the tokens after the last
+    earlier occurrence of the last token, again and again ("-A-A" after "A-A-A")."""
+    if size < 1 or len(tokens) < 2:
+        return []
+    for earlier in range(len(tokens) - 2, -1, -1):
+        if tokens[earlier] == tokens[-1]:
+            period = tokens[earlier + 1:]
+            return [period[i % len(period)] for i in range(size)]
+    return []
