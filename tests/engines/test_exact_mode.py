@@ -259,3 +259,22 @@ def test_a_tree_through_drafts_gives_the_exact_probability(hf_engine):
     assert hf_engine.tree.drafted > before
     assert tree.unexplored == left == 0.0 and expected > 0.05
     assert math.isclose(tree.probability, expected, rel_tol=1e-4)
+
+
+def test_greedy_answers_through_drafts_are_the_transformers_loops(hf_engine):
+    """A greedy answer that repeats itself is decoded a few drafted tokens per pass, and is
+    the answer `PrefixDecoder` decodes token by token."""
+    from slick_curator.engines.hf_exact import TreeJob
+
+    prompts = [("Q: Repeat the pattern.\nA: X-Y-X-Y-X-Y-X-Y\n" * 2) + "Q: Repeat the pattern.\nA:",
+               PROMPT.format(country="Kenya")]
+    jobs = [TreeJob(hf_engine.tokenizer(p).input_ids, Matcher(["X"]), None) for p in prompts]
+    settings = {"max_new_tokens": 24, "stops": ["\n"]}
+    loop = hf_engine.decoder.decode([j.tokens for j in jobs], n=1, greedy=True, temperature=0,
+                                    top_k=0, hopeless=[None] * 2, settled=[None] * 2,
+                                    continues=[False] * 2, **settings)
+    before = hf_engine.tree.drafted
+    tree = hf_engine.tree.run(jobs, **settings)
+    assert hf_engine.tree.drafted > before
+    assert [t.greedy_text for t in tree] == [s[0].text for s in loop]
+    assert len(tree[0].greedy_tokens) >= 12 and tree[0].greedy_text.startswith(" X-Y-X-Y")

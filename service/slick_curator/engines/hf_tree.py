@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
+from slick_curator.engines import tree_expansion
 from slick_curator.engines.heap import release_free_memory
 from slick_curator.engines.hf_branches import cluster_by_prefix
 from slick_curator.engines.hf_decoding import DecodeStats, without_partial_stop
@@ -28,7 +29,7 @@ from slick_curator.engines.hf_exact import TreeJob
 from slick_curator.engines.token_text import TokenBytes
 from slick_curator.engines.tree_attention import TreeModel, supports
 from slick_curator.engines.tree_cache import NEG, Own
-from slick_curator.engines.tree_expansion import Expansion
+from slick_curator.engines.tree_expansion import Expansion, repeat_draft
 
 __all__ = ["TreeDecoder", "TreeResult", "supports"]
 
@@ -68,7 +69,8 @@ class TreeDecoder:
         self.net = TreeModel(model, tokenizer.pad_token_id or 0, stats or DecodeStats())
         self.stats = self.net.stats
         self.nodes = 0  # tree paths computed, for benchmarks
-        self.drafted = 0  # of them, computed ahead as drafts (`tree_expansion._draft`)
+        # greedy tokens and tree paths taken from drafts (`repeat_draft`), not computed again
+        self.drafted = 0
 
     @torch.inference_mode()
     def run(self, jobs: Sequence[TreeJob], *, max_new_tokens: int, stops: Sequence[str],
@@ -128,35 +130,39 @@ class TreeDecoder:
                               [greedy_hopeless[i] if greedy_hopeless else None for i in order],
                               expand, top_k)
         retired: list[tuple[Own, int]] = [(own, r) for r in range(len(chunk))]
-        active = list(range(len(chunk)))  # chunk positions still decoding, one per own row
-        step = 0
-        while True:
-            next_tokens = greedy.take(active, logits, step)
-            still = [pos for pos in active if not greedy.done[pos]]
-            if not still or step == max_new_tokens - 1:
-                break
-            if len(still) <= len(own.jobs) // 2:  # compact: finished rows stay in `retired`
+        greedy.take(list(range(len(chunk))), logits)
+        active = [pos for pos in range(len(chunk)) if not greedy.done[pos]]
+        while active:
+            if len(active) <= len(own.jobs) // 2:  # compact: finished rows stay in `retired`
                 row_of = {pos: r for r, pos in enumerate(own.jobs)}
-                rows = [row_of[pos] for pos in still]
+                rows = [row_of[pos] for pos in active]
                 own, grid = own.select(rows), grid.select(torch.tensor(rows))
                 for r, pos in enumerate(own.jobs):
                     retired[pos] = (own, r)
-            row_of = {pos: r for r, pos in enumerate(own.jobs)}
-            tokens = torch.full((len(own.jobs), 1), self.net.pad, dtype=torch.long)
-            positions = torch.zeros((len(own.jobs), 1), dtype=torch.long)
-            for pos in still:
-                r = row_of[pos]
-                tokens[r, 0] = next_tokens[pos]
-                positions[r, 0] = len(jobs[order[pos]].tokens) + step
-                greedy.slots[pos].append(own.fills[r])
-            live = set(still)
-            bias = self.net.step_bias(own, 1, [[greedy.slots[pos]] if pos in live else []
-                                               for pos in own.jobs])
-            keep = torch.tensor([row_of[pos] for pos in still])
-            logits = self.net.forward(tokens, positions, own, bias, grid, keep)
-            self.stats.decode_tokens += len(still)
-            active = still
-            step += 1
+            logits, drafts = self._greedy_pass(jobs, order, own, grid, greedy, active)
+            # each row takes its token, then each drafted token it chose, while it chooses them
+            at = 0
+            rounds: list[list[tuple[int, int]]] = []  # per round: (chunk position, logits row)
+            for pos in active:
+                for j in range(1 + len(drafts[pos])):
+                    if j == len(rounds):
+                        rounds.append([])
+                    rounds[j].append((pos, at + j))
+                at += 1 + len(drafts[pos])
+            going = set(active)
+            for j, takers in enumerate(rounds):
+                takers = [(pos, k) for pos, k in takers if pos in going
+                          and (j == 0 or greedy.tokens[pos][-1] == drafts[pos][j - 1])]
+                if not takers:
+                    break
+                if j:  # the drafted token is the answer's: its slot joins the path
+                    for pos, _ in takers:
+                        greedy.slots[pos].append(greedy.draft_slots[pos][j - 1])
+                    self.drafted += len(takers)
+                greedy.take([pos for pos, _ in takers],
+                            logits[torch.tensor([k for _, k in takers])])
+                going = {pos for pos, _ in takers if not greedy.done[pos]}
+            active = [pos for pos in active if not greedy.done[pos]]
         for pos, i in enumerate(order):
             results[i] = TreeResult(greedy.tokens[pos], greedy.text[pos], greedy.pruned[pos],
                                     len(jobs[i].tokens))
@@ -169,6 +175,40 @@ class TreeDecoder:
             del retired, own, grid, logits
             release_free_memory()
             expansion.run()
+
+    def _greedy_pass(self, jobs, order, own: Own, grid, greedy: _GreedyState,
+                     active: list[int]) -> tuple[torch.Tensor, dict[int, list[int]]]:
+        """One greedy step of `active` (rows of `own`): each row's last chosen token, and
+        where few rows are left, the tokens after it that `repeat_draft` guesses (an answer
+        that repeats itself, "King of the King of ..."), each query seeing the ones before.
+        The logits of every query, row by row, and the drafts."""
+        size = min(tree_expansion.MAX_DRAFT, tree_expansion.DRAFT_TOKENS // len(active))
+        # the last chosen token's logits give the next token; token max_new_tokens is the last
+        drafts = {pos: repeat_draft(greedy.tokens[pos],
+                                    min(size, greedy.max_new_tokens - greedy.taken[pos] - 1))
+                  for pos in active}
+        width = 1 + max(len(d) for d in drafts.values())
+        row_of = {pos: r for r, pos in enumerate(own.jobs)}
+        ids = torch.full((len(own.jobs), width), self.net.pad, dtype=torch.long)
+        positions = torch.zeros((len(own.jobs), width), dtype=torch.long)
+        queries: list[list[list[int]]] = [[] for _ in own.jobs]
+        keep = []
+        for pos in active:
+            r, fill = row_of[pos], own.fills[row_of[pos]]
+            start = len(jobs[order[pos]].tokens) + greedy.taken[pos] - 1  # the last chosen
+            greedy.slots[pos].append(fill)
+            seen = list(greedy.slots[pos])
+            greedy.draft_slots[pos] = [fill + 1 + j for j in range(len(drafts[pos]))]
+            for t, token in enumerate([greedy.tokens[pos][-1], *drafts[pos]]):
+                if t:
+                    seen = [*seen, fill + t]
+                ids[r, t], positions[r, t] = token, start + t
+                queries[r].append(seen)
+                keep.append(r * width + t)
+        bias = self.net.step_bias(own, width, queries)
+        logits = self.net.forward(ids, positions, own, bias, grid, torch.tensor(keep))
+        self.stats.decode_tokens += len(keep)
+        return logits, drafts
 
     def text(self, data: bytes, tokens: list[int]) -> str:
         if self.token_bytes is not None:
@@ -196,22 +236,22 @@ class _GreedyState:
         self.pruned = [False] * n
         self.ended_by: list[str] = [""] * n  # eos / stop / settled / limit / pruned
         self.slots: list[list[int]] = [[] for _ in range(n)]
+        self.taken = [0] * n  # tokens chosen (an EOS too)
+        self.draft_slots: list[list[int]] = [[] for _ in range(n)]  # of the last pass's drafts
         self.top_k = top_k if keep_candidates else 0
         self.candidates: list[list[tuple[torch.Tensor, torch.Tensor]]] = [[] for _ in range(n)]
 
-    def take(self, active: list[int], scores: torch.Tensor, step: int) -> dict[int, int]:
+    def take(self, active: list[int], scores: torch.Tensor) -> None:
         """Advance the greedy answers of `active` (rows of `scores`, in order) by one token."""
         chosen = scores.max(-1).indices.tolist()  # first maximum, as argmax; 4x faster in bf16
+        values = tokens = None
         if self.top_k:
             values, tokens = torch.topk(scores, min(self.top_k, scores.shape[-1]), dim=-1)
-            for k, pos in enumerate(active):
+        for k, (pos, token) in enumerate(zip(active, chosen, strict=True)):
+            self.taken[pos] += 1
+            if values is not None:
                 self.candidates[pos].append((values[k], tokens[k]))
-        last = step == self.max_new_tokens - 1
-        out = {}
-        for pos, token in zip(active, chosen, strict=True):
-            out[pos] = token
-            self._advance(pos, token, last)
-        return out
+            self._advance(pos, token, self.taken[pos] == self.max_new_tokens)
 
     def _advance(self, pos: int, token: int, last: bool) -> None:
         job, decoder = self.jobs[pos], self.decoder
