@@ -182,7 +182,11 @@ class TreeDecoder:
         where few rows are left, the tokens after it that `repeat_draft` guesses (an answer
         that repeats itself, "King of the King of ..."), each query seeing the ones before.
         The logits of every query, row by row, and the drafts."""
-        size = min(tree_expansion.MAX_DRAFT, tree_expansion.DRAFT_TOKENS // len(active))
+        # Only once few rows are left (and compaction has made the batch small): rejected
+        # drafts still take slots, and a batch of hundreds of rows would grow its caches.
+        size = tree_expansion.MAX_DRAFT
+        if len(active) * size > tree_expansion.DRAFT_TOKENS:
+            size = 0
         # the last chosen token's logits give the next token; token max_new_tokens is the last
         drafts = {pos: repeat_draft(greedy.tokens[pos],
                                     min(size, greedy.max_new_tokens - greedy.taken[pos] - 1))
