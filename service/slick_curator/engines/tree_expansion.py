@@ -21,10 +21,11 @@ from slick_curator.engines.tree_cache import Grid, Own
 
 __all__ = ["Expansion", "Path", "plan_frontier", "repeat_draft"]
 
-# Open sampled paths per prompt at a level at most, and paths computed per prompt in all; the
-# least likely beyond are left unexplored (their mass reported). What fills them is text the
-# normaliser reads as nothing yet, articles and punctuation ("A: A: A-A-A"), which the model
-# repeats once it starts and which almost never ends in a gold.
+# Open sampled paths computed per prompt at a level at most (the others wait for the next), and
+# paths computed per prompt in all (the least likely beyond are left unexplored, their mass
+# reported). What fills them is text the normaliser reads as nothing yet, articles and
+# punctuation ("A: A: A-A-A"), which the model repeats once it starts and which almost never
+# ends in a gold.
 MAX_OPEN_PER_PROMPT = 16
 MAX_NODES_PER_PROMPT = 64
 # The bound on the mass left unexpanded for a prompt whose greedy answer is right, and the
@@ -39,7 +40,7 @@ NARROW = 2
 # weights costs (~35 ms on 2 cores), so the last levels of a chunk -- paths that repeat
 # themselves, "A-A-A-A" or "A: A: A:", each level one pass -- also compute the tokens each
 # path would go on with if it kept repeating; a child that is one of them is computed
-# already when its level comes (`_draft`).
+# already when its level comes (`_draft`). The greedy steps of `hf_tree` draft alike.
 DRAFT_TOKENS = 128
 MAX_DRAFT = 8
 
