@@ -139,29 +139,7 @@ class TreeDecoder:
                 own, grid = own.select(rows), grid.select(torch.tensor(rows))
                 for r, pos in enumerate(own.jobs):
                     retired[pos] = (own, r)
-            logits, drafts = self._greedy_pass(jobs, order, own, grid, greedy, active)
-            # each row takes its token, then each drafted token it chose, while it chooses them
-            at = 0
-            rounds: list[list[tuple[int, int]]] = []  # per round: (chunk position, logits row)
-            for pos in active:
-                for j in range(1 + len(drafts[pos])):
-                    if j == len(rounds):
-                        rounds.append([])
-                    rounds[j].append((pos, at + j))
-                at += 1 + len(drafts[pos])
-            going = set(active)
-            for j, takers in enumerate(rounds):
-                takers = [(pos, k) for pos, k in takers if pos in going
-                          and (j == 0 or greedy.tokens[pos][-1] == drafts[pos][j - 1])]
-                if not takers:
-                    break
-                if j:  # the drafted token is the answer's: its slot joins the path
-                    for pos, _ in takers:
-                        greedy.slots[pos].append(greedy.draft_slots[pos][j - 1])
-                    self.drafted += len(takers)
-                greedy.take([pos for pos, _ in takers],
-                            logits[torch.tensor([k for _, k in takers])])
-                going = {pos for pos, _ in takers if not greedy.done[pos]}
+            self._greedy_step(jobs, order, own, grid, greedy, active)
             active = [pos for pos in active if not greedy.done[pos]]
         for pos, i in enumerate(order):
             results[i] = TreeResult(greedy.tokens[pos], greedy.text[pos], greedy.pruned[pos],
@@ -176,12 +154,13 @@ class TreeDecoder:
             release_free_memory()
             expansion.run()
 
-    def _greedy_pass(self, jobs, order, own: Own, grid, greedy: _GreedyState,
-                     active: list[int]) -> tuple[torch.Tensor, dict[int, list[int]]]:
-        """One greedy step of `active` (rows of `own`): each row's last chosen token, and
-        where few rows are left, the tokens after it that `repeat_draft` guesses (an answer
-        that repeats itself, "King of the King of ..."), each query seeing the ones before.
-        The logits of every query, row by row, and the drafts."""
+    def _greedy_step(self, jobs, order, own: Own, grid, greedy: _GreedyState,
+                     active: list[int]) -> None:
+        """One pass of the greedy answers of `active` (rows of `own`): each row's last chosen
+        token, and where few rows are left, the tokens after it that `repeat_draft` guesses
+        (an answer that repeats itself, "King of the King of ..."), each query seeing the ones
+        before. A row takes its next token, then each drafted token's next while it chose
+        that drafted token."""
         # Only once few rows are left (and compaction has made the batch small): rejected
         # drafts still take slots, and a batch of hundreds of rows would grow its caches.
         size = tree_expansion.MAX_DRAFT
@@ -197,12 +176,14 @@ class TreeDecoder:
         positions = torch.zeros((len(own.jobs), width), dtype=torch.long)
         queries: list[list[list[int]]] = [[] for _ in own.jobs]
         keep = []
+        first: dict[int, tuple[int, int]] = {}  # per row: its first query's logits row, slot
         for pos in active:
-            r, fill = row_of[pos], own.fills[row_of[pos]]
+            r = row_of[pos]
+            fill = own.fills[r]
+            first[pos] = (len(keep), fill)
             start = len(jobs[order[pos]].tokens) + greedy.taken[pos] - 1  # the last chosen
             greedy.slots[pos].append(fill)
             seen = list(greedy.slots[pos])
-            greedy.draft_slots[pos] = [fill + 1 + j for j in range(len(drafts[pos]))]
             for t, token in enumerate([greedy.tokens[pos][-1], *drafts[pos]]):
                 if t:
                     seen = [*seen, fill + t]
@@ -212,7 +193,17 @@ class TreeDecoder:
         bias = self.net.step_bias(own, width, queries)
         logits = self.net.forward(ids, positions, own, bias, grid, torch.tensor(keep))
         self.stats.decode_tokens += len(keep)
-        return logits, drafts
+        takers = active
+        for j in range(width):
+            if j:  # rows that chose drafted token j: its slot joins the path, its logits next
+                takers = [pos for pos in takers if not greedy.done[pos] and j <= len(drafts[pos])
+                          and greedy.tokens[pos][-1] == drafts[pos][j - 1]]
+                if not takers:
+                    break
+                for pos in takers:
+                    greedy.slots[pos].append(first[pos][1] + j)
+                self.drafted += len(takers)
+            greedy.take(takers, logits[torch.tensor([first[pos][0] + j for pos in takers])])
 
     def text(self, data: bytes, tokens: list[int]) -> str:
         if self.token_bytes is not None:
@@ -241,7 +232,6 @@ class _GreedyState:
         self.ended_by: list[str] = [""] * n  # eos / stop / settled / limit / pruned
         self.slots: list[list[int]] = [[] for _ in range(n)]
         self.taken = [0] * n  # tokens chosen (an EOS too)
-        self.draft_slots: list[list[int]] = [[] for _ in range(n)]  # of the last pass's drafts
         self.top_k = top_k if keep_candidates else 0
         self.candidates: list[list[tuple[torch.Tensor, torch.Tensor]]] = [[] for _ in range(n)]
 

@@ -223,9 +223,8 @@ class TransformersEngine(Engine):
                     out[i] = MatchProbability(result.probability, result.unexplored,
                                               self._greedy_result(result))
                 continue
-            rest = indices
             jobs = []
-            for i in rest:
+            for i in indices:
                 r = requests[i].request
                 jobs.append(TreeJob(self._tokens(r.prompt, r.add_special_tokens),
                                     requests[i].judge, r.hopeless, r.settled, r.continues))
@@ -234,8 +233,8 @@ class TransformersEngine(Engine):
                 max_new_tokens=params.max_new_tokens, stops=params.stop, bound=bound)
             greedy_results = self.generate([
                 dataclasses.replace(requests[i].request, params=greedy, hopeless=None)
-                for i in rest]) if greedy is not None else [None] * len(rest)
-            for i, (probability, unexplored), decoded in zip(rest, found, greedy_results,
+                for i in indices]) if greedy is not None else [None] * len(indices)
+            for i, (probability, unexplored), decoded in zip(indices, found, greedy_results,
                                                              strict=True):
                 out[i] = MatchProbability(probability, unexplored, decoded)
         return out  # type: ignore[return-value]

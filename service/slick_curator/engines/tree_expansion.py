@@ -223,17 +223,20 @@ class Expansion:
         """Compute every open path's last token; returns their children. Prompts with many
         open paths go in a pass of their own, so that the others are not padded to as many.
         Paths computed ahead as drafts are not computed again."""
-        candidates: list[tuple[Path, int, float]] = []
         by_job: dict[int, list[Path]] = {}
+        ready, values, tokens = [], [], []
         for path in paths:
             drafted = self.drafted.pop((path.job, tuple(path.tokens)), None)
             if drafted is None:
                 by_job.setdefault(path.job, []).append(path)
                 continue
-            slot, values, tokens = drafted
-            self.d.drafted += 1
-            path.slots.append(slot)
-            candidates += self._candidates([path], values[None], tokens[None])
+            path.slots.append(drafted[0])
+            ready.append(path)
+            values.append(drafted[1])
+            tokens.append(drafted[2])
+        candidates = (self._candidates(ready, torch.stack(values), torch.stack(tokens))
+                      if ready else [])
+        self.d.drafted += len(ready)
         self.d.nodes += len(paths)
         todo = sum(len(v) for v in by_job.values())
         draft = min(MAX_DRAFT, DRAFT_TOKENS // todo) if todo else 0
