@@ -15,8 +15,10 @@ Contenders, each in its own process (so peak memory is its own):
   fast      teacher-forced gold answers, no sampling
   exact     greedy answers, then each prompt's chance of a correct sample computed;
             `exact-bf16` the same with bf16 weights
-The naive protocol costs 20 generate calls per row, so it runs on the first `--naive-rows` rows
-only; its rows/s is a rate, comparable with the others.
+The naive protocol costs 20 generate calls per row, so it runs on `--naive-rows` rows only, as
+many of each relation as it can (`naive_sample`): its cost per row differs by relation (12-19 s
+per row on this box, 2026-12-07), so a few rows of one relation would misstate the rate of the
+workload's mix. Its rows/s is a rate, comparable with the others.
 
 `--compare-tree DIR` adds `adaptive@DIR`: adaptive mode from another checkout (e.g. a
 `git worktree` of the previous release), in the same run, to measure what a change costs.
@@ -150,7 +152,7 @@ def _naive(engine, dataset, dev, naive_rows, seed) -> dict:
                   pad_token_id=tok.pad_token_id)
     tokens, categories = 0, []
     start = time.perf_counter()
-    for example in dataset.examples[:naive_rows]:
+    for example in naive_sample(dataset.examples, naive_rows):
         matcher = Matcher(example.answers)
         greedy_ok = sample_ok = samples = 0
         for prompt in build_prompts(example, pool)[0]:
@@ -172,6 +174,17 @@ def _naive(engine, dataset, dev, naive_rows, seed) -> dict:
             "categories": categories}
 
 
+def naive_sample(examples, rows: int) -> list:
+    """`rows` of `examples`, the first of each relation in turn (a stratified sample)."""
+    by_group: dict = {}
+    for example in examples:
+        by_group.setdefault(example.group, []).append(example)
+    columns = list(by_group.values())
+    picked = [column[k] for k in range(max(map(len, columns), default=0))
+              for column in columns if k < len(column)]
+    return picked[:rows]
+
+
 def _first_line(tok, ids) -> str:
     return tok.decode(ids, skip_special_tokens=True).split("\n")[0]
 
@@ -179,7 +192,7 @@ def _first_line(tok, ids) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--rows", type=int, default=200)
-    parser.add_argument("--naive-rows", type=int, default=5)
+    parser.add_argument("--naive-rows", type=int, default=12)
     parser.add_argument("--exact-rows", type=int, default=None,
                         help="exact mode on the first this many rows only")
     parser.add_argument("--vllm-rows", type=int, default=None,
@@ -252,8 +265,8 @@ def write_report(results: dict, args) -> None:
         f"## {dt.date.today().isoformat()} — `{' '.join(['python', 'bench/probe_speed.py'] + sys.argv[1:])}`",
         "",
         f"Machine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}. "
-        f"Workload: {args.rows} rows ({', '.join(RELATIONS)}), seed {args.seed}; naive on the first "
-        f"{args.naive_rows} rows"
+        f"Workload: {args.rows} rows ({', '.join(RELATIONS)}), seed {args.seed}; naive on "
+        f"{args.naive_rows} rows, the relations in turn"
         + (f", exact on the first {args.exact_rows}" if args.exact_rows else "")
         + (f", vLLM on the first {args.vllm_rows}" if args.vllm_rows else "") + ". "
         f"CPU: {_cpu_name()}.",

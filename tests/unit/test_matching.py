@@ -9,8 +9,13 @@ import unicodedata
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-
-from slick_curator.probing.matching import Matcher, hopeless, is_correct, normalize
+from slick_curator.probing.matching import (
+    _ASCII_COMPOSING,
+    Matcher,
+    hopeless,
+    is_correct,
+    normalize,
+)
 
 
 @pytest.mark.parametrize(
@@ -136,6 +141,11 @@ def test_matcher_agrees_with_functions_and_pickles() -> None:
         (" N.Y.E", ["NYC"]),
         (" Parix", ["Paris"]),
         (" Zur", ["Zürich"]),  # "u" is no longer last: no mark can reach it
+        (" A-1", ["Kern County"]),  # a digit composes with nothing: the word "1..." is no gold's
+        (" The 2", ["Paris"]),
+        (" Bü", ["Bangkok"]),  # marks may follow "ü", but no letter built on "u" is an "a"
+        (" Ｑ", ["Paris"]),  # full-width Q: built on "Q"
+        (" Pa-", ["Paris"]),  # the dash ends the word "pa", whatever follows
         ("\u00a0Madrid", ["Paris"]),
         (" 大阪 ", ["東京"]),
         ("xy", ["?!"]),
@@ -168,6 +178,12 @@ def test_hopeless_fires(prefix: str, golds: list[str]) -> None:
         (" Z\ufffd\ufffd", ["Zürich"]),  # "ü" cut between tokens decodes as U+FFFD for now
         (" The", ["The"]),
         (" London", ["Paris", "London Bridge"]),
+        (" A-", ["Kern County"]),  # "A-Kern County" still matches
+        (" S.A.", ["Saint-Denis"]),  # "S.A.int-Denis" folds to "saint denis"
+        (" 1", ["1st Division"]),
+        (" <", ["≮"]),  # U+0338 may follow
+        (" Bá", ["Bárány"]),
+        (" Ｐ", ["Paris"]),
     ],
 )
 def test_hopeless_holds_off(prefix: str, golds: list[str]) -> None:
@@ -195,6 +211,24 @@ def test_whitespace_never_composes_and_stays_whitespace() -> None:
         assert normalize(f"x{space}y") == "x y"
 
 
+def test_ascii_composing_table_holds_every_ascii_character_a_mark_composes_with() -> None:
+    # The stable head keeps any other last ASCII character (a digit, punctuation): no mark that
+    # follows can compose with it, and NFKC leaves it as it is.
+    firsts = set()
+    for cp in range(sys.maxunicode + 1):
+        decomposition = unicodedata.decomposition(chr(cp))
+        if decomposition and not decomposition.startswith("<") and len(decomposition.split()) == 2:
+            firsts.add(chr(int(decomposition.split()[0], 16)))
+    composing = {chr(cp) for cp in range(128)} & firsts
+    assert composing <= _ASCII_COMPOSING
+    assert _ASCII_COMPOSING - composing == {"Q", "q"}
+    for cp in range(128):
+        assert unicodedata.normalize("NFKC", chr(cp)) == chr(cp)
+        if chr(cp) not in _ASCII_COMPOSING:
+            for mark in ("\u0301", "\u0308", "\u0338", "\u0345"):
+                assert unicodedata.normalize("NFKC", chr(cp) + mark) == chr(cp) + mark
+
+
 def test_casefold_is_context_free() -> None:
     # lower() special-cases a final sigma; the stable-prefix argument needs casefold not to.
     assert "ΑΣ".casefold() + "Α".casefold() == "ΑΣΑ".casefold()
@@ -211,6 +245,7 @@ FRAGMENTS = [
     "the", "The ", "a ", "an ", "th", " ",
     "\t", "\n", "\u00a0", "\u3000",
     *".,-'?!/",
+    *"19:=",
     "\u2014", "\u2013",
     "\u0301", "\u0308", "\u0338", "\u0345", "\u0307",
     "<", "é", "ü", "ß", "İ", "ﬁ", "Σ", "ς", "¨", "ǰ", "Ａ",
@@ -221,7 +256,8 @@ FRAGMENTS = [
 texts = st.lists(st.sampled_from(FRAGMENTS), max_size=10).map("".join)
 REAL_GOLDS = [
     "Paris", "The Beatles", "Saint-Denis", "U.S.", "Z\u00fcrich", "Zu\u0308rich", "straße",
-    "?!", "The", "a", "東京", "가각", "AC/DC", "a-ha", "İstanbul", "ﬁnal", "Σίσυφος",
+    "?!", "The", "a", "東京", "가각", "AC/DC", "a-ha", "İstanbul", "ﬁnal", "Σίσυφος", "A-1",
+    "24 Hours",
 ]
 golds_st = st.lists(st.sampled_from(REAL_GOLDS) | texts, min_size=1, max_size=3)
 harmless = st.lists(

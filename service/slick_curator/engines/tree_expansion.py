@@ -107,9 +107,18 @@ class Expansion:
         """The sampled paths that leave each greedy path, and the greedy path's own mass."""
         candidates: list[tuple[Path, int, float]] = []  # (parent, token, probability)
         g = self.greedy
+        # every greedy step's top-k (by prompt, then depth), as lists: one softmax for all
+        steps = [step for pos in range(len(self.jobs)) for step in g.candidates[pos]]
+        shares = top = []
+        if steps:
+            shares = torch.softmax(torch.stack([values for values, _ in steps]).double()
+                                   / self.temperature, -1).tolist()
+            top = torch.stack([tokens for _, tokens in steps]).tolist()
+        first = 0  # the prompt's first step among them
         for pos, job in enumerate(self.jobs):
             mass, data = 1.0, b""
-            for depth, (values, tokens) in enumerate(g.candidates[pos]):
+            for depth in range(len(g.candidates[pos])):
+                q, tokens = shares[first + depth], top[first + depth]
                 prefix = g.tokens[pos][:depth]
                 if depth:
                     data = self.d.extend(data, prefix[-1])
@@ -119,16 +128,16 @@ class Expansion:
                         without_partial_stop(parent.text, self.stops)):
                     mass = 0.0  # nothing below a hopeless greedy prefix can match
                     break
-                q = torch.softmax(values.double() / self.temperature, -1).tolist()
                 # None: the greedy answer ended with EOS here; that child is judged below
                 chosen = g.tokens[pos][depth] if depth < len(g.tokens[pos]) else None
                 stay = 0.0  # the greedy token's share: the greedy path goes on with it
-                for token, p in zip(tokens.tolist(), q, strict=True):
+                for token, p in zip(tokens, q, strict=True):
                     if token == chosen:
                         stay = p
                     else:
                         candidates.append((parent, token, mass * p))
                 mass *= stay
+            first += len(g.candidates[pos])
             # The greedy path is one sample too, ended as the greedy answer ended.
             if mass and g.ended_by[pos] in ("stop", "settled", "limit"):
                 self._verdict(pos, mass, g.text[pos].strip())

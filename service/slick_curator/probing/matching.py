@@ -44,6 +44,12 @@ MatchMode = Literal["exact", "squad", "contains"]
 
 _MODES = ("exact", "squad", "contains")
 _ARTICLES = frozenset({"a", "an", "the"})
+# The ASCII characters that a following mark may compose with (a test checks the table):
+# letters ("u" + U+0308 -> "ü"; Q and q compose with nothing, kept for simplicity) and "<=>"
+# ("<" + U+0338 -> "≮").
+_ASCII_COMPOSING = frozenset(string.ascii_letters + "<=>")
+# `Matcher.hopeless` verdicts kept per matcher.
+_MAX_VERDICTS = 4096
 # (delete punctuation, remove articles) for the normalisation levels, strictest first.
 _LEVELS = ((True, True), (True, False), (False, False))
 
@@ -121,6 +127,12 @@ class Matcher:
                     break
         # (level, tokens) per distinct gold; blank golds are dropped, they can never match.
         self._keys = tuple(keys)
+        # Verdicts of `hopeless` by prefix: exact mode asks about the same texts for each of a
+        # row's prompts (half of its calls, 2026-12-07); bounded, emptied when full.
+        self._hopeless: dict[str, bool] = {}
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_hopeless": {}}  # verdicts are a cache: they stay behind
 
     def __call__(self, prediction: str) -> bool:
         """Whether `prediction` matches any gold; same as `is_correct`."""
@@ -148,6 +160,14 @@ class Matcher:
         and a growing word that could become an article is never held against the prefix. In
         ``contains`` mode anything can still follow, so only gold-less matchers are hopeless.
         """
+        known = self._hopeless.get(prefix)
+        if known is None:
+            if len(self._hopeless) >= _MAX_VERDICTS:
+                self._hopeless.clear()
+            known = self._hopeless[prefix] = self._judge_hopeless(prefix)
+        return known
+
+    def _judge_hopeless(self, prefix: str) -> bool:
         if self._squad is not None:
             return self._squad_hopeless(prefix)
         if not self._keys:
@@ -155,10 +175,10 @@ class Matcher:
         if self.mode == "contains":
             return False
         stable = _stable_prefix(prefix)
-        # A last ASCII letter left out of the stable head can only gain marks ("u" -> "ü"):
-        # whatever follows, the folded answer has it, or a letter built on it, in that place.
-        last = prefix[len(stable):]
-        loose = last if len(last) == 1 and last.isascii() and last.isalpha() else ""
+        # A last letter left out of the stable head can only gain marks ("u" -> "ü" -> "ǘ"):
+        # whatever follows, the folded answer has a letter built on its ASCII base in that
+        # place (" Bü" is hopeless for "Bangkok": no "a" is built on "u").
+        loose = _ascii_base(prefix[len(stable):])
         return not any(
             _reachable(_fold(stable + loose, _LEVELS[level][0]), gold, _LEVELS[level][1],
                        loose_last=bool(loose))
@@ -184,11 +204,13 @@ def _stable_prefix(prefix: str) -> str:
     and casefold and punctuation removal work per character, so folding this head gives a prefix
     of the folded full prediction whatever the continuation. A trailing character may still
     compose with what follows ("u" + U+0308 -> "ü", "<" + U+0338 -> "≮"), so the last boundary
-    character itself is left out -- unless it is whitespace, which composes with nothing.
+    character itself is left out -- unless it composes with nothing: whitespace, and ASCII
+    other than letters and "<=>" (digits, punctuation). Then " A-1" is judged whole, and hopeless
+    for "Kern County" (the word "1..." can be no gold word), not as " A-" and held open.
     """
     for k in range(len(prefix) - 1, -1, -1):
         ch = prefix[k]
-        if ch.isspace():
+        if ch.isspace() or (ch.isascii() and ch not in _ASCII_COMPOSING):
             return prefix[: k + 1]
         if _starts_segment(ch):
             return prefix[:k]
@@ -245,6 +267,18 @@ def _reachable(folded: str, gold: tuple[str, ...], articles: bool, loose_last: b
     head = partial[:-1]
     return (word.startswith(head) and len(word) > len(head)
             and _base(word[len(head)]) == partial[-1])
+
+
+@functools.lru_cache(maxsize=4096)
+def _ascii_base(last: str) -> str:
+    """The ASCII letter that `last` (one character) is built on, if it is one letter with
+    marks ("ü", "Ａ"; not "ǆ", two letters), else ""."""
+    if len(last) != 1:
+        return ""
+    base, *marks = unicodedata.normalize("NFKD", last)
+    if base.isascii() and base.isalpha() and all(unicodedata.combining(m) for m in marks):
+        return base
+    return ""
 
 
 @functools.lru_cache(maxsize=4096)
