@@ -36,3 +36,20 @@ def test_bf16_gives_each_layers_output():
 def test_layers_with_bias_are_refused():
     with pytest.raises(ValueError, match="without bias"):
         FusedLinear([torch.nn.Linear(4, 4)])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_joined_outputs_are_the_modules_outputs_side_by_side(dtype):
+    modules = layers(dtype)
+    fused, apart = FusedLinear(modules, joins=[2, 1]), FusedLinear(modules)
+    x = torch.randn(6, 64).to(dtype)
+    joined, last = fused(x)
+    first, second, third = apart(x)
+    assert joined.shape == (6, 96)
+    assert torch.equal(joined, torch.cat([first, second], -1))
+    assert torch.equal(last, third)
+
+
+def test_joins_must_cover_the_modules():
+    with pytest.raises(ValueError, match="cover"):
+        FusedLinear(layers(torch.float32), joins=[2])

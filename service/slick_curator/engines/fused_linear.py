@@ -26,13 +26,21 @@ def packs(dtype: torch.dtype, device: torch.device) -> bool:
 
 class FusedLinear:
     """`modules` (bias-free `nn.Linear`s of one input) as one product; `__call__` returns
-    their outputs in order."""
+    their outputs in order, those of consecutive modules joined where `joins` says how many
+    each output holds (q and k joined: one rotary embedding for both)."""
 
-    def __init__(self, modules: Sequence[torch.nn.Linear]) -> None:
+    def __init__(self, modules: Sequence[torch.nn.Linear],
+                 joins: Sequence[int] | None = None) -> None:
         if any(m.bias is not None for m in modules):
             raise ValueError("FusedLinear takes linear layers without bias")
         self.modules = list(modules)
-        self.sizes = [m.out_features for m in modules]
+        self.joins = list(joins or [1] * len(modules))
+        if sum(self.joins) != len(self.modules):
+            raise ValueError("joins must cover the modules")
+        self.sizes, first = [], 0
+        for count in self.joins:
+            self.sizes.append(sum(m.out_features for m in modules[first:first + count]))
+            first += count
         weight = modules[0].weight
         self.packed = None
         if packs(weight.dtype, weight.device):
@@ -41,6 +49,11 @@ class FusedLinear:
 
     def __call__(self, x: torch.Tensor) -> list[torch.Tensor]:
         if self.packed is None:
-            return [m(x) for m in self.modules]
+            outs, first = [], 0
+            for count in self.joins:
+                parts = [m(x) for m in self.modules[first:first + count]]
+                outs.append(parts[0] if count == 1 else torch.cat(parts, -1))
+                first += count
+            return outs
         out = torch.ops.mkldnn._linear_pointwise(x, self.packed, None, "none", [], "")
         return list(out.split(self.sizes, -1)) if len(self.sizes) > 1 else [out]

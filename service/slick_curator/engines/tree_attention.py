@@ -14,15 +14,15 @@ explicit positions.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
-from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
 
 from slick_curator.engines.fused_linear import FusedLinear
 from slick_curator.engines.hf_decoding import DecodeStats
 from slick_curator.engines.tree_cache import NEG, Grid, Own, PrefixStore
 
-__all__ = ["TreeModel", "supports"]
+__all__ = ["Segment", "TreeModel", "supports"]
 
 _flash = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu
 
@@ -38,13 +38,22 @@ def supports(model) -> bool:
             and not getattr(config, "mlp_bias", False)
             and hasattr(model, "model") and hasattr(model.model, "layers"))
 
+def _rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Llama's rotary embedding of `x` ([n, heads, dim]) at cos, sin ([n, dim]): the
+    operations of transformers' `apply_rotary_pos_emb`, in its order (the same bits), for q
+    and k heads at once."""
+    half = x.shape[-1] // 2
+    rotated = torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+    return (x * cos[:, None]) + (rotated * sin[:, None])
+
+
 class _Layer:
     """One decoder layer's modules, its projections fused (`fused_linear`)."""
 
     def __init__(self, layer) -> None:
         attn, mlp = layer.self_attn, layer.mlp
         self.input_norm, self.post_norm = layer.input_layernorm, layer.post_attention_layernorm
-        self.qkv = FusedLinear([attn.q_proj, attn.k_proj, attn.v_proj])
+        self.qkv = FusedLinear([attn.q_proj, attn.k_proj, attn.v_proj], joins=[2, 1])
         self.o = FusedLinear([attn.o_proj])
         self.gate_up = FusedLinear([mlp.gate_proj, mlp.up_proj])
         self.down = FusedLinear([mlp.down_proj])
@@ -74,6 +83,31 @@ class _Packing:
         self.unprefixed = unprefixed if bool(unprefixed.any()) else None
 
 
+class Segment(NamedTuple):
+    """One batch of a pass, as `TreeModel.forward` takes it."""
+
+    ids: torch.Tensor
+    positions: torch.Tensor
+    own: Own
+    own_bias: torch.Tensor
+    grid: Grid | None
+    keep: torch.Tensor
+    real: torch.Tensor | None = None
+
+
+class _Inputs(NamedTuple):
+    """What a pass computes for one segment before its layers."""
+
+    packing: _Packing
+    tokens: torch.Tensor
+    at: torch.Tensor  # positions of the real tokens
+    slot_idx: torch.Tensor
+    length: int
+    own_mask: torch.Tensor
+    prefix_mask: torch.Tensor | None
+    keep: torch.Tensor  # among the segment's real tokens
+
+
 class TreeModel:
     """One model's forward pass with tree attention; see the module docstring."""
 
@@ -93,8 +127,8 @@ class TreeModel:
         self.lm_head = FusedLinear([model.lm_head])
 
     def forward(self, ids: torch.Tensor, positions: torch.Tensor, own: Own,
-                 own_bias: torch.Tensor, grid: Grid | None, keep: torch.Tensor,
-                 real: torch.Tensor | None = None) -> torch.Tensor:
+                own_bias: torch.Tensor, grid: Grid | None, keep: torch.Tensor,
+                real: torch.Tensor | None = None) -> torch.Tensor:
         """One pass of `ids` ([rows, T]): row r's real tokens (`real`, [rows, T] bool; default
         the `keep` positions, as in decoding, where every computed token's logits are read; a
         row's real tokens come first) are appended to its own slots from its fill on.
@@ -102,8 +136,60 @@ class TreeModel:
         pass) says which own slots each query sees; padding queries are computed by attention
         only, and must see some slot. `keep`: the flat indices (row * T + t) of real tokens
         whose logits come back, [len(keep), vocab]."""
+        (logits,) = self.forward_many([Segment(ids, positions, own, own_bias, grid, keep, real)])
+        return logits
+
+    def forward_many(self, segments: Sequence[Segment]) -> list[torch.Tensor]:
+        """One pass over several batches (`Segment`s: each as `forward` takes it, with caches
+        of its own): their tokens go through the products together, and through attention
+        batch by batch. A pass reads every weight whatever it computes: two batches of a tree
+        level cost one pass, not two."""
+        if len({id(segment.own) for segment in segments}) < len(segments):
+            raise ValueError("segments of one pass need caches of their own")
         inner = self.model.model
+        parts = [self._segment_inputs(segment) for segment in segments]
+        tokens = torch.cat([part.tokens for part in parts])
+        hidden = inner.embed_tokens(tokens)  # [n, hidden]: projections see real tokens only
+        cos, sin = inner.rotary_emb(hidden[None], torch.cat([part.at for part in parts])[None])
+        cos, sin = cos[0], sin[0]
+        n, heads, kv_heads, dim = len(tokens), self.heads, self.kv_heads, self.head_dim
+        bounds = [0]
+        for part in parts:
+            bounds.append(bounds[-1] + len(part.tokens))
+        for index, layer in enumerate(self.layers):
+            qk, v = layer.qkv(layer.input_norm(hidden))
+            qk = _rotary(qk.view(n, heads + kv_heads, dim), cos, sin)
+            q, k = qk[:, :heads], qk[:, heads:]
+            v = v.view(n, kv_heads, dim)
+            outs = []
+            for s, (part, segment) in enumerate(zip(parts, segments, strict=True)):
+                a, b = bounds[s], bounds[s + 1]
+                own, rows = segment.own, part.packing.row_idx
+                own.k[index][rows, :, part.slot_idx] = k[a:b]
+                own.v[index][rows, :, part.slot_idx] = v[a:b]
+                outs.append(self._attend(index, q[a:b], part.packing, own, part.length,
+                                         part.own_mask, segment.grid, part.prefix_mask))
+            out = outs[0] if len(outs) == 1 else torch.cat(outs)
+            (attended,) = layer.o(out.reshape(n, heads * dim))
+            hidden = hidden + attended
+            gate, up = layer.gate_up(layer.post_norm(hidden))
+            (mlp,) = layer.down(layer.act(gate) * up)
+            hidden = hidden + mlp
+        self.stats.forward_calls += 1
+        keep = torch.cat([part.keep + bounds[s] for s, part in enumerate(parts)])
+        # Logits stay in the model's dtype, as transformers returns them: a sample's draw
+        # (`streams.sample_tokens`) takes the top-k of those and only then widens them.
+        (logits,) = self.lm_head(inner.norm(hidden[keep]))
+        sizes = [len(part.keep) for part in parts]
+        return list(logits.split(sizes)) if len(parts) > 1 else [logits]
+
+    def _segment_inputs(self, segment: Segment) -> _Inputs:
+        """A segment's real tokens, where their keys go, and its attention masks; its rows'
+        fills move past the pass."""
+        ids, positions, own, grid, keep = (segment.ids, segment.positions, segment.own,
+                                           segment.grid, segment.keep)
         rows, width = ids.shape
+        real = segment.real
         if real is None:
             real = torch.zeros((rows, width), dtype=torch.bool)
             real.view(-1)[keep] = True
@@ -116,39 +202,19 @@ class TreeModel:
         own.fills = (fills + real.sum(1)).tolist()
         length = own.fill
         tokens = ids.reshape(-1) if packing.all_real else ids.reshape(-1)[flat]
-        hidden = inner.embed_tokens(tokens)  # [n, hidden]: projections see real tokens only
         at = positions.reshape(-1) if packing.all_real else positions.reshape(-1)[flat]
-        cos, sin = inner.rotary_emb(hidden[None], at[None])
-        cos, sin = cos[0], sin[0]
-        n, heads, kv_heads, dim = len(tokens), self.heads, self.kv_heads, self.head_dim
         prefix_mask = grid.mask(self.dtype) if grid is not None else None
         # [rows, 1, heads per key head * T, length]: the query block of `_attend`
-        groups = heads // kv_heads
-        own_mask = own_bias.to(self.dtype)[:, None, None].expand(
+        groups = self.heads // self.kv_heads
+        own_mask = segment.own_bias.to(self.dtype)[:, None, None].expand(
             rows, 1, groups, width, length).reshape(rows, 1, groups * width, length)
-        for index, layer in enumerate(self.layers):
-            q, k, v = layer.qkv(layer.input_norm(hidden))
-            q, k = apply_rotary_pos_emb(q.view(n, heads, dim), k.view(n, kv_heads, dim),
-                                        cos, sin)
-            own.k[index][row_idx, :, slot_idx] = k.view(n, kv_heads, dim)
-            own.v[index][row_idx, :, slot_idx] = v.view(n, kv_heads, dim)
-            out = self._attend(index, q, packing, own, length, own_mask, grid, prefix_mask)
-            (attended,) = layer.o(out.reshape(n, heads * dim))
-            hidden = hidden + attended
-            gate, up = layer.gate_up(layer.post_norm(hidden))
-            (mlp,) = layer.down(layer.act(gate) * up)
-            hidden = hidden + mlp
         if not packing.all_real:  # keep's flat indices, among the real tokens
             packed = torch.full((rows * width,), -1, dtype=torch.long)
             packed[flat] = torch.arange(len(flat))
             keep = packed[keep]
             if bool((keep < 0).any()):
                 raise ValueError("keep names a padding position")
-        self.stats.forward_calls += 1
-        # Logits stay in the model's dtype, as transformers returns them: a sample's draw
-        # (`streams.sample_tokens`) takes the top-k of those and only then widens them.
-        (logits,) = self.lm_head(inner.norm(hidden[keep]))
-        return logits
+        return _Inputs(packing, tokens, at, slot_idx, length, own_mask, prefix_mask, keep)
 
     def _attend(self, layer: int, q: torch.Tensor, packing: _Packing, own: Own, length: int,
                 own_mask: torch.Tensor, grid: Grid | None,

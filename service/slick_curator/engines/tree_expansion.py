@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from slick_curator.engines.hf_decoding import without_partial_stop
+from slick_curator.engines.tree_attention import Segment
 from slick_curator.engines.tree_cache import Grid, Own
 
 __all__ = ["Expansion", "Path", "plan_frontier", "repeat_draft"]
@@ -256,8 +257,13 @@ class Expansion:
             needed = sorted(j for j, v in by_job.items() if (len(v) > NARROW) == wide)
             if needed:
                 batches.append((*self._batch(wide, needed), {j: by_job[j] for j in needed}))
-        for own, grid, paths_of in batches:
-            candidates += self._compute(own, grid, paths_of, draft)
+        # one pass for both: they differ in width, not in weights read
+        laid_out = [self._lay_out(own, grid, paths_of, draft) for own, grid, paths_of in batches]
+        if laid_out:
+            logits = self.net.forward_many([segment for segment, _ in laid_out])
+            self.net.stats.decode_tokens += sum(len(flat) for _, flat in laid_out)
+            for part, (_, flat_paths) in zip(logits, laid_out, strict=True):
+                candidates += self._read_out(part, flat_paths)
         return self._children(candidates)
 
     def _batch(self, wide: bool, needed: list[int]) -> tuple[Own, Grid]:
@@ -280,12 +286,12 @@ class Expansion:
         self.batches[wide] = (own, grid)
         return own, grid
 
-    def _compute(self, own: Own, grid: Grid, by_job: dict[int, list[Path]], draft: int = 0):
-        """One pass over the rows of `own`: the (parent, token, probability) candidates of
+    def _lay_out(self, own: Own, grid: Grid, by_job: dict[int, list[Path]], draft: int = 0):
+        """The rows of `own` as one segment of a pass (`tree_attention.Segment`) that computes
         the open paths of `by_job` (other rows of `own` only pad: their paths, if any, go on
-        in the other pass). With `draft`, each path's next tokens as `_draft` guesses them
-        (`repeat_draft`, up to `draft`) are computed too, after it, each query seeing the ones
-        before."""
+        in the other batch), and per kept query what it computes (`_read_out`). With `draft`,
+        each path's next tokens as `_draft` guesses them (`repeat_draft`, up to `draft`) are
+        computed too, after it, each query seeing the ones before."""
         drafts = {id(path): self._draft(path, draft) for paths in by_job.values()
                   for path in paths}
         width = max(sum(1 + len(drafts[id(path)]) for path in by_job.get(pos, ()))
@@ -317,8 +323,11 @@ class Expansion:
                     flat_paths.append((pos, tuple(tokens), own.fills[r] + t))
             queries.append(seen)
         bias = self.net.step_bias(own, width, queries)
-        logits = self.net.forward(ids, positions, own, bias, grid, torch.tensor(keep))
-        self.net.stats.decode_tokens += len(flat_paths)
+        return Segment(ids, positions, own, bias, grid, torch.tensor(keep)), flat_paths
+
+    def _read_out(self, logits: torch.Tensor, flat_paths: list) -> list:
+        """The (parent, token, probability) candidates of the paths a segment computed; the
+        top-k of its drafts are kept for when their level comes."""
         values, tokens = torch.topk(logits, min(self.top_k, logits.shape[-1]), dim=-1)
         computed = [k for k, path in enumerate(flat_paths) if isinstance(path, Path)]
         for k, path in enumerate(flat_paths):
