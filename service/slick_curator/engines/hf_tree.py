@@ -163,9 +163,9 @@ class TreeDecoder:
         that drafted token."""
         # Only once few rows are left (and compaction has made the batch small): rejected
         # drafts still take slots, and a batch of hundreds of rows would grow its caches.
-        size = tree_expansion.MAX_DRAFT
-        if len(active) * size > tree_expansion.DRAFT_TOKENS:
-            size = 0
+        size = 0
+        if len(active) <= tree_expansion.DRAFT_ROWS:
+            size = min(tree_expansion.MAX_DRAFT, tree_expansion.DRAFT_TOKENS // len(active))
         # the last chosen token's logits give the next token; token max_new_tokens is the last
         drafts = {pos: repeat_draft(greedy.tokens[pos],
                                     min(size, greedy.max_new_tokens - greedy.taken[pos] - 1))

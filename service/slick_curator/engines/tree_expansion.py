@@ -43,7 +43,8 @@ NARROW = 2
 # path would go on with if it kept repeating; a child that is one of them is computed
 # already when its level comes (`_draft`). The greedy steps of `hf_tree` draft alike.
 DRAFT_TOKENS = 128
-MAX_DRAFT = 8
+MAX_DRAFT = 24
+DRAFT_ROWS = 16  # greedy steps draft once this few rows are left
 
 
 @dataclass(eq=False)
