@@ -1,9 +1,11 @@
-"""Which uncomputed paths of a prompt exact mode computes, parks or cuts (`plan_frontier`), and
-the tokens it drafts after a path that repeats itself (`repeat_draft`)."""
+"""Which uncomputed paths of a prompt exact mode computes, parks or cuts (`plan_frontier`), the
+tokens it drafts after a path that repeats itself (`repeat_draft`), and a level's candidates
+as arrays (`Candidates`)."""
 
 from __future__ import annotations
 
-from slick_curator.engines.tree_expansion import Path, plan_frontier, repeat_draft
+import numpy as np
+from slick_curator.engines.tree_expansion import Candidates, Path, plan_frontier, repeat_draft
 
 
 def _paths(*probs: float) -> list[Path]:
@@ -49,3 +51,16 @@ def test_a_draft_repeats_the_last_period():
     assert repeat_draft([1, 2, 3], 4) == []  # nothing repeats yet
     assert repeat_draft([4, 4], 3) == [4, 4, 4]
     assert repeat_draft([4, 4], 0) == [] and repeat_draft([4], 3) == []
+
+
+def test_candidates_keep_the_order_they_were_added_in_and_their_parents():
+    a, b, c = _paths(0.5, 0.25, 0.125)
+    candidates = Candidates()
+    assert [len(x) for x in candidates.arrays()[1:]] == [0, 0, 0]
+    candidates.add([a, b], np.array([[7, 8], [9, 10]]), np.array([[0.1, 0.2], [0.3, 0.4]]))
+    candidates.add([c], np.array([[]]), np.array([[]]))  # a greedy step with no other token
+    candidates.add([a], np.array([[11]]), np.array([[0.5]]))
+    parents, parent_of, tokens, probs = candidates.arrays()
+    assert [parents[i] for i in parent_of] == [a, a, b, b, a]
+    assert tokens.tolist() == [7, 8, 9, 10, 11] and tokens.dtype == np.int64
+    assert probs.tolist() == [0.1, 0.2, 0.3, 0.4, 0.5]

@@ -107,7 +107,7 @@ class Expansion:
 
     def _off_greedy(self) -> list[Path]:
         """The sampled paths that leave each greedy path, and the greedy path's own mass."""
-        candidates: list[tuple[Path, int, float]] = []  # (parent, token, probability)
+        candidates = Candidates()
         g = self.greedy
         # every greedy step's top-k (by prompt, then depth), as lists: one softmax for all
         steps = [step for pos in range(len(self.jobs)) for step in g.candidates[pos]]
@@ -133,11 +133,14 @@ class Expansion:
                 # None: the greedy answer ended with EOS here; that child is judged below
                 chosen = g.tokens[pos][depth] if depth < len(g.tokens[pos]) else None
                 stay = 0.0  # the greedy token's share: the greedy path goes on with it
+                off_tokens, off_probs = [], []
                 for token, p in zip(tokens, q, strict=True):
                     if token == chosen:
                         stay = p
                     else:
-                        candidates.append((parent, token, mass * p))
+                        off_tokens.append(token)
+                        off_probs.append(mass * p)
+                candidates.add([parent], np.array([off_tokens]), np.array([off_probs]))
                 mass *= stay
             first += len(g.candidates[pos])
             # The greedy path is one sample too, ended as the greedy answer ended.
@@ -145,7 +148,7 @@ class Expansion:
                 self._verdict(pos, mass, g.text[pos].strip())
         return self._children(candidates)
 
-    def _children(self, candidates) -> list[Path]:
+    def _children(self, candidates: Candidates) -> list[Path]:
         """The paths to compute next, from (parent, token, probability) candidates: ended ones
         judged, hopeless ones dropped, the rest added to their prompt's frontier
         (`_to_expand`). A quarter of the bound goes, unjudged, to the many tiny candidates
@@ -153,9 +156,9 @@ class Expansion:
         where it saves computed paths (64 rows, 2026-12-07: 7,040 nodes with half the bound
         unjudged, 6,381 with a quarter, 6,127 with an eighth, which judges more than it saves).
         """
-        if candidates:
-            probs = np.array([c[2] for c in candidates])
-            owners = np.array([c[0].job for c in candidates])
+        parents, parent_of, token_of, probs = candidates.arrays()
+        owners = np.array([parent.job for parent in parents], dtype=np.int64)[parent_of]
+        if len(probs):
             order = np.lexsort((probs, owners))
             sorted_p, sorted_o = probs[order], owners[order]
             starts = np.r_[0, np.flatnonzero(np.diff(sorted_o)) + 1]
@@ -168,13 +171,13 @@ class Expansion:
             for o, p in zip(sorted_o[dropped], sorted_p[dropped], strict=True):
                 self.unjudged[o] += p
                 self.left[o] += p
-            for k in order[~dropped]:
-                parent, token, p = candidates[k]
-                child = self._child(parent, token, p)
+            for k in order[~dropped].tolist():
+                parent = parents[parent_of[k]]
+                child = self._child(parent, int(token_of[k]), float(probs[k]))
                 if isinstance(child, Path):
                     self.frontier.setdefault(parent.job, []).append(child)
         # a prompt with nothing computed this level is done: its bound only grows
-        touched = {parent.job for parent, _, _ in candidates} | self.waiting
+        touched = set(owners.tolist()) | self.waiting
         self.waiting = set()
         out = []
         for job in sorted(touched & self.frontier.keys()):
@@ -245,8 +248,9 @@ class Expansion:
             ready.append(path)
             values.append(drafted[1])
             tokens.append(drafted[2])
-        candidates = (self._candidates(ready, torch.stack(values), torch.stack(tokens))
-                      if ready else [])
+        candidates = Candidates()
+        if ready:
+            self._candidates(candidates, ready, torch.stack(values), torch.stack(tokens))
         self.d.drafted += len(ready)
         self.d.nodes += len(paths)
         todo = sum(len(v) for v in by_job.values())
@@ -264,7 +268,7 @@ class Expansion:
             logits = self.net.forward_many([segment for segment, _ in laid_out])
             self.net.stats.decode_tokens += sum(len(flat) for _, flat in laid_out)
             for part, (_, flat_paths) in zip(logits, laid_out, strict=True):
-                candidates += self._read_out(part, flat_paths)
+                self._read_out(candidates, part, flat_paths)
         return self._children(candidates)
 
     def _batch(self, wide: bool, needed: list[int]) -> tuple[Own, Grid]:
@@ -326,9 +330,9 @@ class Expansion:
         bias = self.net.step_bias(own, width, queries)
         return Segment(ids, positions, own, bias, grid, torch.tensor(keep)), flat_paths
 
-    def _read_out(self, logits: torch.Tensor, flat_paths: list) -> list:
-        """The (parent, token, probability) candidates of the paths a segment computed; the
-        top-k of its drafts are kept for when their level comes."""
+    def _read_out(self, candidates: Candidates, logits: torch.Tensor, flat_paths: list) -> None:
+        """Adds the candidates of the paths a segment computed; the top-k of its drafts are
+        kept for when their level comes."""
         values, tokens = torch.topk(logits, min(self.top_k, logits.shape[-1]), dim=-1)
         computed = [k for k, path in enumerate(flat_paths) if isinstance(path, Path)]
         for k, path in enumerate(flat_paths):
@@ -336,16 +340,15 @@ class Expansion:
                 pos, key, slot = path
                 self.drafted[pos, key] = (slot, values[k], tokens[k])
         index = torch.tensor(computed)
-        return self._candidates([flat_paths[k] for k in computed], values[index],
-                                tokens[index])
+        self._candidates(candidates, [flat_paths[k] for k in computed], values[index],
+                         tokens[index])
 
-    def _candidates(self, paths: list[Path], values: torch.Tensor, tokens: torch.Tensor):
-        """(parent, token, probability) of each path's top-k children."""
-        q = torch.softmax(values.double() / self.temperature, -1).tolist()
-        candidates = []
-        for path, toks, qs in zip(paths, tokens.tolist(), q, strict=True):
-            candidates += [(path, t, path.prob * p) for t, p in zip(toks, qs, strict=True)]
-        return candidates
+    def _candidates(self, candidates: Candidates, paths: list[Path], values: torch.Tensor,
+                    tokens: torch.Tensor) -> None:
+        """Adds each path's top-k children: (path, token, its mass times the token's share)."""
+        q = torch.softmax(values.double() / self.temperature, -1).numpy()
+        mass = np.array([path.prob for path in paths])[:, None]
+        candidates.add(paths, tokens.numpy(), mass * q)
 
     def _draft(self, path: Path, size: int) -> list[int]:
         # none past the depth where paths end
@@ -375,6 +378,36 @@ class Expansion:
             prompt[dest_idx, :used] = source.prompt_slots[row_idx, :used]
         own = Own(k, v, fills, prompt, list(needed))
         return own, self.grid.select(torch.tensor(needed))
+
+
+class Candidates:
+    """A level's (parent path, token, probability) candidates, as arrays: a level of a chunk
+    has tens of thousands, a tuple each cost more than judging most of them."""
+
+    def __init__(self) -> None:
+        self.parents: list[Path] = []
+        self.tokens: list[np.ndarray] = []  # per add: [paths, k]
+        self.probs: list[np.ndarray] = []
+
+    def add(self, parents: list[Path], tokens: np.ndarray, probs: np.ndarray) -> None:
+        """`tokens`, `probs`: [len(parents), k], row i the children of parents[i]."""
+        self.parents += parents
+        self.tokens.append(tokens)
+        self.probs.append(probs)
+
+    def arrays(self) -> tuple[list[Path], np.ndarray, np.ndarray, np.ndarray]:
+        """(parents, each candidate's parent index, token, probability), in order added."""
+        if not self.tokens:
+            return self.parents, np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+        parent_of, first = [], 0
+        for block in self.tokens:
+            paths, k = block.shape
+            parent_of.append(np.repeat(np.arange(first, first + paths), k))
+            first += paths
+        tokens = np.concatenate([block.reshape(-1) for block in self.tokens])
+        probs = np.concatenate([block.reshape(-1) for block in self.probs])
+        return (self.parents, np.concatenate(parent_of), tokens.astype(np.int64),
+                probs.astype(np.float64))
 
 
 def plan_frontier(paths: list[Path], room: float, per_level: int, nodes_left: int):
