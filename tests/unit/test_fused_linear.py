@@ -51,5 +51,6 @@ def test_joined_outputs_are_the_modules_outputs_side_by_side(dtype):
 
 
 def test_joins_must_cover_the_modules():
-    with pytest.raises(ValueError, match="cover"):
-        FusedLinear(layers(torch.float32), joins=[2])
+    for joins in ([2], [], [3, 0]):
+        with pytest.raises(ValueError, match="cover"):
+            FusedLinear(layers(torch.float32), joins=joins)

@@ -198,12 +198,18 @@ def test_contains_mode_never_stops_early() -> None:
 # --- the assumptions the stable-prefix argument rests on -----------------------------------
 
 
-def test_whitespace_never_composes_and_stays_whitespace() -> None:
+def _composition_firsts() -> set[str]:
+    """The characters a canonical composition starts with (a mark that follows may join them)."""
     firsts = set()
     for cp in range(sys.maxunicode + 1):
         decomposition = unicodedata.decomposition(chr(cp))
         if decomposition and not decomposition.startswith("<") and len(decomposition.split()) == 2:
             firsts.add(chr(int(decomposition.split()[0], 16)))
+    return firsts
+
+
+def test_whitespace_never_composes_and_stays_whitespace() -> None:
+    firsts = _composition_firsts()
     spaces = [chr(cp) for cp in range(sys.maxunicode + 1) if chr(cp).isspace()]
     for space in spaces:
         assert not set(unicodedata.normalize("NFKD", space)) & firsts, hex(ord(space))
@@ -214,12 +220,7 @@ def test_whitespace_never_composes_and_stays_whitespace() -> None:
 def test_ascii_composing_table_holds_every_ascii_character_a_mark_composes_with() -> None:
     # The stable head keeps any other last ASCII character (a digit, punctuation): no mark that
     # follows can compose with it, and NFKC leaves it as it is.
-    firsts = set()
-    for cp in range(sys.maxunicode + 1):
-        decomposition = unicodedata.decomposition(chr(cp))
-        if decomposition and not decomposition.startswith("<") and len(decomposition.split()) == 2:
-            firsts.add(chr(int(decomposition.split()[0], 16)))
-    composing = {chr(cp) for cp in range(128)} & firsts
+    composing = {chr(cp) for cp in range(128)} & _composition_firsts()
     assert composing <= _ASCII_COMPOSING
     assert _ASCII_COMPOSING - composing == {"Q", "q"}
     for cp in range(128):

@@ -34,9 +34,9 @@ class FusedLinear:
         if any(m.bias is not None for m in modules):
             raise ValueError("FusedLinear takes linear layers without bias")
         self.modules = list(modules)
-        self.joins = list(joins or [1] * len(modules))
-        if sum(self.joins) != len(self.modules):
-            raise ValueError("joins must cover the modules")
+        self.joins = list(joins) if joins is not None else [1] * len(modules)
+        if sum(self.joins) != len(self.modules) or any(count < 1 for count in self.joins):
+            raise ValueError("joins must cover the modules, one or more each")
         self.sizes, first = [], 0
         for count in self.joins:
             self.sizes.append(sum(m.out_features for m in modules[first:first + count]))

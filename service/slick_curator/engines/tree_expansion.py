@@ -20,7 +20,7 @@ from slick_curator.engines.hf_decoding import without_partial_stop
 from slick_curator.engines.tree_attention import Segment
 from slick_curator.engines.tree_cache import Grid, Own
 
-__all__ = ["Expansion", "Path", "plan_frontier", "repeat_draft"]
+__all__ = ["Candidates", "Expansion", "Path", "plan_frontier", "repeat_draft"]
 
 # Open sampled paths computed per prompt at a level at most (the others wait for the next), and
 # paths computed per prompt in all (the least likely beyond are left unexplored, their mass
@@ -35,7 +35,7 @@ KNOWN_BOUND = 1e-3
 MAX_BOUND = 1e-2
 # The share of a prompt's bound that tiny candidates may take unjudged (`_children`).
 UNJUDGED_SHARE = 0.25
-# Prompts with more open paths than this at a level are computed in a pass of their own.
+# Prompts with more open paths than this at a level are a batch of their own (in the same pass).
 NARROW = 2
 # Drafted tokens per pass at most, and per path. A pass of a few paths costs what reading the
 # weights costs (~35 ms on 2 cores), so the last levels of a chunk -- paths that repeat
@@ -140,7 +140,8 @@ class Expansion:
                     else:
                         off_tokens.append(token)
                         off_probs.append(mass * p)
-                candidates.add([parent], np.array([off_tokens]), np.array([off_probs]))
+                candidates.add([parent], np.array([off_tokens], dtype=np.int64),
+                               np.array([off_probs], dtype=np.float64))
                 mass *= stay
             first += len(g.candidates[pos])
             # The greedy path is one sample too, ended as the greedy answer ended.
@@ -235,8 +236,9 @@ class Expansion:
 
     def _level(self, paths: list[Path]) -> list[Path]:
         """Compute every open path's last token; returns their children. Prompts with many
-        open paths go in a pass of their own, so that the others are not padded to as many.
-        Paths computed ahead as drafts are not computed again."""
+        open paths are a batch of their own, so that the others' attention is not padded to as
+        many; both batches share one pass. Paths computed ahead as drafts are not computed
+        again."""
         by_job: dict[int, list[Path]] = {}
         ready, values, tokens = [], [], []
         for path in paths:
@@ -272,7 +274,7 @@ class Expansion:
         return self._children(candidates)
 
     def _batch(self, wide: bool, needed: list[int]) -> tuple[Own, Grid]:
-        """The cache rows of `needed` for one class of pass: the last batch of that class
+        """The cache rows of `needed` for one class of batch: the last batch of that class
         when it holds them all (made smaller when they are under half of it), else a new one
         gathered from wherever each row was last computed."""
         held = self.batches.get(wide)

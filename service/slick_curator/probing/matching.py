@@ -248,8 +248,9 @@ def _reachable(folded: str, gold: tuple[str, ...], articles: bool, loose_last: b
                ) -> bool:
     """Whether text starting with `folded` can still tokenise (minus articles) to `gold`.
 
-    `loose_last`: the last character is an ASCII letter that may yet gain combining marks, so
-    it stands for any letter whose decomposition starts with it."""
+    `loose_last`: the last character is the ASCII letter a letter of the answer is built on
+    (that letter itself, or an accented one), which may yet gain combining marks, so it stands
+    for any letter whose decomposition starts with it."""
     words = folded.split()
     partial = words.pop() if words and not folded[-1].isspace() else ""
     done = [w for w in words if not (articles and w in _ARTICLES)]
