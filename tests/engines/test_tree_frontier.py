@@ -5,7 +5,7 @@ as arrays (`Candidates`)."""
 from __future__ import annotations
 
 import numpy as np
-from slick_curator.engines.tree_expansion import Candidates, Path, plan_frontier, repeat_draft
+from slick_curator.engines.tree_frontier import Candidates, Path, plan_frontier, repeat_draft
 
 
 def _paths(*probs: float) -> list[Path]:

@@ -29,7 +29,8 @@ from slick_curator.engines.hf_exact import TreeJob
 from slick_curator.engines.token_text import TokenBytes
 from slick_curator.engines.tree_attention import TreeModel, supports
 from slick_curator.engines.tree_cache import NEG, Own
-from slick_curator.engines.tree_expansion import Expansion, repeat_draft
+from slick_curator.engines.tree_expansion import Expansion
+from slick_curator.engines.tree_frontier import repeat_draft
 
 __all__ = ["TreeDecoder", "TreeResult", "supports"]
 
