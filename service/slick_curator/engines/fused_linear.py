@@ -10,6 +10,7 @@ are called as they are: no second copy of the weights, the products transformers
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import torch
@@ -34,13 +35,13 @@ class FusedLinear:
         if any(m.bias is not None for m in modules):
             raise ValueError("FusedLinear takes linear layers without bias")
         self.modules = list(modules)
-        self.joins = list(joins) if joins is not None else [1] * len(modules)
-        if sum(self.joins) != len(self.modules) or any(count < 1 for count in self.joins):
+        joins = list(joins) if joins is not None else [1] * len(modules)
+        if sum(joins) != len(self.modules) or any(count < 1 for count in joins):
             raise ValueError("joins must cover the modules, one or more each")
-        self.sizes, first = [], 0
-        for count in self.joins:
-            self.sizes.append(sum(m.out_features for m in modules[first:first + count]))
-            first += count
+        ends = itertools.accumulate(joins)
+        self.groups = [self.modules[end - count:end]
+                       for count, end in zip(joins, ends, strict=True)]
+        self.sizes = [sum(m.out_features for m in group) for group in self.groups]
         weight = modules[0].weight
         self.packed = None
         if packs(weight.dtype, weight.device):
@@ -49,11 +50,7 @@ class FusedLinear:
 
     def __call__(self, x: torch.Tensor) -> list[torch.Tensor]:
         if self.packed is None:
-            outs, first = [], 0
-            for count in self.joins:
-                parts = [m(x) for m in self.modules[first:first + count]]
-                outs.append(parts[0] if count == 1 else torch.cat(parts, -1))
-                first += count
-            return outs
+            return [group[0](x) if len(group) == 1 else torch.cat([m(x) for m in group], -1)
+                    for group in self.groups]
         out = torch.ops.mkldnn._linear_pointwise(x, self.packed, None, "none", [], "")
         return list(out.split(self.sizes, -1)) if len(self.sizes) > 1 else [out]
