@@ -47,6 +47,36 @@ def _rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tens
     return (x * cos[:, None]) + (rotated * sin[:, None])
 
 
+# Own slots per row up to which attention to them is computed by `_few_keys`, not the kernel.
+FEW_KEYS = 40
+
+
+def _few_keys(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attn_mask: torch.Tensor,
+              scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Attention of `q` ([b, h, n, d]) to a few keys each ([b, h, length, d]), in fp32, and
+    each query's log-sum-exp: what the fused kernel returns. The kernel works block by block,
+    each (row, head) a block of its own, and a tree pass has hundreds of rows of a few keys:
+    batched products are 1.4-2x faster up to ~32 keys, slower past ~50 (2 cores, 2026-12-07).
+    The scores are the kernel's, fp32 products of the same bf16 inputs."""
+    scores = torch.matmul(q.float(), k.float().transpose(-1, -2))
+    scores.mul_(scale).add_(attn_mask)
+    top = scores.amax(-1, keepdim=True)
+    weights = scores.sub_(top).exp_()
+    total = weights.sum(-1, keepdim=True)
+    out = torch.matmul(weights, v.float()).div_(total)
+    return out.to(q.dtype), total.log_().add_(top).squeeze(-1)
+
+
+def _zeroed(blocks: dict[str, torch.Tensor], name: str, like: torch.Tensor, shape
+            ) -> torch.Tensor:
+    """A query block of one pass, zeroed once: every layer scatters its queries to the same
+    places, so the padding stays zero."""
+    block = blocks.get(name)
+    if block is None:
+        block = blocks[name] = like.new_zeros(shape)
+    return block
+
+
 class _Layer:
     """One decoder layer's modules, its projections fused (`fused_linear`)."""
 
@@ -153,6 +183,7 @@ class TreeModel:
         cos, sin = inner.rotary_emb(hidden[None], torch.cat([part.at for part in parts])[None])
         cos, sin = cos[0], sin[0]
         n, heads, kv_heads, dim = len(tokens), self.heads, self.kv_heads, self.head_dim
+        blocks: list[dict[str, torch.Tensor]] = [{} for _ in parts]
         bounds = [0]
         for part in parts:
             bounds.append(bounds[-1] + len(part.tokens))
@@ -168,7 +199,8 @@ class TreeModel:
                 own.k[index][rows, :, part.slot_idx] = k[a:b]
                 own.v[index][rows, :, part.slot_idx] = v[a:b]
                 outs.append(self._attend(index, q[a:b], part.packing, own, part.length,
-                                         part.own_mask, segment.grid, part.prefix_mask))
+                                         part.own_mask, segment.grid, part.prefix_mask,
+                                         blocks[s]))
             out = outs[0] if len(outs) == 1 else torch.cat(outs)
             (attended,) = layer.o(out.reshape(n, heads * dim))
             hidden = hidden + attended
@@ -206,7 +238,9 @@ class TreeModel:
         prefix_mask = grid.mask(self.dtype) if grid is not None else None
         # [rows, 1, heads per key head * T, length]: the query block of `_attend`
         groups = self.heads // self.kv_heads
-        own_mask = segment.own_bias.to(self.dtype)[:, None, None].expand(
+        # fp32 for the few-key path (`_few_keys`), the model's dtype for the kernel
+        mask_dtype = torch.float32 if length <= FEW_KEYS else self.dtype
+        own_mask = segment.own_bias.to(mask_dtype)[:, None, None].expand(
             rows, 1, groups, width, length).reshape(rows, 1, groups * width, length)
         if not packing.all_real:  # keep's flat indices, among the real tokens
             packed = torch.full((rows * width,), -1, dtype=torch.long)
@@ -218,7 +252,8 @@ class TreeModel:
 
     def _attend(self, layer: int, q: torch.Tensor, packing: _Packing, own: Own, length: int,
                 own_mask: torch.Tensor, grid: Grid | None,
-                prefix_mask: torch.Tensor | None) -> torch.Tensor:
+                prefix_mask: torch.Tensor | None, blocks: dict[str, torch.Tensor]
+                ) -> torch.Tensor:
         """Each real token's attention ([n, heads, dim], `q` likewise) over its prefix and its
         own slots: two fused attentions (aten's flash kernel for CPU, which also returns each
         query's log-sum-exp), merged by their log-sum-exps. The query heads of one key head
@@ -233,10 +268,11 @@ class TreeModel:
         if packing.all_real:
             qg = q4.view(rows, width, self.kv_heads, groups, dim).permute(0, 2, 3, 1, 4)
         else:
-            qg = q.new_zeros(rows, self.kv_heads, groups, width, dim)
+            qg = _zeroed(blocks, "own", q, (rows, self.kv_heads, groups, width, dim))
             qg[packing.row_idx, :, :, packing.col_idx] = q4
         keys, values = own.k[layer][:, :, :length], own.v[layer][:, :, :length]
-        out, lse = _flash(qg.reshape(rows, self.kv_heads, groups * width, dim), keys, values,
+        attend = _few_keys if length <= FEW_KEYS else _flash
+        out, lse = attend(qg.reshape(rows, self.kv_heads, groups * width, dim), keys, values,
                           attn_mask=own_mask, scale=self.scale)[:2]
         # back to the real tokens: [rows, kv heads, groups, T, ...] -> [n, heads, ...]
         out = out.view(rows, self.kv_heads, groups, width, dim)[
@@ -246,7 +282,7 @@ class TreeModel:
         lse = lse.view(rows, self.kv_heads, groups, width)[
             packing.row_idx, :, :, packing.col_idx].reshape(n, heads)
         n_prefixes = grid.k[layer].shape[0]
-        qgrid = q.new_zeros(n_prefixes, self.kv_heads, packing.most, groups, dim)
+        qgrid = _zeroed(blocks, "grid", q, (n_prefixes, self.kv_heads, packing.most, groups, dim))
         qgrid[packing.prefix, :, packing.rank] = q4
         o_pre, lse_pre = _flash(qgrid.view(n_prefixes, self.kv_heads, packing.most * groups, dim),
                                 grid.k[layer], grid.v[layer], attn_mask=prefix_mask,
