@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import torch
 from slick_curator.engines.hf_decoding import DecodeStats
-from slick_curator.engines.tree_attention import Segment, TreeModel, _few_keys, _rotary
+from slick_curator.engines.tree_attention import Segment, TreeModel
+from slick_curator.engines.tree_ops import few_keys, rotary
 from transformers import LlamaConfig, LlamaForCausalLM
 from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
 
@@ -23,12 +24,12 @@ def test_rotary_is_transformers_bit_for_bit_for_q_and_k_heads_at_once():
         q, k = torch.randn(7, 9, 64).to(dtype), torch.randn(7, 3, 64).to(dtype)
         cos, sin = torch.randn(7, 64).to(dtype), torch.randn(7, 64).to(dtype)
         want_q, want_k = apply_rotary_pos_emb(q, k, cos, sin)
-        both = _rotary(torch.cat([q, k], 1), cos, sin)
+        both = rotary(torch.cat([q, k], 1), cos, sin)
         assert torch.equal(both[:, :9], want_q) and torch.equal(both[:, 9:], want_k)
 
 
 def test_attention_to_a_few_keys_is_the_fused_kernels():
-    """`_few_keys` stands in for aten's CPU flash kernel: the same outputs and log-sum-exps,
+    """`few_keys` stands in for aten's CPU flash kernel: the same outputs and log-sum-exps,
     masked keys (-inf) given no weight, a query that sees one key only (padding) included."""
     flash = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu
     torch.manual_seed(2)
@@ -42,14 +43,14 @@ def test_attention_to_a_few_keys_is_the_fused_kernels():
         q = torch.randn(rows, heads, queries, dim).to(dtype)
         k, v = (torch.randn(rows, heads, length, dim).to(dtype) for _ in range(2))
         want, want_lse = flash(q, k, v, attn_mask=mask.to(dtype), scale=0.125)[:2]
-        got, lse = _few_keys(q, k, v, attn_mask=mask, scale=0.125)
+        got, lse = few_keys(q, k, v, attn_mask=mask, scale=0.125)
         assert got.dtype == dtype and lse.dtype == torch.float32
         assert torch.allclose(got.float(), want.float(), atol=tolerance, rtol=tolerance)
         assert torch.allclose(lse, want_lse, atol=1e-4)
         # a masked key's value does not reach the output
         poisoned = v.clone()
         poisoned[0, :, 1:] = 1e4
-        padded, _ = _few_keys(q, k, poisoned, attn_mask=mask, scale=0.125)
+        padded, _ = few_keys(q, k, poisoned, attn_mask=mask, scale=0.125)
         assert torch.equal(padded[0, :, -1], got[0, :, -1])
 
 

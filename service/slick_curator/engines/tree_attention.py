@@ -21,6 +21,7 @@ import torch
 from slick_curator.engines.fused_linear import FusedLinear
 from slick_curator.engines.hf_decoding import DecodeStats
 from slick_curator.engines.tree_cache import NEG, Grid, Own, PrefixStore
+from slick_curator.engines.tree_ops import FEW_KEYS, few_keys, rotary, zeroed
 
 __all__ = ["Segment", "TreeModel", "supports"]
 
@@ -37,45 +38,6 @@ def supports(model) -> bool:
             and not getattr(config, "attention_bias", False)
             and not getattr(config, "mlp_bias", False)
             and hasattr(model, "model") and hasattr(model.model, "layers"))
-
-def _rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Llama's rotary embedding of `x` ([n, heads, dim]) at cos, sin ([n, dim]): the
-    operations of transformers' `apply_rotary_pos_emb`, in its order (the same bits), for q
-    and k heads at once."""
-    half = x.shape[-1] // 2
-    rotated = torch.cat((-x[..., half:], x[..., :half]), dim=-1)
-    return (x * cos[:, None]) + (rotated * sin[:, None])
-
-
-# Own slots per row up to which attention to them is computed by `_few_keys`, not the kernel.
-FEW_KEYS = 40
-
-
-def _few_keys(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attn_mask: torch.Tensor,
-              scale: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Attention of `q` ([b, h, n, d]) to a few keys each ([b, h, length, d]), in fp32, and
-    each query's log-sum-exp: what the fused kernel returns. The kernel works block by block,
-    each (row, head) a block of its own, and a tree pass has hundreds of rows of a few keys:
-    batched products are 1.4-2x faster up to ~32 keys, slower past ~50 (2 cores, 2026-12-07).
-    The scores are the kernel's, fp32 products of the same bf16 inputs."""
-    scores = torch.matmul(q.float(), k.float().transpose(-1, -2))
-    scores.mul_(scale).add_(attn_mask)
-    top = scores.amax(-1, keepdim=True)
-    weights = scores.sub_(top).exp_()
-    total = weights.sum(-1, keepdim=True)
-    out = torch.matmul(weights, v.float()).div_(total)
-    return out.to(q.dtype), total.log_().add_(top).squeeze(-1)
-
-
-def _zeroed(blocks: dict[str, torch.Tensor], name: str, like: torch.Tensor, shape
-            ) -> torch.Tensor:
-    """A query block of one pass, zeroed once: every layer scatters its queries to the same
-    places, so the padding stays zero."""
-    block = blocks.get(name)
-    if block is None:
-        block = blocks[name] = like.new_zeros(shape)
-    return block
-
 
 class _Layer:
     """One decoder layer's modules, its projections fused (`fused_linear`)."""
@@ -189,7 +151,7 @@ class TreeModel:
             bounds.append(bounds[-1] + len(part.tokens))
         for index, layer in enumerate(self.layers):
             qk, v = layer.qkv(layer.input_norm(hidden))
-            qk = _rotary(qk.view(n, heads + kv_heads, dim), cos, sin)
+            qk = rotary(qk.view(n, heads + kv_heads, dim), cos, sin)
             q, k = qk[:, :heads], qk[:, heads:]
             v = v.view(n, kv_heads, dim)
             outs = []
@@ -238,7 +200,7 @@ class TreeModel:
         prefix_mask = grid.mask(self.dtype) if grid is not None else None
         # [rows, 1, heads per key head * T, length]: the query block of `_attend`
         groups = self.heads // self.kv_heads
-        # fp32 for the few-key path (`_few_keys`), the model's dtype for the kernel
+        # fp32 for the few-key path (`few_keys`), the model's dtype for the kernel
         mask_dtype = torch.float32 if length <= FEW_KEYS else self.dtype
         own_mask = segment.own_bias.to(mask_dtype)[:, None, None].expand(
             rows, 1, groups, width, length).reshape(rows, 1, groups * width, length)
@@ -255,8 +217,9 @@ class TreeModel:
                 prefix_mask: torch.Tensor | None, blocks: dict[str, torch.Tensor]
                 ) -> torch.Tensor:
         """Each real token's attention ([n, heads, dim], `q` likewise) over its prefix and its
-        own slots: two fused attentions (aten's flash kernel for CPU, which also returns each
-        query's log-sum-exp), merged by their log-sum-exps. The query heads of one key head
+        own slots: two attentions (aten's flash kernel for CPU, which also returns each
+        query's log-sum-exp; `few_keys` for own slots of few keys), merged by their
+        log-sum-exps. The query heads of one key head
         are one longer query block. Own slots are attended in the rows' padded layout (a row's
         keys are its own); the prefix grid by the real tokens of each prefix, packed."""
         rows, width = packing.rows, packing.width
@@ -268,10 +231,10 @@ class TreeModel:
         if packing.all_real:
             qg = q4.view(rows, width, self.kv_heads, groups, dim).permute(0, 2, 3, 1, 4)
         else:
-            qg = _zeroed(blocks, "own", q, (rows, self.kv_heads, groups, width, dim))
+            qg = zeroed(blocks, "own", q, (rows, self.kv_heads, groups, width, dim))
             qg[packing.row_idx, :, :, packing.col_idx] = q4
         keys, values = own.k[layer][:, :, :length], own.v[layer][:, :, :length]
-        attend = _few_keys if length <= FEW_KEYS else _flash
+        attend = few_keys if length <= FEW_KEYS else _flash
         out, lse = attend(qg.reshape(rows, self.kv_heads, groups * width, dim), keys, values,
                           attn_mask=own_mask, scale=self.scale)[:2]
         # back to the real tokens: [rows, kv heads, groups, T, ...] -> [n, heads, ...]
@@ -282,7 +245,7 @@ class TreeModel:
         lse = lse.view(rows, self.kv_heads, groups, width)[
             packing.row_idx, :, :, packing.col_idx].reshape(n, heads)
         n_prefixes = grid.k[layer].shape[0]
-        qgrid = _zeroed(blocks, "grid", q, (n_prefixes, self.kv_heads, packing.most, groups, dim))
+        qgrid = zeroed(blocks, "grid", q, (n_prefixes, self.kv_heads, packing.most, groups, dim))
         qgrid[packing.prefix, :, packing.rank] = q4
         o_pre, lse_pre = _flash(qgrid.view(n_prefixes, self.kv_heads, packing.most * groups, dim),
                                 grid.k[layer], grid.v[layer], attn_mask=prefix_mask,
