@@ -13,7 +13,7 @@ explicit positions.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import torch
@@ -96,6 +96,7 @@ class _Inputs(NamedTuple):
     slot_idx: torch.Tensor
     length: int
     own_mask: torch.Tensor
+    own_attention: Callable  # `few_keys` where the rows hold few own slots, else the kernel
     prefix_mask: torch.Tensor | None
     keep: torch.Tensor  # among the segment's real tokens
 
@@ -160,9 +161,7 @@ class TreeModel:
                 own, rows = segment.own, part.packing.row_idx
                 own.k[index][rows, :, part.slot_idx] = k[a:b]
                 own.v[index][rows, :, part.slot_idx] = v[a:b]
-                outs.append(self._attend(index, q[a:b], part.packing, own, part.length,
-                                         part.own_mask, segment.grid, part.prefix_mask,
-                                         blocks[s]))
+                outs.append(self._attend(index, q[a:b], part, own, segment.grid, blocks[s]))
             out = outs[0] if len(outs) == 1 else torch.cat(outs)
             (attended,) = layer.o(out.reshape(n, heads * dim))
             hidden = hidden + attended
@@ -200,8 +199,9 @@ class TreeModel:
         prefix_mask = grid.mask(self.dtype) if grid is not None else None
         # [rows, 1, heads per key head * T, length]: the query block of `_attend`
         groups = self.heads // self.kv_heads
-        # fp32 for the few-key path (`few_keys`), the model's dtype for the kernel
-        mask_dtype = torch.float32 if length <= FEW_KEYS else self.dtype
+        # few own slots: `few_keys`, with an fp32 mask; else the kernel, with the model's dtype
+        own_attention = few_keys if length <= FEW_KEYS else _flash
+        mask_dtype = torch.float32 if own_attention is few_keys else self.dtype
         own_mask = segment.own_bias.to(mask_dtype)[:, None, None].expand(
             rows, 1, groups, width, length).reshape(rows, 1, groups * width, length)
         if not packing.all_real:  # keep's flat indices, among the real tokens
@@ -210,18 +210,18 @@ class TreeModel:
             keep = packed[keep]
             if bool((keep < 0).any()):
                 raise ValueError("keep names a padding position")
-        return _Inputs(packing, tokens, at, slot_idx, length, own_mask, prefix_mask, keep)
+        return _Inputs(packing, tokens, at, slot_idx, length, own_mask, own_attention,
+                       prefix_mask, keep)
 
-    def _attend(self, layer: int, q: torch.Tensor, packing: _Packing, own: Own, length: int,
-                own_mask: torch.Tensor, grid: Grid | None,
-                prefix_mask: torch.Tensor | None, blocks: dict[str, torch.Tensor]
-                ) -> torch.Tensor:
+    def _attend(self, layer: int, q: torch.Tensor, part: _Inputs, own: Own, grid: Grid | None,
+                blocks: dict[str, torch.Tensor]) -> torch.Tensor:
         """Each real token's attention ([n, heads, dim], `q` likewise) over its prefix and its
         own slots: two attentions (aten's flash kernel for CPU, which also returns each
         query's log-sum-exp; `few_keys` for own slots of few keys), merged by their
         log-sum-exps. The query heads of one key head
         are one longer query block. Own slots are attended in the rows' padded layout (a row's
         keys are its own); the prefix grid by the real tokens of each prefix, packed."""
+        packing, length = part.packing, part.length
         rows, width = packing.rows, packing.width
         n, heads, dim = q.shape
         groups = heads // self.kv_heads
@@ -234,9 +234,9 @@ class TreeModel:
             qg = zeroed(blocks, "own", q, (rows, self.kv_heads, groups, width, dim))
             qg[packing.row_idx, :, :, packing.col_idx] = q4
         keys, values = own.k[layer][:, :, :length], own.v[layer][:, :, :length]
-        attend = few_keys if length <= FEW_KEYS else _flash
-        out, lse = attend(qg.reshape(rows, self.kv_heads, groups * width, dim), keys, values,
-                          attn_mask=own_mask, scale=self.scale)[:2]
+        out, lse = part.own_attention(qg.reshape(rows, self.kv_heads, groups * width, dim),
+                                      keys, values, attn_mask=part.own_mask,
+                                      scale=self.scale)[:2]
         # back to the real tokens: [rows, kv heads, groups, T, ...] -> [n, heads, ...]
         out = out.view(rows, self.kv_heads, groups, width, dim)[
             packing.row_idx, :, :, packing.col_idx].reshape(n, heads, dim)
@@ -248,7 +248,7 @@ class TreeModel:
         qgrid = zeroed(blocks, "grid", q, (n_prefixes, self.kv_heads, packing.most, groups, dim))
         qgrid[packing.prefix, :, packing.rank] = q4
         o_pre, lse_pre = _flash(qgrid.view(n_prefixes, self.kv_heads, packing.most * groups, dim),
-                                grid.k[layer], grid.v[layer], attn_mask=prefix_mask,
+                                grid.k[layer], grid.v[layer], attn_mask=part.prefix_mask,
                                 scale=self.scale)[:2]
         o_pre = o_pre.view(n_prefixes, self.kv_heads, packing.most, groups, dim)[
             packing.prefix, :, packing.rank].reshape(n, heads, dim)

@@ -49,8 +49,8 @@ class Candidates:
             first += paths
         tokens = np.concatenate([block.reshape(-1) for block in self.tokens])
         probs = np.concatenate([block.reshape(-1) for block in self.probs])
-        return (self.parents, np.concatenate(parent_of), tokens.astype(np.int64),
-                probs.astype(np.float64))
+        return (self.parents, np.concatenate(parent_of), tokens.astype(np.int64, copy=False),
+                probs.astype(np.float64, copy=False))
 
 
 def plan_frontier(paths: list[Path], room: float, per_level: int, nodes_left: int):
