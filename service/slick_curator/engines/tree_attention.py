@@ -8,7 +8,9 @@ prefixes (`Grid`) and a pass packs each prefix's queries into one block that att
 no prefix is copied into a row. Each prompt has one row of its *own* keys and values (`Own`:
 its tokens after the prefix, then whatever is appended after them); a query sees the own slots
 its bias row allows -- the prompt's tokens and its ancestors in a tree of continuations -- at
-explicit positions.
+explicit positions. Attention runs in C (`tree_kernel`) where it is built for this machine:
+each real token against its prefix's keys and its visible own slots, one softmax, no padding;
+elsewhere through torch (aten's flash kernel, `few_keys`) on padded blocks.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ from typing import NamedTuple
 
 import torch
 
+from slick_curator.engines import tree_kernel
 from slick_curator.engines.fused_linear import FusedLinear
 from slick_curator.engines.hf_decoding import DecodeStats
 from slick_curator.engines.tree_cache import NEG, Grid, Own, PrefixStore
-from slick_curator.engines.tree_ops import FEW_KEYS, few_keys, rotary, zeroed
+from slick_curator.engines.tree_ops import FEW_KEYS, Packing, few_keys, rotary, zeroed
 
 __all__ = ["Segment", "TreeModel", "supports"]
 
@@ -52,29 +55,6 @@ class _Layer:
         self.act = mlp.act_fn
 
 
-class _Packing:
-    """Where a pass's real tokens sit: in the rows' padded layout ([rows, T]) and, for
-    attention to prefixes, packed by prefix ([prefix, rank among the prefix's tokens])."""
-
-    def __init__(self, flat: torch.Tensor, rows: int, width: int, grid: Grid | None) -> None:
-        self.rows, self.width = rows, width
-        self.flat = flat  # the real tokens' flat indices (row * T + t), in order
-        self.row_idx, self.col_idx = flat // width, flat % width
-        self.all_real = len(flat) == rows * width
-        if grid is None:
-            return
-        prefix = grid.c_idx[self.row_idx]
-        counts = torch.bincount(prefix, minlength=len(grid.lengths))
-        order = torch.sort(prefix, stable=True).indices
-        starts = counts.cumsum(0) - counts
-        rank = torch.empty_like(prefix)
-        rank[order] = torch.arange(len(prefix)) - starts[prefix[order]]
-        self.prefix, self.rank = prefix, rank
-        self.most = int(counts.max()) if len(prefix) else 0
-        unprefixed = grid.lengths[prefix] == 0
-        self.unprefixed = unprefixed if bool(unprefixed.any()) else None
-
-
 class Segment(NamedTuple):
     """One batch of a pass, as `TreeModel.forward` takes it."""
 
@@ -90,13 +70,14 @@ class Segment(NamedTuple):
 class _Inputs(NamedTuple):
     """What a pass computes for one segment before its layers."""
 
-    packing: _Packing
+    packing: Packing
     tokens: torch.Tensor
     at: torch.Tensor  # positions of the real tokens
     slot_idx: torch.Tensor
     length: int
-    own_mask: torch.Tensor
-    own_attention: Callable  # `few_keys` where the rows hold few own slots, else the kernel
+    own_bias: torch.Tensor  # the segment's [rows, T, length]: for the C kernel
+    own_mask: torch.Tensor | None  # for torch's: per query block; None with the C kernel
+    own_attention: Callable | None  # `few_keys` where the rows hold few own slots, else aten's
     prefix_mask: torch.Tensor | None
     keep: torch.Tensor  # among the segment's real tokens
 
@@ -115,6 +96,10 @@ class TreeModel:
         self.scale = self.head_dim ** -0.5
         self.dtype = next(model.parameters()).dtype
         self.prefixes = PrefixStore()
+        # attention in C (`tree_kernel`) where it is built for this machine and model
+        kernel = tree_kernel.load()
+        self.kernel = kernel if kernel is not None and kernel.handles(
+            self.dtype, self.heads, self.kv_heads, self.head_dim) else None
         layers = model.model.layers[: config.num_hidden_layers]
         self.layers = [_Layer(layer) for layer in layers]
         self.lm_head = FusedLinear([model.lm_head])
@@ -159,8 +144,12 @@ class TreeModel:
             for s, (part, segment) in enumerate(zip(parts, segments, strict=True)):
                 a, b = bounds[s], bounds[s + 1]
                 own, rows = segment.own, part.packing.row_idx
-                own.k[index][rows, :, part.slot_idx] = k[a:b]
-                own.v[index][rows, :, part.slot_idx] = v[a:b]
+                if self.kernel is not None:
+                    self.kernel.store(k[a:b], v[a:b], own.k[index], own.v[index], rows,
+                                      part.slot_idx)
+                else:
+                    own.k[index][rows, :, part.slot_idx] = k[a:b]
+                    own.v[index][rows, :, part.slot_idx] = v[a:b]
                 outs.append(self._attend(index, q[a:b], part, own, segment.grid, blocks[s]))
             out = outs[0] if len(outs) == 1 else torch.cat(outs)
             (attended,) = layer.o(out.reshape(n, heads * dim))
@@ -187,7 +176,7 @@ class TreeModel:
             real = torch.zeros((rows, width), dtype=torch.bool)
             real.view(-1)[keep] = True
         own.reserve(width)
-        packing = _Packing(real.reshape(-1).nonzero().squeeze(1), rows, width, grid)
+        packing = Packing(real.reshape(-1).nonzero().squeeze(1), rows, width, grid)
         flat, row_idx = packing.flat, packing.row_idx
         # where each real token's key and value go: its row, the row's fill + its column
         fills = torch.tensor(own.fills, dtype=torch.long)
@@ -196,22 +185,24 @@ class TreeModel:
         length = own.fill
         tokens = ids.reshape(-1) if packing.all_real else ids.reshape(-1)[flat]
         at = positions.reshape(-1) if packing.all_real else positions.reshape(-1)[flat]
-        prefix_mask = grid.mask(self.dtype) if grid is not None else None
-        # [rows, 1, heads per key head * T, length]: the query block of `_attend`
-        groups = self.heads // self.kv_heads
-        # few own slots: `few_keys`, with an fp32 mask; else the kernel, with the model's dtype
-        own_attention = few_keys if length <= FEW_KEYS else _flash
-        mask_dtype = torch.float32 if own_attention is few_keys else self.dtype
-        own_mask = segment.own_bias.to(mask_dtype)[:, None, None].expand(
-            rows, 1, groups, width, length).reshape(rows, 1, groups * width, length)
+        own_mask = own_attention = prefix_mask = None
+        if self.kernel is None:
+            prefix_mask = grid.mask(self.dtype) if grid is not None else None
+            # [rows, 1, heads per key head * T, length]: the query block of `_attend`
+            groups = self.heads // self.kv_heads
+            # few own slots: `few_keys`, with an fp32 mask; else aten's, in the model's dtype
+            own_attention = few_keys if length <= FEW_KEYS else _flash
+            mask_dtype = torch.float32 if own_attention is few_keys else self.dtype
+            own_mask = segment.own_bias.to(mask_dtype)[:, None, None].expand(
+                rows, 1, groups, width, length).reshape(rows, 1, groups * width, length)
         if not packing.all_real:  # keep's flat indices, among the real tokens
             packed = torch.full((rows * width,), -1, dtype=torch.long)
             packed[flat] = torch.arange(len(flat))
             keep = packed[keep]
             if bool((keep < 0).any()):
                 raise ValueError("keep names a padding position")
-        return _Inputs(packing, tokens, at, slot_idx, length, own_mask, own_attention,
-                       prefix_mask, keep)
+        return _Inputs(packing, tokens, at, slot_idx, length, segment.own_bias, own_mask,
+                       own_attention, prefix_mask, keep)
 
     def _attend(self, layer: int, q: torch.Tensor, part: _Inputs, own: Own, grid: Grid | None,
                 blocks: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -222,6 +213,11 @@ class TreeModel:
         are one longer query block. Own slots are attended in the rows' padded layout (a row's
         keys are its own); the prefix grid by the real tokens of each prefix, packed."""
         packing, length = part.packing, part.length
+        if self.kernel is not None:
+            return self.kernel.attend(
+                q, own.k[layer], own.v[layer], part.own_bias, length, packing.row_idx,
+                packing.col_idx, *((grid.k[layer], grid.v[layer], grid.lengths, packing.prefix)
+                                   if grid is not None else (None,) * 4), scale=self.scale)
         rows, width = packing.rows, packing.width
         n, heads, dim = q.shape
         groups = heads // self.kv_heads
@@ -260,11 +256,18 @@ class TreeModel:
         share = torch.sigmoid_(lse_pre.sub_(lse)).unsqueeze(-1)
         return torch.lerp(out.float(), o_pre.float(), share).to(q.dtype)
 
+    def cache_tensor(self, shape) -> torch.Tensor:
+        """Room for keys or values. Zeroed for torch's kernels, which weigh hidden slots by 0
+        (and 0 times a stray NaN is NaN); `tree_kernel` never reads a slot not written."""
+        if self.kernel is not None:
+            return torch.empty(shape, dtype=self.dtype)
+        return torch.zeros(shape, dtype=self.dtype)
+
     def empty_own(self, rows: int, capacity: int) -> Own:
         shape = (rows, self.kv_heads, capacity, self.head_dim)
         layers = self.model.config.num_hidden_layers
-        return Own([torch.zeros(shape, dtype=self.dtype) for _ in range(layers)],
-                    [torch.zeros(shape, dtype=self.dtype) for _ in range(layers)], [0] * rows,
+        return Own([self.cache_tensor(shape) for _ in range(layers)],
+                   [self.cache_tensor(shape) for _ in range(layers)], [0] * rows,
                     torch.zeros((rows, capacity), dtype=torch.bool))
 
     def prefill(self, suffixes: Sequence[list[int]], starts: Sequence[int], grid: Grid | None,
@@ -293,7 +296,10 @@ class TreeModel:
     def prefill_sorted(self, suffixes: Sequence[list[int]], starts: Sequence[int], grid: Grid,
                         capacity: int) -> tuple[Own, torch.Tensor]:
         """`prefill` in passes of suffixes of about one length: one long question would
-        otherwise pad every row's attention to its length."""
+        otherwise pad every row's attention to its length. `tree_kernel` computes real tokens
+        only, whatever the padding: one pass."""
+        if self.kernel is not None:
+            return self.prefill(suffixes, starts, grid, capacity)
         rows = len(suffixes)
         own = self.empty_own(rows, capacity)
         logits: torch.Tensor | None = None
@@ -349,16 +355,16 @@ class TreeModel:
         k, v = [], []
         layers = self.model.config.num_hidden_layers
         for layer in range(layers):
-            k_grid = torch.zeros((len(distinct), self.kv_heads, longest, self.head_dim),
-                                 dtype=self.dtype)
-            v_grid = torch.zeros_like(k_grid)
+            k_grid = self.cache_tensor((len(distinct), self.kv_heads, longest, self.head_dim))
+            v_grid = self.cache_tensor(k_grid.shape)
             for c, key in enumerate(distinct):
                 keys, values = kv[key]
                 k_grid[c, :, : len(key)] = keys[layer]
                 v_grid[c, :, : len(key)] = values[layer]
             k.append(k_grid)
             v.append(v_grid)
-        return Grid(k, v, torch.tensor([len(key) for key in distinct]), torch.tensor(c_idx))
+        return Grid(k, v, torch.tensor([len(key) for key in distinct]), torch.tensor(c_idx),
+                    compact=self.kernel is None)
 
     # --- decoding ---------------------------------------------------------------------------
 

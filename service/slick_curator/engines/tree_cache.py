@@ -59,11 +59,16 @@ class Grid:
     v: list[torch.Tensor]  # per layer [C, Hkv, P, D]
     lengths: torch.Tensor  # [C]
     c_idx: torch.Tensor  # per row: its prefix
+    # whether a subset of rows copies out its prefixes: torch's kernels pad every prefix's
+    # queries to the same number; `tree_kernel` reads each query's prefix where it lies
+    compact: bool = True
 
     def select(self, rows: torch.Tensor) -> Grid:
-        """The grid of some rows. Their prefixes are copied out only when they are under
-        three quarters of the grid's: a pass pads every prefix of its grid to the same number
-        of queries, and a copy costs memory (a grid of 60 prefixes is 140 MB)."""
+        """The grid of some rows. Their prefixes are copied out only when compacting and they
+        are under three quarters of the grid's (a copy costs memory: a grid of 60 prefixes is
+        140 MB)."""
+        if not self.compact:
+            return Grid(self.k, self.v, self.lengths, self.c_idx[rows], compact=False)
         used, c_idx = torch.unique(self.c_idx[rows], return_inverse=True)
         if 4 * len(used) >= 3 * self.k[0].shape[0]:
             return Grid(self.k, self.v, self.lengths, self.c_idx[rows])

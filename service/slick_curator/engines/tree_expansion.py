@@ -351,8 +351,8 @@ class Expansion:
         fills = [self.where[pos][0].fills[self.where[pos][1]] for pos in needed]
         layers = len(self.where[needed[0]][0].k)
         shape = (len(needed), self.net.kv_heads, max(fills) + 8, self.net.head_dim)
-        k = [torch.zeros(shape, dtype=self.net.dtype) for _ in range(layers)]
-        v = [torch.zeros(shape, dtype=self.net.dtype) for _ in range(layers)]
+        k = [self.net.cache_tensor(shape) for _ in range(layers)]
+        v = [self.net.cache_tensor(shape) for _ in range(layers)]
         prompt = torch.zeros((len(needed), shape[2]), dtype=torch.bool)
         sources: dict[int, tuple[Own, list[int], list[int]]] = {}
         for r, pos in enumerate(needed):

@@ -1,12 +1,14 @@
-"""The arithmetic pieces of `tree_attention`'s pass: the rotary embedding of q and k heads at
-once, attention to a few keys per row without the fused kernel, and query blocks zeroed once
-per pass."""
+"""The pieces of `tree_attention`'s pass: where its real tokens sit (`Packing`), the rotary
+embedding of q and k heads at once, attention to a few keys per row without the fused kernel,
+and query blocks zeroed once per pass."""
 
 from __future__ import annotations
 
 import torch
 
-__all__ = ["FEW_KEYS", "few_keys", "rotary", "zeroed"]
+from slick_curator.engines.tree_cache import Grid
+
+__all__ = ["FEW_KEYS", "Packing", "few_keys", "rotary", "zeroed"]
 
 
 def rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
@@ -46,3 +48,26 @@ def zeroed(blocks: dict[str, torch.Tensor], name: str, like: torch.Tensor, shape
     if block is None:
         block = blocks[name] = like.new_zeros(shape)
     return block
+
+
+class Packing:
+    """Where a pass's real tokens sit: in the rows' padded layout ([rows, T]) and, for
+    attention to prefixes, packed by prefix ([prefix, rank among the prefix's tokens])."""
+
+    def __init__(self, flat: torch.Tensor, rows: int, width: int, grid: Grid | None) -> None:
+        self.rows, self.width = rows, width
+        self.flat = flat  # the real tokens' flat indices (row * T + t), in order
+        self.row_idx, self.col_idx = flat // width, flat % width
+        self.all_real = len(flat) == rows * width
+        if grid is None:
+            return
+        prefix = grid.c_idx[self.row_idx]
+        counts = torch.bincount(prefix, minlength=len(grid.lengths))
+        order = torch.sort(prefix, stable=True).indices
+        starts = counts.cumsum(0) - counts
+        rank = torch.empty_like(prefix)
+        rank[order] = torch.arange(len(prefix)) - starts[prefix[order]]
+        self.prefix, self.rank = prefix, rank
+        self.most = int(counts.max()) if len(prefix) else 0
+        unprefixed = grid.lengths[prefix] == 0
+        self.unprefixed = unprefixed if bool(unprefixed.any()) else None
