@@ -1,6 +1,7 @@
-"""`tree_kernel`: tree attention's attention step in C, built for this machine on first use.
-Checked against a plain softmax per token and head, against torch's path inside `TreeModel`,
-for bit-identical results whatever the thread count, and for its refusals."""
+"""`tree_kernel`: tree attention's attention step and a layer's elementwise steps in C, built
+for this machine on first use. Checked against a plain softmax per token and head, against
+transformers' norm, rotary embedding and SiLU, against torch's path inside `TreeModel`, for
+bit-identical results whatever the thread count, and for its refusals."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from slick_curator.engines import tree_kernel
 from slick_curator.engines.hf_decoding import DecodeStats
 from slick_curator.engines.tree_attention import TreeModel
 from transformers import LlamaConfig, LlamaForCausalLM
+from transformers.models.llama.modeling_llama import LlamaRMSNorm, apply_rotary_pos_emb
 
 KERNEL = tree_kernel.load()
 needs_kernel = pytest.mark.skipif(KERNEL is None, reason="no C compiler or no AVX-512 here")
@@ -205,3 +207,48 @@ def test_tree_model_computes_with_the_kernel_what_it_computes_with_torch():
         results.append((logits, step))
     for got, want in zip(results[0], results[1], strict=True):
         assert torch.allclose(got, want, atol=1e-4, rtol=1e-4)
+
+
+@needs_kernel
+def test_rotary_in_place_is_transformers_bit_for_bit():
+    torch.manual_seed(6)
+    for dtype in (torch.float32, torch.bfloat16):
+        qkv = torch.randn(7, 9 + 3 + 3, 64).to(dtype)
+        q, k = qkv[:, :9].clone(), qkv[:, 9:12].clone()
+        cos, sin = torch.randn(7, 64).to(dtype), torch.randn(7, 64).to(dtype)
+        want_q, want_k = apply_rotary_pos_emb(q, k, cos, sin)
+        got = KERNEL.rotary_(qkv[:, :12], cos, sin)  # q and k heads of one projection's output
+        assert torch.equal(got[:, :9], want_q) and torch.equal(got[:, 9:], want_k)
+        assert torch.equal(qkv[:, :9], want_q)  # in place
+
+
+@needs_kernel
+def test_residual_add_and_norm_are_transformers_llama_rms_norm():
+    torch.manual_seed(7)
+    for dtype, tolerance in ((torch.float32, 1e-5), (torch.bfloat16, 1e-2)):
+        norm = LlamaRMSNorm(576, eps=1e-5)
+        norm.weight.data = torch.randn(576).to(dtype)
+        hidden, delta = torch.randn(40, 576).to(dtype), torch.randn(40, 576).to(dtype)
+        summed = hidden + delta
+        want = norm(summed)
+        got = KERNEL.add_norm(hidden, delta, norm.weight, 1e-5)
+        assert torch.equal(hidden, summed)  # the residual added in place, rounded as torch
+        assert got.dtype == dtype
+        assert torch.allclose(got.float(), want.float(), atol=tolerance, rtol=tolerance)
+        # the sum of squares is summed in another order: the last bit may differ, rarely
+        assert (got == want).float().mean() > 0.6
+        assert torch.allclose(KERNEL.add_norm(summed.clone(), None, norm.weight, 1e-5).float(),
+                              got.float())
+
+
+@needs_kernel
+def test_silu_of_gate_times_up():
+    torch.manual_seed(8)
+    for dtype, tolerance in ((torch.float32, 1e-6), (torch.bfloat16, 1e-2)):
+        gate_up = (torch.randn(30, 2 * 100) * 6).to(dtype)
+        gate, up = gate_up[:, :100], gate_up[:, 100:]
+        want = torch.nn.functional.silu(gate) * up
+        got = KERNEL.silu_mul(gate, up)
+        assert torch.allclose(got.float(), want.float(), atol=tolerance, rtol=tolerance)
+        if dtype == torch.bfloat16:  # rounded where torch rounds: nearly always the same bits
+            assert (got == want).float().mean() > 0.98

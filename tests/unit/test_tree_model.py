@@ -6,7 +6,8 @@ from __future__ import annotations
 import torch
 from slick_curator.engines.hf_decoding import DecodeStats
 from slick_curator.engines.tree_attention import Segment, TreeModel
-from slick_curator.engines.tree_ops import few_keys, rotary
+from slick_curator.engines.tree_ops import rotary
+from slick_curator.engines.tree_torch import few_keys
 from transformers import LlamaConfig, LlamaForCausalLM
 from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
 

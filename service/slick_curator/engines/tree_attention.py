@@ -15,21 +15,18 @@ elsewhere through torch (aten's flash kernel, `few_keys`) on padded blocks.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch
 
-from slick_curator.engines import tree_kernel
+from slick_curator.engines import tree_kernel, tree_torch
 from slick_curator.engines.fused_linear import FusedLinear
 from slick_curator.engines.hf_decoding import DecodeStats
 from slick_curator.engines.tree_cache import NEG, Grid, Own, PrefixStore
-from slick_curator.engines.tree_ops import FEW_KEYS, Packing, few_keys, rotary, zeroed
+from slick_curator.engines.tree_ops import Packing, rotary
 
 __all__ = ["Segment", "TreeModel", "supports"]
-
-_flash = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu
-
 
 def supports(model) -> bool:
     """Whether `TreeDecoder` computes this model: Llama's layer layout, full attention."""
@@ -48,6 +45,9 @@ class _Layer:
     def __init__(self, layer) -> None:
         attn, mlp = layer.self_attn, layer.mlp
         self.input_norm, self.post_norm = layer.input_layernorm, layer.post_attention_layernorm
+        # the norms as `tree_kernel`'s add_norm takes them
+        self.input_norm_args = (self.input_norm.weight, self.input_norm.variance_epsilon)
+        self.post_norm_args = (self.post_norm.weight, self.post_norm.variance_epsilon)
         self.qkv = FusedLinear([attn.q_proj, attn.k_proj, attn.v_proj], joins=[2, 1])
         self.o = FusedLinear([attn.o_proj])
         self.gate_up = FusedLinear([mlp.gate_proj, mlp.up_proj])
@@ -76,9 +76,7 @@ class _Inputs(NamedTuple):
     slot_idx: torch.Tensor
     length: int
     own_bias: torch.Tensor  # the segment's [rows, T, length]: for the C kernel
-    own_mask: torch.Tensor | None  # for torch's: per query block; None with the C kernel
-    own_attention: Callable | None  # `few_keys` where the rows hold few own slots, else aten's
-    prefix_mask: torch.Tensor | None
+    masks: tree_torch.Masks | None  # for torch's kernels; None with the C kernel
     keep: torch.Tensor  # among the segment's real tokens
 
 
@@ -102,6 +100,9 @@ class TreeModel:
             self.dtype, self.heads, self.kv_heads, self.head_dim) else None
         layers = model.model.layers[: config.num_hidden_layers]
         self.layers = [_Layer(layer) for layer in layers]
+        # a layer's norms, rotary embedding and SiLU(gate) * up in C too (`tree_layer.c`)
+        silu = getattr(config, "hidden_act", None) in ("silu", "swish")
+        self.layer_steps = self.kernel if self.kernel is not None and silu else None
         self.lm_head = FusedLinear([model.lm_head])
 
     def forward(self, ids: torch.Tensor, positions: torch.Tensor, own: Own,
@@ -135,9 +136,15 @@ class TreeModel:
         bounds = [0]
         for part in parts:
             bounds.append(bounds[-1] + len(part.tokens))
+        steps = self.layer_steps
+        mlp = None  # with `steps`, the last MLP output: added to hidden by the next norm
         for index, layer in enumerate(self.layers):
-            qk, v = layer.qkv(layer.input_norm(hidden))
-            qk = rotary(qk.view(n, heads + kv_heads, dim), cos, sin)
+            if steps is not None:
+                qk, v = layer.qkv(steps.add_norm(hidden, mlp, *layer.input_norm_args))
+                qk = steps.rotary_(qk.view(n, heads + kv_heads, dim), cos, sin)
+            else:
+                qk, v = layer.qkv(layer.input_norm(hidden))
+                qk = rotary(qk.view(n, heads + kv_heads, dim), cos, sin)
             q, k = qk[:, :heads], qk[:, heads:]
             v = v.view(n, kv_heads, dim)
             outs = []
@@ -153,9 +160,16 @@ class TreeModel:
                 outs.append(self._attend(index, q[a:b], part, own, segment.grid, blocks[s]))
             out = outs[0] if len(outs) == 1 else torch.cat(outs)
             (attended,) = layer.o(out.reshape(n, heads * dim))
-            hidden = hidden + attended
-            gate, up = layer.gate_up(layer.post_norm(hidden))
-            (mlp,) = layer.down(layer.act(gate) * up)
+            if steps is not None:
+                normed = steps.add_norm(hidden, attended, *layer.post_norm_args)
+                gate, up = layer.gate_up(normed)
+                (mlp,) = layer.down(steps.silu_mul(gate, up))
+            else:
+                hidden = hidden + attended
+                gate, up = layer.gate_up(layer.post_norm(hidden))
+                (mlp,) = layer.down(layer.act(gate) * up)
+                hidden = hidden + mlp
+        if steps is not None:
             hidden = hidden + mlp
         self.stats.forward_calls += 1
         keep = torch.cat([part.keep + bounds[s] for s, part in enumerate(parts)])
@@ -185,76 +199,32 @@ class TreeModel:
         length = own.fill
         tokens = ids.reshape(-1) if packing.all_real else ids.reshape(-1)[flat]
         at = positions.reshape(-1) if packing.all_real else positions.reshape(-1)[flat]
-        own_mask = own_attention = prefix_mask = None
+        masks = None
         if self.kernel is None:
-            prefix_mask = grid.mask(self.dtype) if grid is not None else None
-            # [rows, 1, heads per key head * T, length]: the query block of `_attend`
-            groups = self.heads // self.kv_heads
-            # few own slots: `few_keys`, with an fp32 mask; else aten's, in the model's dtype
-            own_attention = few_keys if length <= FEW_KEYS else _flash
-            mask_dtype = torch.float32 if own_attention is few_keys else self.dtype
-            own_mask = segment.own_bias.to(mask_dtype)[:, None, None].expand(
-                rows, 1, groups, width, length).reshape(rows, 1, groups * width, length)
+            masks = tree_torch.masks(segment.own_bias, grid, length, self.dtype,
+                                     self.heads // self.kv_heads)
         if not packing.all_real:  # keep's flat indices, among the real tokens
             packed = torch.full((rows * width,), -1, dtype=torch.long)
             packed[flat] = torch.arange(len(flat))
             keep = packed[keep]
             if bool((keep < 0).any()):
                 raise ValueError("keep names a padding position")
-        return _Inputs(packing, tokens, at, slot_idx, length, segment.own_bias, own_mask,
-                       own_attention, prefix_mask, keep)
+        return _Inputs(packing, tokens, at, slot_idx, length, segment.own_bias, masks, keep)
 
     def _attend(self, layer: int, q: torch.Tensor, part: _Inputs, own: Own, grid: Grid | None,
                 blocks: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Each real token's attention ([n, heads, dim], `q` likewise) over its prefix and its
-        own slots: two attentions (aten's flash kernel for CPU, which also returns each
-        query's log-sum-exp; `few_keys` for own slots of few keys), merged by their
-        log-sum-exps. The query heads of one key head
-        are one longer query block. Own slots are attended in the rows' padded layout (a row's
-        keys are its own); the prefix grid by the real tokens of each prefix, packed."""
-        packing, length = part.packing, part.length
-        if self.kernel is not None:
-            return self.kernel.attend(
-                q, own.k[layer], own.v[layer], part.own_bias, length, packing.row_idx,
-                packing.col_idx, *((grid.k[layer], grid.v[layer], grid.lengths, packing.prefix)
-                                   if grid is not None else (None,) * 4), scale=self.scale)
-        rows, width = packing.rows, packing.width
-        n, heads, dim = q.shape
-        groups = heads // self.kv_heads
-        # Blocks are laid out as the kernel reads them ([batch, kv head, group, query]) and
-        # filled or read by index in one copy each: no permuted copies.
-        q4 = q.view(n, self.kv_heads, groups, dim)
-        if packing.all_real:
-            qg = q4.view(rows, width, self.kv_heads, groups, dim).permute(0, 2, 3, 1, 4)
-        else:
-            qg = zeroed(blocks, "own", q, (rows, self.kv_heads, groups, width, dim))
-            qg[packing.row_idx, :, :, packing.col_idx] = q4
-        keys, values = own.k[layer][:, :, :length], own.v[layer][:, :, :length]
-        out, lse = part.own_attention(qg.reshape(rows, self.kv_heads, groups * width, dim),
-                                      keys, values, attn_mask=part.own_mask,
-                                      scale=self.scale)[:2]
-        # back to the real tokens: [rows, kv heads, groups, T, ...] -> [n, heads, ...]
-        out = out.view(rows, self.kv_heads, groups, width, dim)[
-            packing.row_idx, :, :, packing.col_idx].reshape(n, heads, dim)
-        if grid is None:
-            return out
-        lse = lse.view(rows, self.kv_heads, groups, width)[
-            packing.row_idx, :, :, packing.col_idx].reshape(n, heads)
-        n_prefixes = grid.k[layer].shape[0]
-        qgrid = zeroed(blocks, "grid", q, (n_prefixes, self.kv_heads, packing.most, groups, dim))
-        qgrid[packing.prefix, :, packing.rank] = q4
-        o_pre, lse_pre = _flash(qgrid.view(n_prefixes, self.kv_heads, packing.most * groups, dim),
-                                grid.k[layer], grid.v[layer], attn_mask=part.prefix_mask,
-                                scale=self.scale)[:2]
-        o_pre = o_pre.view(n_prefixes, self.kv_heads, packing.most, groups, dim)[
-            packing.prefix, :, packing.rank].reshape(n, heads, dim)
-        lse_pre = lse_pre.view(n_prefixes, self.kv_heads, packing.most, groups)[
-            packing.prefix, :, packing.rank].reshape(n, heads)
-        if packing.unprefixed is not None:  # the kernel gives a query that sees nothing lse 0
-            lse_pre[packing.unprefixed] = NEG
-        # softmax over both key sets: the prefix part's share is sigmoid(lse_pre - lse)
-        share = torch.sigmoid_(lse_pre.sub_(lse)).unsqueeze(-1)
-        return torch.lerp(out.float(), o_pre.float(), share).to(q.dtype)
+        """Each real token's attention ([n, heads, dim], `q` likewise) over its prefix and the
+        own slots it sees: `tree_kernel`, else torch's kernels (`tree_torch`)."""
+        packing = part.packing
+        grid_kv = (grid.k[layer], grid.v[layer]) if grid is not None else None
+        if self.kernel is None:
+            return tree_torch.attend(q, packing, part.length, part.masks, own.k[layer],
+                                     own.v[layer], grid_kv, self.kv_heads, self.scale, blocks)
+        return self.kernel.attend(
+            q, own.k[layer], own.v[layer], part.own_bias, part.length, packing.row_idx,
+            packing.col_idx, *(grid_kv or (None, None)),
+            *((grid.lengths, packing.prefix) if grid is not None else (None, None)),
+            scale=self.scale)
 
     def cache_tensor(self, shape) -> torch.Tensor:
         """Room for keys or values. Zeroed for torch's kernels, which weigh hidden slots by 0

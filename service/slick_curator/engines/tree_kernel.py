@@ -5,8 +5,9 @@ its bias row allows. Through torch that is two fused-kernel calls on padded bloc
 and gathers around them, and a merge; the kernel reads each token's keys where they lie
 (no padding, no copies) and computes one softmax over both sets. Built with the system's C
 compiler for this CPU (`-march=native`, OpenMP: torch's own runtime once torch is loaded)
-into a cache directory keyed by the source, the compiler and the CPU; where no compiler, no
-AVX-512 or `SLICK_TREE_KERNEL=0`, `load()` is None and torch's kernels are used.
+into a cache directory (`_cache_dir`) keyed by the source, the compiler and the CPU; where no
+compiler, no AVX-512, an unwritable cache or `SLICK_TREE_KERNEL=0`, `load()` is None and
+torch's kernels are used (the same probabilities, up to rounding; slower on a CPU).
 """
 
 from __future__ import annotations
@@ -28,16 +29,23 @@ __all__ = ["Kernel", "load"]
 
 log = logging.getLogger(__name__)
 
-SOURCE = Path(__file__).with_name("tree_kernel.c")
-FLAGS = ["-O3", "-march=native", "-fopenmp", "-shared", "-fPIC", "-std=c11"]
+# the attention step, and the elementwise steps of a layer (`tree_layer.c`)
+SOURCES = [Path(__file__).with_name("tree_kernel.c"), Path(__file__).with_name("tree_layer.c")]
+# -ffp-contract=off: no multiply-adds fused where torch rounds the product first
+FLAGS = ["-O3", "-march=native", "-ffp-contract=off", "-fopenmp", "-shared", "-fPIC",
+         "-std=c11"]
 _INT = ctypes.c_int64
 _PTR = ctypes.c_void_p
 
 
 def _cache_dir() -> Path:
-    root = os.environ.get("SLICK_KERNEL_CACHE") or os.environ.get("XDG_CACHE_HOME")
-    base = Path(root) if root else Path.home() / ".cache"
-    return (base if os.environ.get("SLICK_KERNEL_CACHE") else base / "slick-curator" / "kernels")
+    """SLICK_KERNEL_CACHE, else `kernels` under the service's cache (SLICK_CACHE_DIR, else
+    ~/.cache/slick-curator): where the deployment keeps its caches writable."""
+    from slick_curator.weights import default_cache_dir
+
+    if os.environ.get("SLICK_KERNEL_CACHE"):
+        return Path(os.environ["SLICK_KERNEL_CACHE"])
+    return Path(os.environ.get("SLICK_CACHE_DIR") or default_cache_dir()) / "kernels"
 
 
 def _cpu_flags() -> str:
@@ -53,7 +61,8 @@ def _cpu_flags() -> str:
 def _build(compiler: str) -> Path:
     version = subprocess.run([compiler, "--version"], capture_output=True, text=True,
                              check=True).stdout
-    key = hashlib.sha256("\0".join([SOURCE.read_text(), version, " ".join(FLAGS),
+    key = hashlib.sha256("\0".join([*(source.read_text() for source in SOURCES), version,
+                                    " ".join(FLAGS),
                                     platform.machine(), _cpu_flags()]).encode()).hexdigest()
     target = _cache_dir() / f"tree_kernel-{key[:20]}.so"
     if target.exists():
@@ -62,7 +71,7 @@ def _build(compiler: str) -> Path:
     # built beside its final name and renamed: a concurrent process sees all of it or none
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         built = Path(tmp) / target.name
-        subprocess.run([compiler, *FLAGS, "-o", str(built), str(SOURCE), "-lm"],
+        subprocess.run([compiler, *FLAGS, "-o", str(built), *map(str, SOURCES), "-lm"],
                        capture_output=True, text=True, check=True)
         os.replace(built, target)
     return target
@@ -105,6 +114,56 @@ class Kernel:
         self._store.restype = ctypes.c_int
         self._store.argtypes = [_PTR, _PTR, _INT, _INT, _INT, _PTR, _PTR, _INT, _INT, _PTR,
                                 _PTR, _INT, _INT, _INT, _INT]
+
+        self.layer_steps = {}
+        for dtype, name in ((torch.bfloat16, "bf16"), (torch.float32, "f32")):
+            norm = getattr(library, f"tree_add_norm_{name}")
+            norm.restype = None
+            norm.argtypes = [_PTR, _PTR, _PTR, _PTR, _INT, _INT, ctypes.c_float, ctypes.c_int]
+            rotary = getattr(library, f"tree_rotary_{name}")
+            rotary.restype = None
+            rotary.argtypes = [_PTR, _INT, _PTR, _PTR, _INT, _INT, _INT, ctypes.c_int]
+            silu_mul = getattr(library, f"tree_silu_mul_{name}")
+            silu_mul.restype = None
+            silu_mul.argtypes = [_PTR, _PTR, _INT, _PTR, _INT, _INT, ctypes.c_int]
+            self.layer_steps[dtype] = (norm, rotary, silu_mul)
+
+    def add_norm(self, hidden: torch.Tensor, delta: torch.Tensor | None, weight: torch.Tensor,
+                 eps: float) -> torch.Tensor:
+        """`hidden += delta` in place (when given), then LlamaRMSNorm(hidden) with `weight`."""
+        n, size = hidden.shape
+        _check_rows(hidden.dtype, hidden, weight, *(() if delta is None else (delta,)))
+        if delta is not None and delta.shape != hidden.shape:
+            raise ValueError("tree kernel: delta and hidden differ in shape")
+        out = torch.empty_like(hidden)
+        self.layer_steps[hidden.dtype][0](
+            hidden.data_ptr(), None if delta is None else delta.data_ptr(), weight.data_ptr(),
+            out.data_ptr(), n, size, eps, torch.get_num_threads())
+        return out
+
+    def rotary_(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        """`tree_ops.rotary` in place: x [n, heads, dim] (rows of any stride), cos and sin
+        [n, dim] of x's dtype."""
+        n, heads, dim = x.shape
+        if (x.stride(2) != 1 or x.stride(1) != dim or dim % 2 or cos.shape != (n, dim)
+                or sin.shape != (n, dim)):
+            raise ValueError("tree kernel: unexpected layout")
+        _check_rows(x.dtype, cos, sin)
+        self.layer_steps[x.dtype][1](x.data_ptr(), x.stride(0), cos.data_ptr(), sin.data_ptr(),
+                                     n, heads, dim, torch.get_num_threads())
+        return x
+
+    def silu_mul(self, gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
+        """SiLU(gate) * up, gate and up [n, width] views with one row stride."""
+        n, width = gate.shape
+        if (up.shape != gate.shape or gate.stride(1) != 1 or up.stride(1) != 1
+                or up.stride(0) != gate.stride(0) or up.dtype != gate.dtype
+                or gate.dtype not in self.layer_steps):
+            raise ValueError("tree kernel: unexpected layout")
+        out = torch.empty((n, width), dtype=gate.dtype)
+        self.layer_steps[gate.dtype][2](gate.data_ptr(), up.data_ptr(), gate.stride(0),
+                                        out.data_ptr(), n, width, torch.get_num_threads())
+        return out
 
     def handles(self, dtype: torch.dtype, heads: int, kv_heads: int, dim: int) -> bool:
         return ((dtype, dim) in self.functions and heads % kv_heads == 0
@@ -175,3 +234,8 @@ class Kernel:
         if status:
             raise MemoryError("tree kernel: could not allocate its scratch")
         return out
+
+
+def _check_rows(dtype: torch.dtype, *tensors: torch.Tensor) -> None:
+    if any(t.dtype != dtype or not t.is_contiguous() for t in tensors):
+        raise ValueError("tree kernel: unexpected dtype or layout")

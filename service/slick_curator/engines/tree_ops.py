@@ -1,6 +1,5 @@
-"""The pieces of `tree_attention`'s pass: where its real tokens sit (`Packing`), the rotary
-embedding of q and k heads at once, attention to a few keys per row without the fused kernel,
-and query blocks zeroed once per pass."""
+"""Pieces of `tree_attention`'s pass: where its real tokens sit (`Packing`), and the rotary
+embedding of q and k heads at once."""
 
 from __future__ import annotations
 
@@ -8,7 +7,7 @@ import torch
 
 from slick_curator.engines.tree_cache import Grid
 
-__all__ = ["FEW_KEYS", "Packing", "few_keys", "rotary", "zeroed"]
+__all__ = ["Packing", "rotary"]
 
 
 def rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
@@ -18,36 +17,6 @@ def rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tenso
     half = x.shape[-1] // 2
     rotated = torch.cat((-x[..., half:], x[..., :half]), dim=-1)
     return (x * cos[:, None]) + (rotated * sin[:, None])
-
-
-# Own slots per row up to which attention to them is computed by `few_keys`, not the kernel.
-FEW_KEYS = 40
-
-
-def few_keys(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attn_mask: torch.Tensor,
-             scale: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Attention of `q` ([b, h, n, d]) to a few keys each ([b, h, length, d]), in fp32, and
-    each query's log-sum-exp: what the fused kernel returns. The kernel works block by block,
-    each (row, head) a block of its own, and a tree pass has hundreds of rows of a few keys:
-    batched products take 0.5-0.8 of its time up to 40 keys, 1.4x past ~50 (AMD EPYC, 2
-    cores, 2026-12-07). The scores are the kernel's: fp32 products of the same inputs."""
-    scores = torch.matmul(q.float(), k.float().transpose(-1, -2))
-    scores.mul_(scale).add_(attn_mask)
-    top = scores.amax(-1, keepdim=True)
-    weights = scores.sub_(top).exp_()
-    total = weights.sum(-1, keepdim=True)
-    out = torch.matmul(weights, v.float()).div_(total)
-    return out.to(q.dtype), total.log_().add_(top).squeeze(-1)
-
-
-def zeroed(blocks: dict[str, torch.Tensor], name: str, like: torch.Tensor, shape
-           ) -> torch.Tensor:
-    """A query block of one pass, zeroed once: every layer scatters its queries to the same
-    places, so the padding stays zero."""
-    block = blocks.get(name)
-    if block is None:
-        block = blocks[name] = like.new_zeros(shape)
-    return block
 
 
 class Packing:
