@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from slick_curator.engines import tree_kernel
+from slick_curator.engines import tree_attention, tree_kernel
 from slick_curator.engines.hf_decoding import DecodeStats
 from slick_curator.engines.tree_attention import TreeModel
 from transformers import LlamaConfig, LlamaForCausalLM
@@ -184,20 +184,27 @@ def test_no_compiler_means_torchs_kernels(monkeypatch, tmp_path):
 @torch.inference_mode()
 def test_tree_model_computes_with_the_kernel_what_it_computes_with_torch():
     """A Llama with 64-dim heads (the kernel's): prompts of two prefixes, then a decode step
-    whose queries see some own slots; logits with the kernel and with torch's path agree."""
+    whose queries see some own slots; logits with the C steps and with torch's path agree, and
+    so they do where a batch's suffixes are too long for one prefill pass."""
     torch.manual_seed(5)
     config = LlamaConfig(hidden_size=256, intermediate_size=512, num_hidden_layers=2,
                          num_attention_heads=4, num_key_value_heads=2, vocab_size=60)
     model = LlamaForCausalLM(config).eval()
     results = []
-    for use_kernel in (True, False):
+    for use_kernel, split in ((True, False), (True, True), (False, False)):
         net = TreeModel(model, pad_token_id=0, stats=DecodeStats())
-        assert net.kernel is not None
-        if not use_kernel:
-            net.kernel = None
+        assert net.kernel is not None and net.layer_steps is not None
+        if not use_kernel:  # torch's path throughout, before any cache is made
+            net.kernel = net.layer_steps = None
         keys = [(5, 6, 7, 8, 9), (5, 6, 7, 8, 9), (10, 11, 12)]
         grid = net.grid(keys, net.prefix_kv(keys))
-        own, logits = net.prefill_sorted([[20, 21], [22, 23, 24, 25], [26]], [5, 5, 3], grid, 12)
+        one_pass = tree_attention.ONE_PASS
+        try:
+            tree_attention.ONE_PASS = 0 if split else one_pass
+            own, logits = net.prefill_sorted([[20, 21], [22, 23, 24, 25], [26]], [5, 5, 3],
+                                             grid, 12)
+        finally:
+            tree_attention.ONE_PASS = one_pass
         own.jobs = [0, 1, 2]
         queries = [[[0, 1, own.fills[0]]], [[0, 2, own.fills[1]]], [[0, own.fills[2]]]]
         bias = net.step_bias(own, 1, queries)
@@ -205,8 +212,9 @@ def test_tree_model_computes_with_the_kernel_what_it_computes_with_torch():
         positions = torch.tensor([[7], [9], [4]])
         step = net.forward(ids, positions, own, bias, grid, torch.arange(3))
         results.append((logits, step))
-    for got, want in zip(results[0], results[1], strict=True):
-        assert torch.allclose(got, want, atol=1e-4, rtol=1e-4)
+    for got in results[:2]:
+        for part, want in zip(got, results[2], strict=True):
+            assert torch.allclose(part, want, atol=1e-4, rtol=1e-4)
 
 
 @needs_kernel

@@ -28,6 +28,10 @@ from slick_curator.engines.tree_ops import Packing, rotary
 
 __all__ = ["Segment", "TreeModel", "supports"]
 
+# Bias entries (rows x width x width, fp32) up to which `tree_kernel` prefills a batch's
+# suffixes in one pass: QA questions take ~0.5 M; long chat suffixes go by length groups.
+ONE_PASS = 16 * 2**20
+
 def supports(model) -> bool:
     """Whether `TreeDecoder` computes this model: Llama's layer layout, full attention."""
     config = model.config
@@ -268,7 +272,7 @@ class TreeModel:
         """`prefill` in passes of suffixes of about one length: one long question would
         otherwise pad every row's attention to its length. `tree_kernel` computes real tokens
         only, whatever the padding: one pass."""
-        if self.kernel is not None:
+        if self.kernel is not None and len(suffixes) * max(map(len, suffixes)) ** 2 <= ONE_PASS:
             return self.prefill(suffixes, starts, grid, capacity)
         rows = len(suffixes)
         own = self.empty_own(rows, capacity)

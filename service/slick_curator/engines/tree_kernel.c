@@ -115,12 +115,15 @@ int NAME(const T *q, int64_t q_tok, int64_t q_head,                             
         const T **keys = malloc(sizeof(T *) * most * 2);                                     \
         float *scores = malloc(sizeof(float) * (most + 16) * group);                         \
         float *extra = malloc(sizeof(float) * most);                                         \
-        if (!keys || !scores || !extra) {                                                    \
+        const int ok = keys && scores && extra;                                              \
+        if (!ok) {                                                                           \
             _Pragma("omp atomic write") failed = 1;                                          \
-        } else {                                                                             \
-            const T **values = keys + most;                                                  \
+        }                                                                                    \
+        const T **values = ok ? keys + most : NULL;                                          \
+        {   /* every thread reaches the loop (a worksharing loop must be met by all) */      \
             _Pragma("omp for schedule(static)")                                              \
             for (int64_t job = 0; job < n * kv_heads; job++) {                               \
+                if (!ok) continue;                                                           \
                 const int64_t i = job / kv_heads, g = job % kv_heads;                        \
                 const int64_t r = tok_row[i];                                                \
                 int64_t count = 0;                                                           \

@@ -18,6 +18,7 @@ import hashlib
 import logging
 import os
 import platform
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -58,9 +59,9 @@ def _cpu_flags() -> str:
     return platform.processor()
 
 
-def _build(compiler: str) -> Path:
-    version = subprocess.run([compiler, "--version"], capture_output=True, text=True,
-                             check=True).stdout
+def _build(compiler: list[str]) -> Path:
+    version = subprocess.run([*compiler, "--version"], capture_output=True, text=True,
+                             check=True, timeout=60).stdout
     key = hashlib.sha256("\0".join([*(source.read_text() for source in SOURCES), version,
                                     " ".join(FLAGS),
                                     platform.machine(), _cpu_flags()]).encode()).hexdigest()
@@ -71,24 +72,26 @@ def _build(compiler: str) -> Path:
     # built beside its final name and renamed: a concurrent process sees all of it or none
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         built = Path(tmp) / target.name
-        subprocess.run([compiler, *FLAGS, "-o", str(built), *map(str, SOURCES), "-lm"],
-                       capture_output=True, text=True, check=True)
+        subprocess.run([*compiler, *FLAGS, "-o", str(built), *map(str, SOURCES), "-lm"],
+                       capture_output=True, text=True, check=True, timeout=300)
         os.replace(built, target)
     return target
 
 
 @functools.cache
 def load() -> Kernel | None:
-    """The kernel for this machine, or None (then torch's kernels are used)."""
+    """The kernel for this machine, or None (then torch's kernels are used); decided once per
+    process, a failed build included."""
     if os.environ.get("SLICK_TREE_KERNEL", "1") == "0":
         return None
-    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
-    if compiler is None:
+    compiler = shlex.split(os.environ.get("CC", "")) or [
+        found for found in (shutil.which("cc") or shutil.which("gcc"),) if found]
+    if not compiler:
         log.info("no C compiler: tree attention uses torch's kernels")
         return None
     try:
         library = ctypes.CDLL(str(_build(compiler)))
-    except (OSError, subprocess.CalledProcessError) as error:
+    except (OSError, subprocess.SubprocessError) as error:
         detail = getattr(error, "stderr", "") or error
         log.warning("tree attention kernel not built (%s); using torch's kernels", detail)
         return None
@@ -133,8 +136,8 @@ class Kernel:
         """`hidden += delta` in place (when given), then LlamaRMSNorm(hidden) with `weight`."""
         n, size = hidden.shape
         _check_rows(hidden.dtype, hidden, weight, *(() if delta is None else (delta,)))
-        if delta is not None and delta.shape != hidden.shape:
-            raise ValueError("tree kernel: delta and hidden differ in shape")
+        if (delta is not None and delta.shape != hidden.shape) or weight.shape != (size,):
+            raise ValueError("tree kernel: delta, weight and hidden differ in shape")
         out = torch.empty_like(hidden)
         self.layer_steps[hidden.dtype][0](
             hidden.data_ptr(), None if delta is None else delta.data_ptr(), weight.data_ptr(),
@@ -177,6 +180,9 @@ class Kernel:
         if n == 0:
             return
         if (k.stride(2) != 1 or v.stride(2) != 1 or k.stride(1) != dim or v.stride(1) != dim
+                or v.shape != k.shape or own_v.shape != own_k.shape
+                or own_k.shape[1] != kv_heads or own_k.shape[3] != dim
+                or len(rows) != n or len(slots) != n
                 or own_k.dtype != k.dtype or own_v.dtype != v.dtype
                 or not own_k.is_contiguous() or not own_v.is_contiguous()
                 or rows.dtype != torch.long or slots.dtype != torch.long):
@@ -206,10 +212,17 @@ class Kernel:
                                                          if t is not None)):
             if not tensor.is_contiguous():
                 raise ValueError("tree kernel: inputs must be contiguous")
-        if (q.stride(2) != 1 or bias.dtype != torch.float32 or rows.dtype != torch.long
+        if (q.stride(2) != 1 or bias.dtype != torch.float32
+                or any(t.dtype != torch.long or len(t) != n for t in (rows, cols))
                 or own_v.shape != own_k.shape or bias.shape[0] != own_k.shape[0]
+                or own_k.shape[3] != dim or heads % kv_heads
                 or own_k.dtype != q.dtype or own_v.dtype != q.dtype
                 or (grid_k is not None and (grid_v.shape != grid_k.shape
+                                            or grid_k.shape[1] != kv_heads
+                                            or grid_k.shape[3] != dim
+                                            or prefixes.dtype != torch.long
+                                            or grid_lengths.dtype != torch.long
+                                            or len(prefixes) != n
                                             or grid_k.dtype != q.dtype or grid_v.dtype != q.dtype
                                             or len(grid_lengths) != grid_k.shape[0]))):
             raise ValueError("tree kernel: unexpected layout")
