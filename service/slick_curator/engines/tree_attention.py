@@ -32,6 +32,7 @@ __all__ = ["Segment", "TreeModel", "supports"]
 # suffixes in one pass: QA questions take ~0.5 M; long chat suffixes go by length groups.
 ONE_PASS = 16 * 2**20
 
+
 def supports(model) -> bool:
     """Whether `TreeDecoder` computes this model: Llama's layer layout, full attention."""
     config = model.config
@@ -194,7 +195,8 @@ class TreeModel:
             real = torch.zeros((rows, width), dtype=torch.bool)
             real.view(-1)[keep] = True
         own.reserve(width)
-        packing = Packing(real.reshape(-1).nonzero().squeeze(1), rows, width, grid)
+        packing = Packing(real.reshape(-1).nonzero().squeeze(1), rows, width, grid,
+                          ranks=self.kernel is None)
         flat, row_idx = packing.flat, packing.row_idx
         # where each real token's key and value go: its row, the row's fill + its column
         fills = torch.tensor(own.fills, dtype=torch.long)
@@ -224,11 +226,9 @@ class TreeModel:
         if self.kernel is None:
             return tree_torch.attend(q, packing, part.length, part.masks, own.k[layer],
                                      own.v[layer], grid_kv, self.kv_heads, self.scale, blocks)
-        return self.kernel.attend(
-            q, own.k[layer], own.v[layer], part.own_bias, part.length, packing.row_idx,
-            packing.col_idx, *(grid_kv or (None, None)),
-            *((grid.lengths, packing.prefix) if grid is not None else (None, None)),
-            scale=self.scale)
+        prefixes = (*grid_kv, grid.lengths, packing.prefix) if grid is not None else (None,) * 4
+        return self.kernel.attend(q, own.k[layer], own.v[layer], part.own_bias, part.length,
+                                  packing.row_idx, packing.col_idx, *prefixes, scale=self.scale)
 
     def cache_tensor(self, shape) -> torch.Tensor:
         """Room for keys or values. Zeroed for torch's kernels, which weigh hidden slots by 0

@@ -102,7 +102,8 @@ def load() -> Kernel | None:
 
 
 class Kernel:
-    """`attend` for bf16 and fp32 models."""
+    """The built library's steps for bf16 and fp32 models: `attend` and `store` (head sizes
+    64 and 128), and a layer's `add_norm`, `rotary_` and `silu_mul`."""
 
     def __init__(self, library: ctypes.CDLL) -> None:
         self.functions = {(dtype, dim): getattr(library, f"tree_attend_{name}_{dim}")
@@ -118,7 +119,7 @@ class Kernel:
         self._store.argtypes = [_PTR, _PTR, _INT, _INT, _INT, _PTR, _PTR, _INT, _INT, _PTR,
                                 _PTR, _INT, _INT, _INT, _INT]
 
-        self.layer_steps = {}
+        self._steps = {}  # per dtype: add_norm, rotary_, silu_mul
         for dtype, name in ((torch.bfloat16, "bf16"), (torch.float32, "f32")):
             norm = getattr(library, f"tree_add_norm_{name}")
             norm.restype = None
@@ -129,7 +130,7 @@ class Kernel:
             silu_mul = getattr(library, f"tree_silu_mul_{name}")
             silu_mul.restype = None
             silu_mul.argtypes = [_PTR, _PTR, _INT, _PTR, _INT, _INT, ctypes.c_int]
-            self.layer_steps[dtype] = (norm, rotary, silu_mul)
+            self._steps[dtype] = (norm, rotary, silu_mul)
 
     def add_norm(self, hidden: torch.Tensor, delta: torch.Tensor | None, weight: torch.Tensor,
                  eps: float) -> torch.Tensor:
@@ -139,7 +140,7 @@ class Kernel:
         if (delta is not None and delta.shape != hidden.shape) or weight.shape != (size,):
             raise ValueError("tree kernel: delta, weight and hidden differ in shape")
         out = torch.empty_like(hidden)
-        self.layer_steps[hidden.dtype][0](
+        self._steps[hidden.dtype][0](
             hidden.data_ptr(), None if delta is None else delta.data_ptr(), weight.data_ptr(),
             out.data_ptr(), n, size, eps, torch.get_num_threads())
         return out
@@ -152,7 +153,7 @@ class Kernel:
                 or sin.shape != (n, dim)):
             raise ValueError("tree kernel: unexpected layout")
         _check_rows(x.dtype, cos, sin)
-        self.layer_steps[x.dtype][1](x.data_ptr(), x.stride(0), cos.data_ptr(), sin.data_ptr(),
+        self._steps[x.dtype][1](x.data_ptr(), x.stride(0), cos.data_ptr(), sin.data_ptr(),
                                      n, heads, dim, torch.get_num_threads())
         return x
 
@@ -161,10 +162,10 @@ class Kernel:
         n, width = gate.shape
         if (up.shape != gate.shape or gate.stride(1) != 1 or up.stride(1) != 1
                 or up.stride(0) != gate.stride(0) or up.dtype != gate.dtype
-                or gate.dtype not in self.layer_steps):
+                or gate.dtype not in self._steps):
             raise ValueError("tree kernel: unexpected layout")
         out = torch.empty((n, width), dtype=gate.dtype)
-        self.layer_steps[gate.dtype][2](gate.data_ptr(), up.data_ptr(), gate.stride(0),
+        self._steps[gate.dtype][2](gate.data_ptr(), up.data_ptr(), gate.stride(0),
                                         out.data_ptr(), n, width, torch.get_num_threads())
         return out
 

@@ -20,23 +20,27 @@ def rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tenso
 
 
 class Packing:
-    """Where a pass's real tokens sit: in the rows' padded layout ([rows, T]) and, for
-    attention to prefixes, packed by prefix ([prefix, rank among the prefix's tokens])."""
+    """Where a pass's real tokens sit: in the rows' padded layout ([rows, T]), each one's
+    prefix and, with `ranks` (torch's kernels: attention to prefixes in blocks), packed by
+    prefix ([prefix, rank among the prefix's tokens])."""
 
-    def __init__(self, flat: torch.Tensor, rows: int, width: int, grid: Grid | None) -> None:
+    def __init__(self, flat: torch.Tensor, rows: int, width: int, grid: Grid | None,
+                 ranks: bool = True) -> None:
         self.rows, self.width = rows, width
         self.flat = flat  # the real tokens' flat indices (row * T + t), in order
         self.row_idx, self.col_idx = flat // width, flat % width
         self.all_real = len(flat) == rows * width
         if grid is None:
             return
-        prefix = grid.c_idx[self.row_idx]
+        prefix = self.prefix = grid.c_idx[self.row_idx]
+        if not ranks:
+            return
         counts = torch.bincount(prefix, minlength=len(grid.lengths))
         order = torch.sort(prefix, stable=True).indices
         starts = counts.cumsum(0) - counts
         rank = torch.empty_like(prefix)
         rank[order] = torch.arange(len(prefix)) - starts[prefix[order]]
-        self.prefix, self.rank = prefix, rank
+        self.rank = rank
         self.most = int(counts.max()) if len(prefix) else 0
         unprefixed = grid.lengths[prefix] == 0
         self.unprefixed = unprefixed if bool(unprefixed.any()) else None
